@@ -1,0 +1,194 @@
+"""Hugging Face transformers in process, streaming each generated token.
+
+Batching: a worker thread takes the requests waiting when it becomes free (up to
+`max_batch_size`, after waiting `batch_wait_ms` for stragglers), left-pads them into one static
+batch and runs `generate` on it. Each request streams until its own `max_output_tokens`; the
+batch runs until its longest member is done, and requests arriving meanwhile wait for the next
+batch. This is the static batching of HF pipelines, not continuous batching.
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from pydantic import Field
+
+from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
+from bench.types import Request
+
+_DONE = object()
+
+
+class HFOptions(BackendOptions):
+    device: str = "auto"                      # auto: cuda when present, else cpu
+    dtype: str = "auto"                       # auto: bfloat16 on cuda, float32 on cpu
+    max_batch_size: int = Field(default=8, ge=1)
+    batch_wait_ms: float = Field(default=2.0, ge=0)
+    assistant_model: str | None = None        # draft model (path or 'tiny-draft') for assisted generation
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)     # from_pretrained(**)
+    generate_kwargs: dict[str, Any] = Field(default_factory=dict)  # generate(**)
+
+
+@dataclass
+class _Job:
+    request: Request
+    emit: Any                                  # thread-safe callback into the request's queue
+    sent: int = 0
+    done: bool = False
+    eos: int | None = field(default=None)
+
+
+class _BatchStreamer:
+    """Receives each step's new tokens for the whole batch and fans them out per request."""
+
+    def __init__(self, jobs: list[_Job]):
+        self.jobs = jobs
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:               # generate first puts the prompt itself
+            self.prompt_seen = True
+            return
+        rows = value.reshape(len(self.jobs), -1).tolist()
+        for job, new in zip(self.jobs, rows):
+            if job.done:
+                continue
+            new = new[: job.request.max_output_tokens - job.sent]
+            if not job.request.ignore_eos and job.eos in new:
+                new = new[: new.index(job.eos) + 1]
+                job.done = True
+            job.sent += len(new)
+            job.emit(Chunk(token_ids=tuple(new)))
+            if job.sent >= job.request.max_output_tokens or job.done:
+                job.done = True
+                job.emit(_DONE)
+
+    def end(self) -> None:
+        for job in self.jobs:
+            if not job.done:
+                job.done = True
+                job.emit(_DONE)
+
+
+class HFBackend(Backend):
+    name = "hf"
+    Options = HFOptions
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._worker, name="hf-generate", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from bench.models import resolve_model
+
+        o = self.options
+        self.device = o.device if o.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = o.dtype if o.dtype != "auto" else ("bfloat16" if self.device == "cuda" else "float32")
+        kwargs = {"dtype": getattr(torch, dtype), **o.model_kwargs}
+        transformers.utils.logging.disable_progress_bar()
+        self.model = AutoModelForCausalLM.from_pretrained(self.model, **kwargs)
+        if "device_map" not in o.model_kwargs:
+            self.model.to(self.device)
+        self.model.eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model.name_or_path)
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id or 0
+        self.eos_id = self.tokenizer.eos_token_id
+        self.assistant = None
+        if o.assistant_model:
+            path = resolve_model(o.assistant_model)
+            self.assistant = AutoModelForCausalLM.from_pretrained(path, **kwargs).to(self.device).eval()
+        # Assisted and prompt-lookup generation in transformers support batch size 1 only.
+        single = self.assistant is not None or "prompt_lookup_num_tokens" in o.generate_kwargs
+        self.max_batch = 1 if single else o.max_batch_size
+
+    def _worker(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            wait_s = self.options.batch_wait_ms / 1000
+            while len(batch) < self.max_batch:
+                try:
+                    job = self._jobs.get(timeout=wait_s) if wait_s else self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._jobs.put(None)
+                    break
+                batch.append(job)
+            self._generate(batch)
+
+    def _generate(self, jobs: list[_Job]) -> None:
+        import torch
+        from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+
+        class _AllDone(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kw):
+                return torch.full((input_ids.shape[0],), all(j.done for j in jobs),
+                                  dtype=torch.bool, device=input_ids.device)
+
+        try:
+            width = max(len(j.request.prompt_token_ids) for j in jobs)
+            ids = [[self.pad_id] * (width - len(j.request.prompt_token_ids))
+                   + list(j.request.prompt_token_ids) for j in jobs]
+            mask = [[0] * (width - len(j.request.prompt_token_ids))
+                    + [1] * len(j.request.prompt_token_ids) for j in jobs]
+            for j in jobs:
+                j.eos = self.eos_id
+            # Options GenerationConfig knows go into it; the rest (e.g. tokenizer) go to generate().
+            known = GenerationConfig()
+            cfg_kw = {k: v for k, v in self.options.generate_kwargs.items() if hasattr(known, k)}
+            gen = {k: v for k, v in self.options.generate_kwargs.items() if k not in cfg_kw}
+            # eos_token_id=None: generation never stops on EOS; rows that honour EOS stop in
+            # the streamer, and the whole batch stops when every row is done.
+            config = GenerationConfig(**{"do_sample": False, **cfg_kw},
+                                      max_new_tokens=max(j.request.max_output_tokens for j in jobs),
+                                      eos_token_id=None, pad_token_id=self.pad_id)
+            streamer = _BatchStreamer(jobs)
+            with torch.inference_mode():
+                self.model.generate(
+                    input_ids=torch.tensor(ids, device=self.device),
+                    attention_mask=torch.tensor(mask, device=self.device),
+                    generation_config=config, streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList([_AllDone()]),
+                    assistant_model=self.assistant, **gen)
+            streamer.end()
+        except Exception as exc:  # one failed batch must not kill the worker
+            for j in jobs:
+                if not j.done:
+                    j.done = True
+                    j.emit(BackendError(f"{type(exc).__name__}: {exc}"))
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue = asyncio.Queue()
+        self._jobs.put(_Job(request, lambda item: loop.call_soon_threadsafe(out.put_nowait, item)))
+        while True:
+            item = await out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def stop(self) -> None:
+        if getattr(self, "_thread", None) is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join, 30)
+
+    def info(self) -> dict[str, Any]:
+        import transformers
+        return {"backend": self.name, "transformers": transformers.__version__,
+                "device": getattr(self, "device", None), "max_batch_size": getattr(self, "max_batch", None)}

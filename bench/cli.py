@@ -1,0 +1,88 @@
+"""Argument parsing only: each verb calls one function."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.errors import UserError
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import config, runner
+    from bench.display import BarProgress, print_summary
+
+    specs = config.load(args.config)
+    progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else None
+    results = runner.run_all(specs, args.results_dir, progress)
+    print_summary(results)
+    return 0 if all(r.status == "complete" for r in results) else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from bench import config
+
+    specs = config.load(args.config)
+    for spec in specs:
+        print(f"ok: {spec.name} {spec.label} backend={spec.backend.name} "
+              f"workload={spec.workload['kind']} load={spec.load.kind}")
+    print(f"{args.config}: {len(specs)} run(s) valid")
+    return 0
+
+
+def cmd_build_tiny(args: argparse.Namespace) -> int:
+    from bench.models.tiny import TINY_SPECS, build_tiny
+
+    root = Path(args.out) if args.out else None
+    for name in TINY_SPECS:
+        print(f"{name}: {build_tiny(name, root, force=args.force)}")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from bench.models.tiny import TINY_SPECS
+
+    for spec in TINY_SPECS.values():
+        print(f"{spec.name:12s} tiny Llama, hidden {spec.hidden_size}, {spec.num_hidden_layers} layers, "
+              f"head_dim {spec.head_dim}, vocab {spec.vocab_size} (built locally)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Inference benchmarking for LLM serving.")
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    run = sub.add_parser("run", help="run every run of a config and save results")
+    run.add_argument("config")
+    run.add_argument("--results-dir", default="results")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="check a config without running it")
+    val.add_argument("config")
+    val.set_defaults(func=cmd_validate)
+
+    models = sub.add_parser("models", help="build and list models").add_subparsers(dest="what", required=True)
+    bt = models.add_parser("build-tiny", help="build the tiny model and its draft")
+    bt.add_argument("--out", help="folder for models (default $BENCH_CACHE/models or ~/.cache/bench/models)")
+    bt.add_argument("--force", action="store_true")
+    bt.set_defaults(func=cmd_build_tiny)
+    ls = models.add_parser("list", help="list built-in models")
+    ls.set_defaults(func=cmd_models_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: partial results were kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

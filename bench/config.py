@@ -1,0 +1,185 @@
+"""YAML -> validated run specs. Unknown keys and bad values are one-line errors with the key path."""
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bench import registry
+from bench.errors import UserError
+
+WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendSpec(Strict):
+    name: str = "hf"
+    # Passed through to the library with its own argument names; validated by the backend.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class LoadSpec(Strict):
+    kind: Literal["offline", "concurrency", "rate"] = "concurrency"
+    concurrency: int | None = Field(default=None, ge=1)
+    rate: float | None = Field(default=None, gt=0, description="sessions per second")
+    burstiness: float = Field(default=1.0, gt=0, description="gamma shape; 1 = Poisson")
+    requests: int | None = Field(default=None, ge=1, description="sessions to run")
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "LoadSpec":
+        if self.kind == "concurrency" and self.concurrency is None:
+            raise ValueError("load.kind 'concurrency' needs load.concurrency (an integer >= 1)")
+        if self.kind == "rate" and self.rate is None:
+            raise ValueError("load.kind 'rate' needs load.rate (sessions per second > 0)")
+        if self.requests is None and self.duration_s is None:
+            raise ValueError("load needs 'requests' or 'duration_s' (or both) to know when to stop")
+        return self
+
+
+class SLOSpec(Strict):
+    """Per-request thresholds; a request meets the SLO when every given one holds."""
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    itl_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
+    task_latency_ms: float | None = Field(default=None, gt=0)
+
+
+class RunSpec(Strict):
+    """One fully resolved run: what `runner.run` executes and `run.json` records."""
+    name: str = "run"
+    label: str = ""
+    model: str = "tiny"
+    backend: BackendSpec = Field(default_factory=BackendSpec)
+    workload: dict[str, Any]
+    load: LoadSpec
+    slo: SLOSpec = Field(default_factory=SLOSpec)
+    seed: int = 0
+
+
+def _fail(where: str, err: ValidationError) -> UserError:
+    e = err.errors()[0]
+    path = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "extra_forbidden":
+        return UserError(where, f"{path}: unknown key")
+    msg = e["msg"].removeprefix("Value error, ")
+    return UserError(where, f"{path}: {msg}" if path else msg)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(str(path), "file not found") from None
+    except OSError as exc:
+        raise UserError(str(path), f"cannot read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        raise UserError(str(path), f"{line}invalid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def resolve_workload(value: Any, where: str) -> dict[str, Any]:
+    """A workload is a name/path of a YAML file, {file: ..., <overrides>}, or inline {kind: ...}."""
+    if isinstance(value, str):
+        value = {"file": value}
+    if not isinstance(value, dict):
+        raise UserError(where, "workload: expected a file name or a mapping")
+    value = dict(value)
+    if "file" in value:
+        name = value.pop("file")
+        path = Path(name)
+        if not path.suffix:
+            path = WORKLOADS_DIR / f"{name}.yaml"
+        base = _read_yaml(path)
+        if not isinstance(base, dict):
+            raise UserError(str(path), "expected a mapping of workload settings")
+        value = {**base, **value}
+        where = str(path)
+    kind = value.get("kind")
+    if kind not in registry.WORKLOADS:
+        raise UserError(where, f"kind: {kind!r} is not a workload; allowed: "
+                               f"{', '.join(sorted(registry.WORKLOADS))}")
+    params_cls = registry.workload_class(kind).Params
+    try:
+        return params_cls.model_validate(value).model_dump(mode="json")
+    except ValidationError as err:
+        raise _fail(where, err) from None
+
+
+def _set_path(doc: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = doc
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def _label(key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("name", value.get("kind", "?"))
+    return f"{key.split('.')[-1]}={value}"
+
+
+def expand(doc: dict, where: str) -> list[dict]:
+    """The matrix section: each key (a dotted path) takes each of its listed values."""
+    matrix = doc.pop("matrix", None) or {}
+    if not isinstance(matrix, dict) or any(not isinstance(v, list) or not v for v in matrix.values()):
+        raise UserError(where, "matrix: expected a mapping of dotted key -> non-empty list")
+    runs = []
+    for combo in itertools.product(*matrix.values()):
+        run = copy.deepcopy(doc)
+        labels = []
+        for key, value in zip(matrix, combo):
+            _set_path(run, key, copy.deepcopy(value))
+            labels.append(_label(key, value))
+        run.setdefault("label", ",".join(labels))
+        runs.append(run)
+    return runs
+
+
+def load_doc(doc: Any, where: str) -> list[RunSpec]:
+    if not isinstance(doc, dict):
+        raise UserError(where, "expected a mapping at the top level")
+    doc = dict(doc)
+    doc.setdefault("name", Path(where).stem)
+    specs = []
+    for run in expand(doc, where):
+        run["workload"] = resolve_workload(run.get("workload", "chat"), where)
+        backend = run.get("backend", {})
+        if isinstance(backend, str):
+            run["backend"] = backend = {"name": backend}
+        name = backend.get("name", "hf") if isinstance(backend, dict) else None
+        if name is not None and name not in registry.BACKENDS:
+            raise UserError(where, f"backend.name: {name!r} is not a backend; allowed: "
+                                   f"{', '.join(sorted(registry.BACKENDS))}")
+        try:
+            spec = RunSpec.model_validate(run)
+        except ValidationError as err:
+            raise _fail(where, err) from None
+        opts_cls = getattr(registry.backend_class(spec.backend.name), "Options", None)
+        if opts_cls is not None:
+            try:
+                opts_cls.model_validate(spec.backend.options)
+            except ValidationError as err:
+                e = _fail(where, err)
+                raise UserError(where, f"backend.options.{e.message}") from None
+        specs.append(spec)
+    return specs
+
+
+def load(path: str | Path) -> list[RunSpec]:
+    """Read a config file and return its runs, matrix expanded, every value validated."""
+    path = Path(path)
+    return load_doc(_read_yaml(path), str(path))

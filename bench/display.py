@@ -1,0 +1,81 @@
+"""Terminal output: a progress bar while a run goes, a summary table at the end."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench.runner import Progress, RunResult
+from bench.types import Sample
+
+console = Console()
+
+# (summary key, column title, format)
+TABLE_ROWS = [
+    ("completed", "requests ok", "{:.0f}"),
+    ("error_rate", "error rate", "{:.1%}"),
+    ("duration_s", "duration s", "{:.2f}"),
+    ("request_s", "requests/s", "{:.2f}"),
+    ("output_tok_s", "output tok/s", "{:.1f}"),
+    ("total_tok_s", "total tok/s", "{:.1f}"),
+    ("goodput_request_s", "goodput req/s", "{:.2f}"),
+    ("ttft_ms_p50", "TTFT p50 ms", "{:.1f}"),
+    ("ttft_ms_p99", "TTFT p99 ms", "{:.1f}"),
+    ("ttft_from_scheduled_ms_p99", "TTFT(sched) p99 ms", "{:.1f}"),
+    ("tpot_ms_p50", "TPOT p50 ms", "{:.2f}"),
+    ("tpot_ms_p99", "TPOT p99 ms", "{:.2f}"),
+    ("itl_ms_p50", "ITL p50 ms", "{:.2f}"),
+    ("itl_ms_p99", "ITL p99 ms", "{:.2f}"),
+    ("e2e_ms_p50", "E2E p50 ms", "{:.1f}"),
+    ("e2e_ms_p99", "E2E p99 ms", "{:.1f}"),
+    ("send_lag_ms_p99", "send lag p99 ms", "{:.3f}"),
+    ("peak_rss_mb", "peak RSS MiB", "{:.0f}"),
+    ("peak_gpu_alloc_mb", "peak GPU MiB", "{:.0f}"),
+]
+
+
+class BarProgress(Progress):
+    def __init__(self):
+        self._bar: RichProgress | None = None
+
+    def start(self, label: str, total: int | None) -> None:
+        self.stop()
+        self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task(label, total=total)
+
+    def advance(self, sample: Sample) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def summary_table(results: list[RunResult]) -> Table:
+    """Metrics as rows, runs as columns: one run or a whole matrix side by side."""
+    table = Table(title="bench summary", show_lines=False)
+    table.add_column("metric")
+    for r in results:
+        head = r.spec.label or r.spec.name
+        table.add_column(f"{head}\n[{r.spec.backend.name}] {r.status}", justify="right")
+    for key, title, fmt in TABLE_ROWS:
+        if not any(key in r.summary for r in results):
+            continue
+        cells = [fmt.format(r.summary[key]) if key in r.summary else "-" for r in results]
+        table.add_row(title, *cells)
+    return table
+
+
+def print_summary(results: list[RunResult]) -> None:
+    console.print(summary_table(results))
+    for r in results:
+        reasons = r.meta.get("error_reasons") or {}
+        if reasons:
+            console.print(f"[yellow]{r.run_id}: errors by reason: {reasons}[/]")
+        if r.meta.get("error"):
+            console.print(f"[yellow]{r.run_id}: {r.meta['error']}[/]")
+        console.print(f"results: {r.dir}")

@@ -1,0 +1,127 @@
+"""Deterministic tiny Llama models with a locally trained tokenizer (no hub access needed).
+
+The same seed gives the same bytes: weights come from a seeded torch generator and the
+tokenizer is trained on text generated from a seeded RNG, single-threaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Pronounceable syllables give a BPE corpus with real merges, so token lengths of
+# generated text resemble natural language more than random bytes would.
+_SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"] + ["th", "sh", "ch", "qu"]
+
+
+@dataclass(frozen=True, slots=True)
+class TinySpec:
+    name: str
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    vocab_size: int = 2048
+    max_position_embeddings: int = 8192
+    seed: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+# head_dim is 64 in both: vLLM's CPU attention kernels reject head_dim=16 (FACTS.md).
+TINY = TinySpec("tiny", hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=512)
+TINY_DRAFT = TinySpec("tiny-draft", hidden_size=64, num_hidden_layers=1,
+                      num_attention_heads=1, intermediate_size=256)
+TINY_SPECS = {s.name: s for s in (TINY, TINY_DRAFT)}
+
+
+def cache_root() -> Path:
+    """Where built models live: $BENCH_CACHE, else ~/.cache/bench (outside the repository)."""
+    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench")) / "models"
+
+
+def corpus_text(seed: int, n_words: int = 60_000) -> list[str]:
+    rng = random.Random(seed)
+    words = ["".join(rng.choices(_SYLLABLES, k=rng.randint(1, 4))) for _ in range(3000)]
+    lines, line = [], []
+    for _ in range(n_words):
+        line.append(rng.choice(words))
+        if rng.random() < 0.08:
+            lines.append(" ".join(line) + rng.choice([".", "?", "!", ","]))
+            line = []
+    return lines
+
+
+def build_tokenizer(vocab_size: int, seed: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus_text(seed), trainer=trainer)
+    return tok
+
+
+def _write_model(spec: TinySpec, out: Path, tokenizer_src: Path | None) -> None:
+    import torch
+    import transformers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    transformers.utils.logging.disable_progress_bar()
+
+    if tokenizer_src is None:
+        tok = build_tokenizer(spec.vocab_size, spec.seed)
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                       pad_token="<pad>")
+    else:
+        fast = PreTrainedTokenizerFast.from_pretrained(tokenizer_src)
+    fast.save_pretrained(out)
+    config = LlamaConfig(
+        vocab_size=spec.vocab_size, hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size, num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads, num_key_value_heads=spec.num_attention_heads,
+        head_dim=spec.head_dim, max_position_embeddings=spec.max_position_embeddings,
+        bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id, tie_word_embeddings=False, dtype="float32")
+    torch.manual_seed(spec.seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "bench_tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
+
+
+def build_tiny(name: str = "tiny", root: Path | None = None, force: bool = False) -> Path:
+    """Build (once) the named tiny model and return its folder. Safe against concurrent builds."""
+    spec = TINY_SPECS[name]
+    root = root or cache_root()
+    out = root / f"{spec.name}-s{spec.seed}"
+    if out.exists() and not force:
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    # The draft shares the main model's tokenizer so it can serve as its assistant.
+    tok_src = build_tiny("tiny", root) if name != "tiny" else None
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=root))
+    try:
+        tmp.chmod(0o755)
+        _write_model(spec, tmp, tok_src)
+        if force and out.exists():
+            shutil.rmtree(out)
+        try:
+            tmp.rename(out)  # atomic publish; a concurrent builder may have won the race
+        except OSError:
+            if not out.exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

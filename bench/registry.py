@@ -1,0 +1,28 @@
+"""Name -> class, imported lazily so `import bench` never imports vLLM or an HTTP stack."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+BACKENDS: dict[str, str] = {
+    "hf": "bench.backends.hf:HFBackend",
+}
+
+WORKLOADS: dict[str, str] = {
+    "chat": "bench.workloads.chat:ChatWorkload",
+}
+
+
+def _load(table: dict[str, str], kind: str, name: str) -> Any:
+    if name not in table:
+        raise KeyError(f"unknown {kind} {name!r}; allowed: {', '.join(sorted(table))}")
+    module, attr = table[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def backend_class(name: str) -> Any:
+    return _load(BACKENDS, "backend", name)
+
+
+def workload_class(name: str) -> Any:
+    return _load(WORKLOADS, "workload", name)

@@ -1,0 +1,83 @@
+"""results/<run_id>/{run.json, samples.jsonl}: written atomically, never overwritten.
+
+run.json is rewritten (temp file + rename) at start, on each status change and at the end;
+samples.jsonl is appended and flushed as each request completes, so a crash loses nothing
+that was measured.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+from bench.types import Sample
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_run_id(name: str, label: str = "") -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{name}-{label}" if label else name).strip("-")[:80]
+    return f"{stamp}-{slug}-{secrets.token_hex(2)}"
+
+
+class RunWriter:
+    """Owns one run folder for the duration of a run."""
+
+    def __init__(self, results_dir: Path, run_id: str, meta: dict[str, Any]):
+        self.dir = Path(results_dir) / run_id
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(exist_ok=False)  # an existing run is never overwritten
+        self.meta = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "partial", **meta}
+        self._samples = open(self.dir / "samples.jsonl", "a")
+        self.n_samples = 0
+        self.write_meta()
+
+    def write_meta(self) -> None:
+        atomic_write_json(self.dir / "run.json", self.meta)
+
+    def add(self, sample: Sample) -> None:
+        self._samples.write(json.dumps(dataclasses.asdict(sample), default=str) + "\n")
+        self._samples.flush()
+        self.n_samples += 1
+
+    def finish(self, status: str, **fields: Any) -> None:
+        self.meta.update(fields, status=status, n_samples=self.n_samples)
+        self._samples.close()
+        self.write_meta()
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "run.json").read_text())
+
+
+def read_samples(run_dir: Path) -> Iterator[Sample]:
+    """Samples as written; a truncated last line (a crash mid-write) is skipped."""
+    path = Path(run_dir) / "samples.jsonl"
+    if not path.exists():
+        return
+    fields = {f.name for f in dataclasses.fields(Sample)}
+    with open(path) as f:
+        for line in f:
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            for key in ("token_ns", "chunk_ns", "output_token_ids"):
+                d[key] = tuple(d.get(key, ()))
+            yield Sample(**{k: v for k, v in d.items() if k in fields})

@@ -1,0 +1,145 @@
+"""One RunSpec -> one RunResult: start backend, warm up, drive, stop, save.
+
+Consecutive runs with the same model and backend settings share one started backend (a load
+sweep does not restart the engine). A failure in one run is recorded and the next run goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import envinfo, metrics, registry
+from bench.config import RunSpec
+from bench.driver import Driver, seeded
+from bench.load import strategy
+from bench.models import resolve_model
+from bench.results import RunWriter, new_run_id
+from bench.telemetry import MemorySampler
+from bench.types import Sample
+
+WARMUP_INDEX = 1_000_000_000  # warm-up sessions come from their own index range
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: str
+    dir: Path
+    status: str
+    spec: RunSpec
+    summary: dict[str, float]
+    meta: dict[str, Any]
+
+
+class Progress:
+    """What the runner reports while it goes; the CLI plugs a progress bar in."""
+
+    def start(self, label: str, total: int | None) -> None: ...
+    def advance(self, sample: Sample) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _backend_key(spec: RunSpec) -> str:
+    return f"{spec.model}|{spec.seed}|{spec.backend.model_dump_json()}"
+
+
+def _make_workload(spec: RunSpec, model_path: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    cls = registry.workload_class(spec.workload["kind"])
+    return cls(cls.Params.model_validate(spec.workload), tokenizer, spec.seed)
+
+
+def _deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Counters as run deltas; gauges (names ending in _perc, _size or _tokens_capacity) as is."""
+    out = {}
+    for key, value in after.items():
+        gauge = key.endswith(("_perc", "_size", "_capacity", "_max_concurrency"))
+        out[key] = value if gauge or key not in before else value - before[key]
+    return out
+
+
+async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
+                   progress: Progress) -> RunResult:
+    load = spec.load
+    writer = RunWriter(results_dir, new_run_id(spec.name, spec.label), {
+        "name": spec.name, "label": spec.label, "started_at": time.time(),
+        "config": spec.model_dump(mode="json"), "model_path": model_path,
+        "env": envinfo.collect(), "backend_info": backend.info()})
+    samples: list[Sample] = []
+
+    def record(sample: Sample) -> None:
+        writer.add(sample)
+        if not sample.warmup:
+            samples.append(sample)
+        progress.advance(sample)
+
+    status, error = "complete", None
+    driver = Driver(backend, record)
+    workload = _make_workload(spec, model_path)
+    strat = strategy(load)
+    before = backend.stats()
+    try:
+        if load.warmup:
+            progress.start(f"{spec.label or spec.name} warm-up", load.warmup)
+            await driver.run(workload.sessions(WARMUP_INDEX), strat.offsets_s(seeded(spec.seed + 1)),
+                             strat.max_in_flight or load.warmup, load.warmup, None, warmup=True)
+            progress.stop()
+        progress.start(spec.label or spec.name, load.requests)
+        with MemorySampler() as mem:
+            stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
+                                     strat.max_in_flight, load.requests, load.duration_s)
+        if stats.session_errors:
+            error = "; ".join(stats.session_errors[:5])
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        status, error = "partial", "interrupted"
+        raise
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    finally:
+        progress.stop()
+        summary = metrics.summarize(samples, spec.slo.model_dump())
+        if "mem" in locals():
+            summary |= mem.summary()
+        try:
+            engine = _deltas(before, backend.stats())
+        except Exception:
+            engine = {}
+        writer.finish(status, error=error, summary=summary, engine=engine,
+                      error_reasons=metrics.error_reasons(samples), finished_at=time.time())
+    return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
+
+
+async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
+                   on_result: Callable[[RunResult], None]) -> list[RunResult]:
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    loop.add_signal_handler(signal.SIGTERM, me.cancel)  # SIGTERM ends cleanly, like Ctrl-C
+    results: list[RunResult] = []
+    backend, key = None, None
+    try:
+        for spec in specs:
+            if _backend_key(spec) != key:
+                if backend is not None:
+                    await backend.stop()
+                key = _backend_key(spec)
+                model_path = resolve_model(spec.model)
+                backend = registry.backend_class(spec.backend.name)(model_path, spec.backend.options, spec.seed)
+                await backend.start()
+            result = await _run_one(spec, backend, model_path, results_dir, progress)
+            results.append(result)
+            on_result(result)
+    finally:
+        if backend is not None:
+            await backend.stop()
+        loop.remove_signal_handler(signal.SIGTERM)
+    return results
+
+
+def run_all(specs: list[RunSpec], results_dir: Path | str = "results", progress: Progress | None = None,
+            on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
+    return asyncio.run(_run_all(specs, Path(results_dir), progress or Progress(), on_result))

@@ -1,0 +1,44 @@
+"""Exact-length prompts made with the model's own tokenizer.
+
+A seeded text corpus is tokenized once into a pool of ids; a prompt of n tokens is a slice of
+the pool. Slicing real tokenizer output keeps prompts in-distribution for the vocabulary while
+making the length exact, which re-tokenizing text would not guarantee.
+"""
+from __future__ import annotations
+
+import functools
+import random
+
+import numpy as np
+
+from bench.models.tiny import corpus_text
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(tokenizer_key: str, tokenizer, seed: int, size: int) -> np.ndarray:
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    ids: list[int] = []
+    lines = corpus_text(seed + 10_007, n_words=max(2000, size))
+    random.Random(seed).shuffle(lines)
+    for i in range(0, len(lines), 200):
+        chunk = " ".join(lines[i:i + 200])
+        ids.extend(t for t in tokenizer.encode(chunk, add_special_tokens=False) if t not in special)
+        if len(ids) >= size:
+            break
+    return np.asarray(ids[:size], dtype=np.int64)
+
+
+class PromptFactory:
+    """Deterministic token-id sequences of exact lengths for one tokenizer and seed."""
+
+    def __init__(self, tokenizer, seed: int, pool_size: int = 200_000):
+        key = getattr(tokenizer, "name_or_path", "") + str(len(tokenizer))
+        self.pool = _pool(key, tokenizer, seed, pool_size)
+        if len(self.pool) == 0:
+            raise ValueError("the tokenizer produced no tokens for the prompt corpus")
+
+    def tokens(self, rng: np.random.Generator, n: int) -> tuple[int, ...]:
+        """n token ids from a random offset of the pool (wrapping when n exceeds it)."""
+        start = int(rng.integers(0, len(self.pool)))
+        idx = (start + np.arange(n)) % len(self.pool)
+        return tuple(int(t) for t in self.pool[idx])
