@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bench import registry
 from bench.errors import UserError
+from bench.server import ServerSpec
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
 
@@ -64,6 +65,9 @@ class RunSpec(Strict):
     load: LoadSpec
     slo: SLOSpec = Field(default_factory=SLOSpec)
     seed: int = 0
+    # A server the harness starts for the run. Only the `openai` backend talks to a server, so
+    # runs with another backend (e.g. in a matrix over backends) drop it at load time.
+    server: ServerSpec | None = None
 
 
 def _fail(where: str, err: ValidationError) -> UserError:
@@ -164,6 +168,8 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
         if name is not None and name not in registry.BACKENDS:
             raise UserError(where, f"backend.name: {name!r} is not a backend; allowed: "
                                    f"{', '.join(sorted(registry.BACKENDS))}")
+        if name != "openai":
+            run.pop("server", None)
         try:
             spec = RunSpec.model_validate(run)
         except ValidationError as err:

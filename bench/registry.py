@@ -6,6 +6,8 @@ from typing import Any
 
 BACKENDS: dict[str, str] = {
     "hf": "bench.backends.hf:HFBackend",
+    "vllm": "bench.backends.vllm_engine:VLLMBackend",
+    "openai": "bench.backends.openai_http:OpenAIBackend",
 }
 
 WORKLOADS: dict[str, str] = {

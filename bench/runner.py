@@ -6,6 +6,7 @@ sweep does not restart the engine). A failure in one run is recorded and the nex
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from bench.driver import Driver, seeded
 from bench.load import strategy
 from bench.models import resolve_model
 from bench.results import RunWriter, new_run_id
+from bench.server import ManagedServer
 from bench.telemetry import MemorySampler
 from bench.types import Sample
 
@@ -43,7 +45,8 @@ class Progress:
 
 
 def _backend_key(spec: RunSpec) -> str:
-    return f"{spec.model}|{spec.seed}|{spec.backend.model_dump_json()}"
+    server = spec.server.model_dump_json() if spec.server else ""
+    return f"{spec.model}|{spec.seed}|{spec.backend.model_dump_json()}|{server}"
 
 
 def _make_workload(spec: RunSpec, model_path: str):
@@ -64,7 +67,7 @@ def _deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, floa
 
 
 async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
-                   progress: Progress) -> RunResult:
+                   progress: Progress, server: ManagedServer | None = None) -> RunResult:
     load = spec.load
     writer = RunWriter(results_dir, new_run_id(spec.name, spec.label), {
         "name": spec.name, "label": spec.label, "started_at": time.time(),
@@ -83,6 +86,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
     workload = _make_workload(spec, model_path)
     strat = strategy(load)
     before = backend.stats()
+    server_before = await backend.server_stats()
     try:
         if load.warmup:
             progress.start(f"{spec.label or spec.name} warm-up", load.warmup)
@@ -109,7 +113,14 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
             engine = _deltas(before, backend.stats())
         except Exception:
             engine = {}
-        writer.finish(status, error=error, summary=summary, engine=engine,
+        extra = {}
+        server_after = await backend.server_stats() if server_before is not None else None
+        if server_after is not None:
+            extra["server_metrics"] = _deltas(server_before, server_after)
+        if server is not None:  # the log so far: start-up and every run this server served
+            shutil.copyfile(server.log_path, writer.dir / "server.log")
+            extra["server"] = {"argv": server.argv, "url": server.url, "log": "server.log"}
+        writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
 
@@ -120,24 +131,38 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
     me = asyncio.current_task()
     loop.add_signal_handler(signal.SIGTERM, me.cancel)  # SIGTERM ends cleanly, like Ctrl-C
     results: list[RunResult] = []
-    backend, key = None, None
+    backend, server, key = None, None, None
     try:
         for spec in specs:
             if _backend_key(spec) != key:
-                if backend is not None:
-                    await backend.stop()
+                await _stop(backend, server)
+                backend = server = None
                 key = _backend_key(spec)
                 model_path = resolve_model(spec.model)
-                backend = registry.backend_class(spec.backend.name)(model_path, spec.backend.options, spec.seed)
+                options = dict(spec.backend.options)
+                if spec.server is not None:
+                    server = ManagedServer(spec.server, model_path, spec.seed)
+                    await server.start()
+                    options.setdefault("base_url", server.url + "/v1")
+                backend = registry.backend_class(spec.backend.name)(model_path, options, spec.seed)
                 await backend.start()
-            result = await _run_one(spec, backend, model_path, results_dir, progress)
+            result = await _run_one(spec, backend, model_path, results_dir, progress, server)
             results.append(result)
             on_result(result)
     finally:
-        if backend is not None:
-            await backend.stop()
+        await _stop(backend, server)
         loop.remove_signal_handler(signal.SIGTERM)
     return results
+
+
+async def _stop(backend, server: ManagedServer | None) -> None:
+    """The backend first (it may be talking to the server), then the server, even if one fails."""
+    try:
+        if backend is not None:
+            await backend.stop()
+    finally:
+        if server is not None:
+            await server.stop()
 
 
 def run_all(specs: list[RunSpec], results_dir: Path | str = "results", progress: Progress | None = None,

@@ -54,6 +54,10 @@ class Backend:
         """Cumulative engine counters now; the runner stores the run's deltas."""
         return {}
 
+    async def server_stats(self) -> dict[str, float] | None:
+        """Cumulative counters a remote server exposes (Prometheus /metrics), None if it has none."""
+        return None
+
     def info(self) -> dict[str, Any]:
         """Versions and settings for provenance."""
         return {"backend": self.name}

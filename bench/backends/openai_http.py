@@ -1,0 +1,161 @@
+"""Any OpenAI-compatible server over HTTP: /v1/completions or /v1/chat/completions, streamed SSE.
+
+Token counts per chunk, in order of preference: the token ids the server returns (vLLM's
+`return_token_ids`), the growth of the per-chunk usage (vLLM's `continuous_usage_stats`), else
+the model's tokenizer on the chunk's text (approximate: a chunk's text need not re-tokenize to
+the tokens that made it). The final usage (`stream_options.include_usage`) gives the prompt and
+cached token counts. The API key is read from the environment variable the options name, and
+is never stored.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, AsyncIterator, Literal
+
+from pydantic import Field
+
+from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
+from bench.prometheus import parse_text
+from bench.types import Request
+
+
+class OpenAIOptions(BackendOptions):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    endpoint: Literal["completions", "chat"] = "completions"
+    prompt: Literal["token_ids", "text"] = "token_ids"   # completions: exact ids, or decoded text
+    served_model: str | None = None          # the `model` field sent; default: the run's model path
+    api_key_env: str | None = None           # NAME of the environment variable holding the key
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=600.0, gt=0)
+    max_connections: int = Field(default=1024, ge=1)
+    vllm_extras: bool = True                 # ignore_eos, min_tokens, return_token_ids, continuous usage
+    metrics_url: str | None = "auto"         # Prometheus /metrics; auto: base_url's host + /metrics
+    tokenizer: str | None = None             # for decoding prompts and counting text; default: model
+    extra_body: dict[str, Any] = Field(default_factory=dict)   # merged into every request body
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+    Options = OpenAIOptions
+
+    async def start(self) -> None:
+        import httpx
+
+        o = self.options
+        headers = {}
+        if o.api_key_env:
+            key = os.environ.get(o.api_key_env)
+            if not key:
+                raise BackendError(f"environment variable {o.api_key_env} (backend.options.api_key_env) is not set")
+            headers["Authorization"] = f"Bearer {key}"
+        timeout = httpx.Timeout(o.read_timeout_s, connect=o.connect_timeout_s)
+        limits = httpx.Limits(max_connections=o.max_connections, max_keepalive_connections=o.max_connections)
+        self.client = httpx.AsyncClient(base_url=o.base_url.rstrip("/") + "/", headers=headers,
+                                        timeout=timeout, limits=limits)
+        self.served = o.served_model or self.model
+        self._tokenizer = None
+        if o.metrics_url == "auto":
+            root = httpx.URL(o.base_url)
+            self.metrics_url = str(root.copy_with(path="/metrics", query=None))
+        else:
+            self.metrics_url = o.metrics_url
+
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+            self._tokenizer = AutoTokenizer.from_pretrained(self.options.tokenizer or self.model)
+        return self._tokenizer
+
+    def _body(self, request: Request) -> tuple[str, dict[str, Any]]:
+        o = self.options
+        n = request.max_output_tokens
+        body: dict[str, Any] = {"model": self.served, "max_tokens": n, "temperature": 0.0, "stream": True,
+                                "stream_options": {"include_usage": True}}
+        if o.endpoint == "chat":
+            text = self.tokenizer().decode(list(request.prompt_token_ids))
+            path, body["messages"] = "chat/completions", [{"role": "user", "content": text}]
+        else:
+            path = "completions"
+            body["prompt"] = (list(request.prompt_token_ids) if o.prompt == "token_ids"
+                              else self.tokenizer().decode(list(request.prompt_token_ids)))
+        if o.vllm_extras:
+            body["return_token_ids"] = True
+            body["stream_options"]["continuous_usage_stats"] = True
+            if request.ignore_eos:
+                body |= {"ignore_eos": True, "min_tokens": n}
+        return path, body | o.extra_body
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        import httpx
+
+        path, body = self._body(request)
+        try:
+            async with self.client.stream("POST", path, json=body) as resp:
+                if resp.status_code != 200:
+                    text = (await resp.aread()).decode(errors="replace")[:300]
+                    raise BackendError(f"HTTP {resp.status_code} from {resp.url}: {text}")
+                seen = 0
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    chunk, seen = self._chunk(json.loads(data), seen)
+                    if chunk is not None:
+                        yield chunk
+        except httpx.ConnectError as exc:
+            raise BackendError(f"cannot connect to {self.options.base_url} ({exc or 'refused'}): "
+                               "is the server running?") from None
+        except httpx.TimeoutException as exc:
+            raise BackendError(f"timeout talking to {self.options.base_url}: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:
+            raise BackendError(f"HTTP error from {self.options.base_url}: {type(exc).__name__}: {exc}") from None
+
+    def _chunk(self, event: dict[str, Any], seen: int) -> tuple[Chunk | None, int]:
+        """One SSE event -> a Chunk (or None), and the completion tokens counted so far."""
+        if "error" in event:
+            raise BackendError(f"server error: {event['error']}")
+        usage = event.get("usage") or {}
+        choices = event.get("choices") or []
+        ids: tuple[int, ...] = ()
+        count = 0
+        if choices:
+            c = choices[0]
+            text = c.get("text") if "text" in c else (c.get("delta") or {}).get("content") or ""
+            if c.get("token_ids") is not None:
+                ids = tuple(c["token_ids"])
+                count = len(ids)
+            elif usage.get("completion_tokens") is not None:
+                count = usage["completion_tokens"] - seen
+            elif text:
+                count = len(self.tokenizer().encode(text, add_special_tokens=False))
+        seen += count
+        details = usage.get("prompt_tokens_details") or {}
+        final = bool(usage) and not choices
+        if not count and not final:
+            return None, seen
+        return Chunk(token_ids=ids, n_tokens=None if ids else count,
+                     prompt_tokens=usage.get("prompt_tokens") if final else None,
+                     cached_prompt_tokens=details.get("cached_tokens") if final else None), seen
+
+    async def server_stats(self) -> dict[str, float] | None:
+        """Server counters from Prometheus /metrics, or None when the server has none."""
+        if not self.metrics_url or getattr(self, "client", None) is None:
+            return None
+        try:
+            resp = await self.client.get(self.metrics_url)
+        except Exception:
+            return None
+        return parse_text(resp.text) if resp.status_code == 200 else None
+
+    async def stop(self) -> None:
+        if getattr(self, "client", None) is not None:
+            await self.client.aclose()
+            self.client = None
+
+    def info(self) -> dict[str, Any]:
+        o = self.options
+        return {"backend": self.name, "base_url": o.base_url, "endpoint": o.endpoint,
+                "served_model": getattr(self, "served", None), "vllm_extras": o.vllm_extras}

