@@ -163,6 +163,7 @@ async def _stop(backend, server: ManagedServer | None) -> None:
     finally:
         if server is not None:
             await server.stop()
+            server.log_path.unlink(missing_ok=True)  # each run folder kept its copy
 
 
 def run_all(specs: list[RunSpec], results_dir: Path | str = "results", progress: Progress | None = None,
