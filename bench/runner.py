@@ -99,6 +99,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
                                      strat.max_in_flight, load.requests, load.duration_s)
         if stats.session_errors:
             error = "; ".join(stats.session_errors[:5])
+        if samples and not any(s.ok for s in samples):  # e.g. a server that is not there
+            status, error = "failed", f"all {len(samples)} requests failed; first: {samples[0].error}"
     except (asyncio.CancelledError, KeyboardInterrupt):
         status, error = "partial", "interrupted"
         raise

