@@ -41,6 +41,7 @@ def server(loop, tmp_path_factory):
     yield srv
     proc = srv.proc
     loop.run_until_complete(srv.stop())
+    srv.log_path.unlink()
     assert proc.poll() is not None  # stopped, not left behind
 
 
@@ -118,6 +119,7 @@ def test_managed_server_that_exits_reports_its_log(loop):
     srv = ManagedServer(spec, "m")
     with pytest.raises(ServerError, match="exited with code 3 .*no model here"):
         loop.run_until_complete(srv.start())
+    srv.log_path.unlink()  # kept on failure for the user; not by the tests
 
 
 def test_managed_server_starts_healthy_and_stops_its_process_group(loop, tmp_path):
@@ -132,6 +134,7 @@ def test_managed_server_starts_healthy_and_stops_its_process_group(loop, tmp_pat
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert "GET / HTTP" in srv.log_path.read_text()   # its log was kept
+    srv.log_path.unlink()
 
 
 def test_managed_server_health_timeout(loop):
@@ -141,6 +144,7 @@ def test_managed_server_health_timeout(loop):
     with pytest.raises(ServerError, match="not healthy at http://127.0.0.1:.*after 2 s"):
         loop.run_until_complete(srv.start())
     assert srv.proc is None
+    srv.log_path.unlink()
 
 
 def test_run_against_a_missing_server_fails_with_one_clear_reason(tmp_path):
