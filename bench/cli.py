@@ -14,7 +14,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     specs = config.load(args.config)
     progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else None
-    results = runner.run_all(specs, args.results_dir, progress)
+    try:
+        results = runner.run_all(specs, args.results_dir, progress)
+    except runner.Interrupted as sig:
+        print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
+              file=sys.stderr)
+        return 130 if sig.signal_name == "SIGINT" else 143
     print_summary(results)
     return 0 if all(r.status == "complete" for r in results) else 1
 

@@ -140,6 +140,19 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
     return results
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM ended the runs; what was measured is on disk, marked partial."""
+
+    def __init__(self, signal_name: str):
+        self.signal_name = signal_name
+        super().__init__(signal_name)
+
+
 def run_all(specs: list[RunSpec], results_dir: Path | str = "results", progress: Progress | None = None,
             on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
-    return asyncio.run(_run_all(specs, Path(results_dir), progress or Progress(), on_result))
+    try:
+        return asyncio.run(_run_all(specs, Path(results_dir), progress or Progress(), on_result))
+    except KeyboardInterrupt:
+        raise Interrupted("SIGINT") from None
+    except asyncio.CancelledError:  # our SIGTERM handler cancels the main task
+        raise Interrupted("SIGTERM") from None

@@ -80,6 +80,8 @@ class HFBackend(Backend):
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
         self._jobs: queue.Queue = queue.Queue()
+        self._stopping = threading.Event()  # ends the batch in flight at its next step
+        self.batch_sizes: list[int] = []     # observability: the batches really formed
         self._thread = threading.Thread(target=self._worker, name="hf-generate", daemon=True)
         self._thread.start()
 
@@ -134,10 +136,14 @@ class HFBackend(Backend):
         import torch
         from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+        stopping = self._stopping
+
         class _AllDone(StoppingCriteria):
             def __call__(self, input_ids, scores, **kw):
-                return torch.full((input_ids.shape[0],), all(j.done for j in jobs),
-                                  dtype=torch.bool, device=input_ids.device)
+                done = stopping.is_set() or all(j.done for j in jobs)
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+        self.batch_sizes.append(len(jobs))
 
         try:
             width = max(len(j.request.prompt_token_ids) for j in jobs)
@@ -174,7 +180,13 @@ class HFBackend(Backend):
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
         out: asyncio.Queue = asyncio.Queue()
-        self._jobs.put(_Job(request, lambda item: loop.call_soon_threadsafe(out.put_nowait, item)))
+
+        def emit(item) -> None:
+            try:
+                loop.call_soon_threadsafe(out.put_nowait, item)
+            except RuntimeError:  # the loop closed (run interrupted): nobody is listening
+                pass
+        self._jobs.put(_Job(request, emit))
         while True:
             item = await out.get()
             if item is _DONE:
@@ -185,6 +197,7 @@ class HFBackend(Backend):
 
     async def stop(self) -> None:
         if getattr(self, "_thread", None) is not None:
+            self._stopping.set()
             self._jobs.put(None)
             await asyncio.to_thread(self._thread.join, 30)
 
