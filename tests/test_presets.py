@@ -115,3 +115,11 @@ def test_compile_option_compiles_the_decode_step_with_same_outputs(tiny_path):
         finally:
             asyncio.run(b.stop())
     assert outs[True] == outs[False]
+
+
+def test_gpu_h100_config_validates():
+    from bench import config
+    specs = config.load("configs/gpu-h100.yaml")
+    assert {s.model for s in specs} == {"preset:llama-3.1-8b"}
+    assert sorted({(s.backend.options["compile"], s.load.concurrency) for s in specs}) == [
+        (c, n) for c in (False, True) for n in (1, 8, 32)]
