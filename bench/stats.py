@@ -58,14 +58,18 @@ def higher_is_better(key: str) -> bool | None:
     return False if key.startswith(LOWER_IS_BETTER_FALLBACK) else None
 
 
-def task_latency_ms(samples: list[Sample]) -> list[float]:
-    """Per task: first send of the task to its last token (tasks with a failed call excluded)."""
+def _tasks(samples: list[Sample]) -> list[list[Sample]]:
     tasks: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         if s.task_id is not None:
             tasks[s.task_id].append(s)
+    return list(tasks.values())
+
+
+def task_latency_ms(samples: list[Sample]) -> list[float]:
+    """Per task: first send of the task to its last token (tasks with a failed call excluded)."""
     return [(max(s.end_ns for s in ss) - min(s.sent_ns for s in ss)) / 1e6
-            for ss in tasks.values() if all(s.ok and s.token_ns for s in ss)]
+            for ss in _tasks(samples) if all(s.ok and s.token_ns for s in ss)]
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,8 @@ def _scalar(values: list[float], stat: str) -> Resampler | None:
     return Resampler(len(v), float(_reduce(stat, v)), lambda idx: _reduce(stat, v[idx], axis=1))
 
 
-def _pooled(per_unit: list[list[float]], stat: str) -> Resampler | None:
-    arrs = [np.asarray(a, dtype=float) for a in per_unit if len(a)]
+def _pooled(per_unit: list[np.ndarray], stat: str) -> Resampler | None:
+    arrs = [a for a in per_unit if len(a)]
     if len(arrs) < 2:
         return None
     return Resampler(len(arrs), float(_reduce(stat, np.concatenate(arrs))),
@@ -110,58 +114,71 @@ def _completion_gaps(starts_ns: list[int], ends_ns: list[int]) -> tuple[np.ndarr
     return order, gaps
 
 
-def _rate(key: str, samples: list[Sample], slo: dict | None) -> Resampler | None:
+def _rate_units(key: str, samples: list[Sample], slo: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(count, gap_s) per completion of one run, for rate `key`."""
     if key == "tasks_s":
-        tasks: dict[str, list[Sample]] = defaultdict(list)
-        for s in samples:
-            if s.task_id is not None:
-                tasks[s.task_id].append(s)
-        if not tasks:
+        units = _tasks(samples)
+        if not units:
             return None
-        units = list(tasks.values())
         order, gaps = _completion_gaps([min(s.sent_ns for s in u) for u in units],
                                        [max(s.end_ns for s in u) for u in units])
-        done = np.array([float(all(s.ok and s.token_ns for s in units[i])) for i in order])
-        return _ratio(done, gaps)
+        return np.array([float(all(s.ok and s.token_ns for s in units[i])) for i in order]), gaps
     if not samples:
         return None
     order, gaps = _completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
     ss = [samples[i] for i in order]
     ok = np.array([float(s.ok and bool(s.token_ns)) for s in ss])
-    count = {"request_s": ok,
-             "output_tok_s": ok * [s.output_tokens for s in ss],
-             "total_tok_s": ok * [s.prompt_tokens + s.output_tokens for s in ss]}
-    if key == "goodput_request_s":
+    if key == "request_s":
+        return ok, gaps
+    if key == "output_tok_s":
+        return ok * [s.output_tokens for s in ss], gaps
+    if key == "total_tok_s":
+        return ok * [s.prompt_tokens + s.output_tokens for s in ss], gaps
+    if not slo or all(v is None for v in slo.values()):      # goodput_request_s
+        return None
+    return np.array([float(ok[i] and metrics.meets_slo(s, slo)) for i, s in enumerate(ss)]), gaps
+
+
+def _units(key: str, samples: list[Sample], slo: dict | None):
+    """What one run contributes to `key`: ("ratio", num, den), ("scalar", values) or
+    ("pooled", [per-request arrays]); None when this key cannot be computed from samples."""
+    if key in RATES:
+        r = _rate_units(key, samples, slo)
+        return r and ("ratio", *r)
+    ok = [s for s in samples if s.ok and s.token_ns]
+    if key == "error_rate":
+        return "ratio", np.array([0.0 if s.ok and s.token_ns else 1.0 for s in samples]), np.ones(len(samples))
+    if key == "slo_attainment":
         if not slo or all(v is None for v in slo.values()):
             return None
-        count[key] = np.array([float(ok[i] and metrics.meets_slo(s, slo)) for i, s in enumerate(ss)])
-    return _ratio(count[key], gaps)
-
-
-def resampler(key: str, samples: list[Sample], slo: dict | None = None) -> Resampler | None:
-    """How to bootstrap summary key `key` from these (warm-up free) samples; None if we cannot."""
-    if key in RATES:
-        return _rate(key, samples, slo)
-    ok = [s for s in samples if s.ok and s.token_ns]
-    if key in FRACTIONS:
-        if key == "error_rate":
-            flags = [0.0 if s.ok and s.token_ns else 1.0 for s in samples]
-        elif slo and any(v is not None for v in slo.values()):
-            flags = [float(s.ok and bool(s.token_ns) and metrics.meets_slo(s, slo)) for s in samples]
-        else:
-            return None
-        return _ratio(np.asarray(flags), np.ones(len(flags))) if samples else None
+        flags = [float(s.ok and bool(s.token_ns) and metrics.meets_slo(s, slo)) for s in samples]
+        return "ratio", np.asarray(flags), np.ones(len(flags))
     m = _STAT.match(key)
     if not m:
         return None
-    base, stat = m["base"], m["stat"]
-    if base in SCALAR:
-        return _scalar([SCALAR[base](s) for s in ok], stat)
-    if base in POOLED:
-        return _pooled([POOLED[base](s) for s in ok], stat)
-    if base == "task_latency_ms":
-        return _scalar(task_latency_ms(samples), stat)
+    if m["base"] in SCALAR:
+        return "scalar", [SCALAR[m["base"]](s) for s in ok]
+    if m["base"] in POOLED:
+        return "pooled", [np.asarray(POOLED[m["base"]](s), dtype=float) for s in ok]
+    if m["base"] == "task_latency_ms":
+        return "scalar", task_latency_ms(samples)
     return None
+
+
+def resampler(key: str, samples: list[Sample] | list[list[Sample]], slo: dict | None = None) -> Resampler | None:
+    """How to bootstrap summary key `key` from the (warm-up free) samples of one run, or of
+    several runs pooled (a list of lists: units are pooled, rates keep each run's own gaps)."""
+    runs = samples if samples and isinstance(samples[0], list) else [samples]
+    parts = [p for p in (_units(key, list(r), slo) for r in runs) if p is not None]
+    if not parts:
+        return None
+    kind = parts[0][0]
+    if kind == "ratio":
+        return _ratio(np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
+    stat = _STAT.match(key)["stat"]
+    if kind == "scalar":
+        return _scalar([v for p in parts for v in p[1]], stat)
+    return _pooled([a for p in parts for a in p[1]], stat)
 
 
 def bootstrap(r: Resampler, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
@@ -195,11 +212,11 @@ def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
     return "improvement" if up == higher_better else "regression"
 
 
-def compare_key(key: str, a: list[Sample], b: list[Sample], slo_a: dict | None = None,
+def compare_key(key: str, a: list, b: list[Sample], slo_a: dict | None = None,
                 slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
                 n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
     """B against A for one summary key; None when neither side has it."""
-    ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)
+    ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
     if ra is None or rb is None:
         if ra is None and rb is None:
             return None
