@@ -198,3 +198,23 @@ def samples_frame(runs: list[Run]) -> pd.DataFrame:
                 "e2e_ms": metrics.e2e_ms(s) if ok else None,
             })
     return pd.DataFrame(rows)
+
+
+LS_COLUMNS = ["run_id", "status", "model", "backend", "backend_version", "workload", "load_kind",
+              "load_point", "treatment", "git_sha", "group", "series"]
+
+
+def main(paths: list[str]) -> int:
+    """`bench ls`: one line per run, oldest first, with the keys that group comparable runs."""
+    runs = find_runs(paths)
+    if not runs:
+        print(f"no runs under {', '.join(paths)}")
+        return 0
+    df = runs_frame(runs)
+    df["git_sha"] = df["git_sha"].fillna("").str[:8]
+    cols = [c for c in LS_COLUMNS if c in df] + [k for k in ("request_s", "output_tok_s", "ttft_ms_p50") if k in df]
+    with pd.option_context("display.width", 250, "display.max_columns", 50):
+        print(df[cols].to_string(index=False, float_format="%.4g"))
+    print(f"{len(df)} run(s); group = model, backend + version, hardware, workload + seed; "
+          "series = same config on the same hardware")
+    return 0
