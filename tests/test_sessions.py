@@ -158,4 +158,4 @@ def test_trace_arrivals_follow_the_schedule(backend, tokenizer):
     assert min(lags) >= 0
     # Measured on 2 shared cores with 3-4 other jobs (load ~10): p50 ~10 ms, max ~30 ms; the HF
     # worker thread holds the GIL between decode steps, which delays the event loop's wake-ups.
-    assert np.percentile(lags, 50) < 15 and max(lags) < 80, lags
+    assert np.percentile(lags, 50) < 20 and max(lags) < 100, lags
