@@ -14,7 +14,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     specs = config.load(args.config)
     progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else None
-    results = runner.run_all(specs, args.results_dir, progress)
+    try:
+        results = runner.run_all(specs, args.results_dir, progress)
+    except runner.Interrupted as sig:
+        print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
+              file=sys.stderr)
+        return 130 if sig.signal_name == "SIGINT" else 143
     print_summary(results)
     return 0 if all(r.status == "complete" for r in results) else 1
 
@@ -40,11 +45,18 @@ def cmd_build_tiny(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
+    from bench.models.presets import PRESETS
     from bench.models.tiny import TINY_SPECS
+    from bench.roofline import ModelShape
 
     for spec in TINY_SPECS.values():
-        print(f"{spec.name:12s} tiny Llama, hidden {spec.hidden_size}, {spec.num_hidden_layers} layers, "
+        print(f"{spec.name:20s} tiny Llama, hidden {spec.hidden_size}, {spec.num_hidden_layers} layers, "
               f"head_dim {spec.head_dim}, vocab {spec.vocab_size} (built locally)")
+    for p in PRESETS.values():
+        c, shape = p.config, ModelShape.from_config(p.config)
+        print(f"{'preset:' + p.name:20s} {p.source} shape, {shape.params / 1e9:.2f} B params, hidden "
+              f"{c['hidden_size']}, {c['num_hidden_layers']} layers, {c['num_attention_heads']}/"
+              f"{c.get('num_key_value_heads')} heads/kv, vocab {p.vocab_size} (dummy weights)")
     return 0
 
 

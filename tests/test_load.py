@@ -1,0 +1,65 @@
+"""Load strategies: arrival processes and the driver's schedule keeping (on a trivial backend)."""
+import asyncio
+import itertools
+
+import numpy as np
+import pytest
+
+from bench.backends.base import Backend, Chunk
+from bench.config import LoadSpec
+from bench.driver import Driver, seeded
+from bench.load import Concurrency, Rate, strategy
+from bench.types import Request, SingleRequest
+
+
+def test_poisson_and_bursty_rates():
+    for shape in (1.0, 0.25):
+        offs = list(itertools.islice(Rate(rate=50, burstiness=shape).offsets_s(seeded(0)), 20001))
+        gaps = np.diff(offs)
+        assert gaps.mean() == pytest.approx(1 / 50, rel=0.05)
+        # gamma(k): coefficient of variation 1/sqrt(k): 1 for Poisson, 2 for shape 0.25
+        assert gaps.std() / gaps.mean() == pytest.approx(1 / np.sqrt(shape), rel=0.08)
+
+
+def test_strategy_from_spec():
+    assert strategy(LoadSpec(kind="concurrency", concurrency=3, requests=1)) == Concurrency(3)
+    assert strategy(LoadSpec(kind="rate", rate=2.0, requests=1)).rate == 2.0
+
+
+class Echo(Backend):
+    """Answers instantly; stands in for a model only where the driver's own timing is tested."""
+    name = "echo"
+
+    def __init__(self):
+        self.in_flight = self.peak = 0
+
+    async def stream(self, request):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        yield Chunk(token_ids=(1,) * request.max_output_tokens)
+
+
+def sessions():
+    for i in itertools.count():
+        yield SingleRequest(Request(id=f"r{i}", prompt_token_ids=(1, 2), max_output_tokens=2))
+
+
+def test_concurrency_cap_and_count():
+    backend, got = Echo(), []
+    driver = Driver(backend, got.append)
+    asyncio.run(driver.run(sessions(), Concurrency(3).offsets_s(seeded(0)), 3, 12, None))
+    assert len(got) == 12 and backend.peak == 3
+    assert all(s.output_tokens == 2 and s.ok for s in got)
+
+
+def test_rate_keeps_schedule_and_duration_limit():
+    backend, got = Echo(), []
+    driver = Driver(backend, got.append)
+    stats = asyncio.run(driver.run(sessions(), Rate(100).offsets_s(seeded(1)), None, None, 0.3))
+    # about 30 arrivals in 0.3 s at 100/s; none starts after the deadline
+    assert 15 <= len(got) <= 50
+    assert all(s.sent_ns < stats.t0_ns + 0.3e9 for s in got)
+    lags = [(s.sent_ns - s.scheduled_ns) / 1e6 for s in got]
+    assert max(lags) < 20  # the client kept its schedule within a few ms
