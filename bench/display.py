@@ -84,13 +84,12 @@ def inflation_table(results: list[RunResult]) -> Table | None:
     data = next((r.meta["inflation"] for r in results if r.meta.get("inflation")), None)
     if not data or not data["rows"]:
         return None
-    table = Table(title=f"token inflation (x = total tokens per unit / {data['baseline']}'s)")
-    for title in ("run", "workload", "per", "calls", "prompt tok", "cached tok", "output tok",
-                  "total tok", "x"):
-        table.add_column(title, justify="left" if title in ("run", "workload", "per") else "right")
+    table = Table(title=f"token inflation: tokens per unit; x = total / {data['baseline']}'s total")
+    for title in ("run", "per", "calls", "prompt", "cached", "output", "total", "x"):
+        table.add_column(title, justify="left" if title in ("run", "per") else "right", no_wrap=True)
     for row in data["rows"]:
         cached = "-" if row["cached_prompt_tokens"] is None else f"{row['cached_prompt_tokens']:.0f}"
-        table.add_row(row["run"], row["workload"], row["unit"], f"{row['calls']:.1f}",
+        table.add_row(row["run"], row["unit"], f"{row['calls']:.1f}",
                       f"{row['prompt_tokens']:.0f}", cached, f"{row['output_tokens']:.0f}",
                       f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}")
     return table
