@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import envinfo, metrics, registry, roofline
+from bench import envinfo, inflation, metrics, registry, roofline, task_metrics
 from bench.config import RunSpec
 from bench.driver import Driver, seeded
 from bench.gpu_telemetry import GpuSampler
@@ -117,6 +117,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
     finally:
         progress.stop()
         summary = metrics.summarize(samples, spec.slo.model_dump())
+        summary |= task_metrics.summarize_tasks(samples, summary["duration_s"], spec.slo.model_dump())
         if "mem" in locals():
             summary |= mem.summary()
         if "gpu" in locals():   # GPU-only keys: absent on the CPU, never zero
@@ -131,6 +132,18 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time(),
                       **({"roofline": roof_info} if roof_info else {}))
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
+
+
+def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
+    """The token-inflation table of the suite, stored in every run.json as `inflation`."""
+    rows = inflation.inflation_rows([
+        (r.spec.label or r.spec.name, r.spec.workload["kind"],
+         registry.workload_class(r.spec.workload["kind"]).unit, r.summary) for r in results])
+    data = inflation.table(rows)
+    inflation.store([r.dir for r in results], data)
+    for r in results:
+        r.meta["inflation"] = data
+    return rows
 
 
 async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
@@ -152,6 +165,7 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
             result = await _run_one(spec, backend, model_path, results_dir, progress)
             results.append(result)
             on_result(result)
+        suite_inflation(results)
     finally:
         if backend is not None:
             await backend.stop()
