@@ -14,7 +14,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     specs = config.load(args.config)
     progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else None
-    results = runner.run_all(specs, args.results_dir, progress)
+    try:
+        results = runner.run_all(specs, args.results_dir, progress)
+    except runner.Interrupted as sig:
+        print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
+              file=sys.stderr)
+        return 130 if sig.signal_name == "SIGINT" else 143
     print_summary(results)
     return 0 if all(r.status == "complete" for r in results) else 1
 
@@ -40,12 +45,87 @@ def cmd_build_tiny(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
+    from bench.models.presets import PRESETS
     from bench.models.tiny import TINY_SPECS
+    from bench.roofline import ModelShape
 
     for spec in TINY_SPECS.values():
-        print(f"{spec.name:12s} tiny Llama, hidden {spec.hidden_size}, {spec.num_hidden_layers} layers, "
+        print(f"{spec.name:20s} tiny Llama, hidden {spec.hidden_size}, {spec.num_hidden_layers} layers, "
               f"head_dim {spec.head_dim}, vocab {spec.vocab_size} (built locally)")
+    for p in PRESETS.values():
+        c, shape = p.config, ModelShape.from_config(p.config)
+        print(f"{'preset:' + p.name:20s} {p.source} shape, {shape.params / 1e9:.2f} B params, hidden "
+              f"{c['hidden_size']}, {c['num_hidden_layers']} layers, {c['num_attention_heads']}/"
+              f"{c.get('num_key_value_heads')} heads/kv, vocab {p.vocab_size} (dummy weights)")
     return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from bench.store import main
+    return main(args.paths)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import main
+    return main(args.a, args.b, args.results_dir, args.format, args.fail_on_regression, args.min_effect,
+                args.metric)
+
+
+def cmd_trend(args: argparse.Namespace) -> int:
+    from bench.trend import main
+    return main(args.paths, args.metric, args.out, args.min_effect, args.fail_on_regression)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import main
+    return main(args.runs, args.out, args.markdown, args.results_dir)
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from bench.forecast import main
+    return main(args.runs, args.target_rate, args.price_per_gpu_hour, args.slo, args.gpus_per_replica, args.per)
+
+
+def _analysis_verbs(sub) -> None:
+    ls = sub.add_parser("ls", help="list runs under results folders")
+    ls.add_argument("paths", nargs="*", default=["results"])
+    ls.set_defaults(func=cmd_ls)
+
+    cmp_ = sub.add_parser("compare", help="compare run B against run A with bootstrap CIs")
+    cmp_.add_argument("a", help="baseline run: folder, run_id or a unique part of it")
+    cmp_.add_argument("b", help="candidate run")
+    cmp_.add_argument("--results-dir", default="results")
+    cmp_.add_argument("--format", default="table", choices=["table", "markdown", "json"])
+    cmp_.add_argument("--fail-on-regression", type=float, metavar="PCT",
+                      help="exit 1 when a metric regresses significantly by PCT percent or more")
+    cmp_.add_argument("--min-effect", type=float, default=5.0, metavar="PCT",
+                      help="smallest change called significant (the whole CI must lie beyond it)")
+    cmp_.add_argument("--metric", action="append", help="summary key to compare (repeatable)")
+    cmp_.set_defaults(func=cmd_compare)
+
+    tr = sub.add_parser("trend", help="each metric over a series of comparable runs; flag the newest")
+    tr.add_argument("paths", nargs="*", default=["results"])
+    tr.add_argument("--metric", action="append", help="summary key (repeatable)")
+    tr.add_argument("--out", help="PNG plot path")
+    tr.add_argument("--min-effect", type=float, default=5.0, metavar="PCT")
+    tr.add_argument("--fail-on-regression", action="store_true", help="exit 1 when the newest run regressed")
+    tr.set_defaults(func=cmd_trend)
+
+    rep = sub.add_parser("report", help="self-contained HTML (or Markdown) report with plots")
+    rep.add_argument("runs", nargs="+", help="run folders, run_ids or results folders")
+    rep.add_argument("--out", required=True)
+    rep.add_argument("--markdown", action="store_true", help="Markdown with PNGs beside it")
+    rep.add_argument("--results-dir", default="results")
+    rep.set_defaults(func=cmd_report)
+
+    fc = sub.add_parser("forecast", help="replicas and cost for a target rate from a load sweep")
+    fc.add_argument("runs", nargs="+", help="the sweep's run folders or a folder of them")
+    fc.add_argument("--target-rate", type=float, required=True, help="requests (or tasks) per second")
+    fc.add_argument("--price-per-gpu-hour", type=float, required=True)
+    fc.add_argument("--gpus-per-replica", type=int, default=1)
+    fc.add_argument("--slo", action="append", metavar="KEY=VALUE", help="e.g. ttft_ms_p99=500 (repeatable)")
+    fc.add_argument("--per", default="request", choices=["request", "task"], help="unit of the target rate")
+    fc.set_defaults(func=cmd_forecast)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     bt.set_defaults(func=cmd_build_tiny)
     ls = models.add_parser("list", help="list built-in models")
     ls.set_defaults(func=cmd_models_list)
+    _analysis_verbs(sub)
     return p
 
 

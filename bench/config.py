@@ -153,13 +153,32 @@ def expand(doc: dict, where: str) -> list[dict]:
     return runs
 
 
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
+
+
+def split_runs(doc: dict, where: str) -> list[dict]:
+    """The `runs` section: a list of overrides, each deep-merged over the rest of the file
+    (a suite of different workloads, each with its own load), each then matrix-expanded."""
+    runs = doc.pop("runs", None)
+    if runs is None:
+        return [doc]
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+        raise UserError(where, "runs: expected a non-empty list of mappings (overrides of this file)")
+    return [_merge(doc, r) for r in runs]
+
+
 def load_doc(doc: Any, where: str) -> list[RunSpec]:
     if not isinstance(doc, dict):
         raise UserError(where, "expected a mapping at the top level")
     doc = dict(doc)
     doc.setdefault("name", Path(where).stem)
     specs = []
-    for run in expand(doc, where):
+    for run in (r for part in split_runs(doc, where) for r in expand(part, where)):
         run["workload"] = resolve_workload(run.get("workload", "chat"), where)
         backend = run.get("backend", {})
         if isinstance(backend, str):

@@ -29,6 +29,15 @@ TABLE_ROWS = [
     ("e2e_ms_p50", "E2E p50 ms", "{:.1f}"),
     ("e2e_ms_p99", "E2E p99 ms", "{:.1f}"),
     ("send_lag_ms_p99", "send lag p99 ms", "{:.3f}"),
+    ("tasks_completed", "tasks ok", "{:.0f}"),
+    ("tasks_s", "tasks/s", "{:.3f}"),
+    ("goodput_task_s", "goodput tasks/s", "{:.3f}"),
+    ("task_latency_ms_p50", "task latency p50 ms", "{:.0f}"),
+    ("task_latency_ms_p99", "task latency p99 ms", "{:.0f}"),
+    ("calls_per_task_mean", "calls/task", "{:.1f}"),
+    ("task_model_ms_mean", "task model ms (mean)", "{:.0f}"),
+    ("task_tool_ms_mean", "task tools ms (mean)", "{:.0f}"),
+    ("task_client_ms_mean", "task client ms (mean)", "{:.0f}"),
     ("peak_rss_mb", "peak RSS MiB", "{:.0f}"),
     ("peak_gpu_alloc_mb", "peak GPU MiB", "{:.0f}"),
 ]
@@ -70,8 +79,28 @@ def summary_table(results: list[RunResult]) -> Table:
     return table
 
 
+def inflation_table(results: list[RunResult]) -> Table | None:
+    """Tokens per unit of work (chat turn, RAG query, agentic task) and the ratio to the baseline."""
+    data = next((r.meta["inflation"] for r in results if r.meta.get("inflation")), None)
+    if not data or not data["rows"]:
+        return None
+    table = Table(title=f"token inflation: tokens per unit; x = total / {data['baseline']}'s total")
+    for title in ("run", "per", "calls", "prompt", "cached", "output", "total", "x"):
+        table.add_column(title, justify="left" if title in ("run", "per") else "right", no_wrap=True)
+    for row in data["rows"]:
+        cached = "-" if row["cached_prompt_tokens"] is None else f"{row['cached_prompt_tokens']:.0f}"
+        table.add_row(row["run"], row["unit"], f"{row['calls']:.1f}",
+                      f"{row['prompt_tokens']:.0f}", cached, f"{row['output_tokens']:.0f}",
+                      f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}")
+    return table
+
+
 def print_summary(results: list[RunResult]) -> None:
     console.print(summary_table(results))
+    kinds = {r.spec.workload["kind"] for r in results}
+    infl = inflation_table(results)
+    if infl is not None and (len(kinds) > 1 or any("tasks" in r.summary for r in results)):
+        console.print(infl)
     for r in results:
         reasons = r.meta.get("error_reasons") or {}
         if reasons:

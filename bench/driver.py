@@ -46,7 +46,8 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     return Sample(request_id=req.id, task_id=req.task_id, scheduled_ns=scheduled_ns, sent_ns=sent,
                   token_ns=tuple(token_ns), chunk_ns=tuple(chunk_ns), prompt_tokens=prompt_tokens,
                   cached_prompt_tokens=cached, output_tokens=len(token_ns),
-                  output_token_ids=tuple(ids), error=error, warmup=warmup)
+                  output_token_ids=tuple(ids), error=error, warmup=warmup,
+                  meta=dict(req.meta))  # a session's notes (step, tool wait) reach samples.jsonl
 
 
 @dataclass

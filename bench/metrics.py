@@ -39,6 +39,19 @@ METRICS: dict[str, Metric] = {
     "duration_s": Metric("s", False, "first send to last completion"),
     "peak_rss_mb": Metric("MiB", False, "peak resident memory of the harness process tree"),
     "peak_gpu_alloc_mb": Metric("MiB", False, "torch.cuda peak allocated memory"),
+    # Task metrics (bench/task_metrics.py): a task is every sample sharing a task_id.
+    "task_latency_ms": Metric("ms", False, "a task's last token - its first send"),
+    "task_model_ms": Metric("ms", False, "time with at least one of the task's LLM calls in flight"),
+    "task_tool_ms": Metric("ms", False, "time in tool calls / think time with no LLM call in flight"),
+    "task_client_ms": Metric("ms", False, "task latency - model - tool time: the client's own delay"),
+    "calls_per_task": Metric("calls", False, "LLM calls per task (steps, sub-agent steps, compactions)"),
+    "prompt_tokens_per_task": Metric("tok", False, "prompt tokens summed over a task's calls"),
+    "cached_prompt_tokens_per_task": Metric("tok", True, "prompt tokens served from a prefix cache"),
+    "output_tokens_per_task": Metric("tok", False, "output tokens summed over a task's calls"),
+    "tasks_s": Metric("1/s", True, "completed tasks / duration"),
+    "goodput_task_s": Metric("1/s", True, "completed tasks within slo.task_latency_ms / duration"),
+    "task_slo_attainment": Metric("fraction", True, "share of tasks completed within slo.task_latency_ms"),
+    "task_error_rate": Metric("fraction", False, "tasks with a failed call / all tasks"),
 }
 
 
@@ -151,3 +164,4 @@ def error_reasons(samples: Iterable[Sample]) -> dict[str, int]:
             key = s.error.split(":")[0]
             counts[key] = counts.get(key, 0) + 1
     return counts
+

@@ -12,6 +12,10 @@ BACKENDS: dict[str, str] = {
 
 WORKLOADS: dict[str, str] = {
     "chat": "bench.workloads.chat:ChatWorkload",
+    "chat_multiturn": "bench.workloads.chat_multiturn:ChatMultiturnWorkload",
+    "rag": "bench.workloads.rag:RagWorkload",
+    "agentic": "bench.workloads.agentic:AgenticWorkload",
+    "trace": "bench.workloads.trace:TraceWorkload",
 }
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import envinfo, metrics, registry
+from bench import envinfo, inflation, metrics, registry, roofline, task_metrics
 from bench.config import RunSpec
 from bench.driver import Driver, seeded
+from bench.gpu_telemetry import GpuSampler
 from bench.load import strategy
 from bench.models import resolve_model
 from bench.results import RunWriter, new_run_id
@@ -66,6 +67,19 @@ def _deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, floa
     return out
 
 
+def _roofline(spec: RunSpec, samples: list[Sample], summary: dict[str, float], model_path: str,
+              meta: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """MBU/MFU on a known GPU (absent elsewhere); never the reason a run's results are lost."""
+    gpu = meta["env"].get("gpu") or {}
+    options = dict(spec.backend.options)
+    if meta["backend_info"].get("dtype"):          # the dtype the backend actually loaded
+        options["dtype"] = meta["backend_info"]["dtype"]
+    try:
+        return roofline.for_run(samples, summary, model_path, options, (gpu.get("names") or [None])[0])
+    except Exception:
+        return {}, {}
+
+
 async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
                    progress: Progress, server: ManagedServer | None = None) -> RunResult:
     load = spec.load
@@ -94,7 +108,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
                              strat.max_in_flight or load.warmup, load.warmup, None, warmup=True)
             progress.stop()
         progress.start(spec.label or spec.name, load.requests)
-        with MemorySampler() as mem:
+        with MemorySampler() as mem, GpuSampler() as gpu:
             stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
                                      strat.max_in_flight, load.requests, load.duration_s)
         if stats.session_errors:
@@ -109,8 +123,13 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
     finally:
         progress.stop()
         summary = metrics.summarize(samples, spec.slo.model_dump())
+        summary |= task_metrics.summarize_tasks(samples, summary["duration_s"], spec.slo.model_dump())
         if "mem" in locals():
             summary |= mem.summary()
+        if "gpu" in locals():   # GPU-only keys: absent on the CPU, never zero
+            summary |= gpu.summary(summary.get("output_tokens_total", 0.0))
+        roof, roof_info = _roofline(spec, samples, summary, model_path, writer.meta)
+        summary |= roof
         try:
             engine = _deltas(before, backend.stats())
         except Exception:
@@ -122,9 +141,23 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         if server is not None:  # the log so far: start-up and every run this server served
             shutil.copyfile(server.log_path, writer.dir / "server.log")
             extra["server"] = {"argv": server.argv, "url": server.url, "log": "server.log"}
+        if roof_info:
+            extra["roofline"] = roof_info
         writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
+
+
+def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
+    """The token-inflation table of the suite, stored in every run.json as `inflation`."""
+    rows = inflation.inflation_rows([
+        (r.spec.label or r.spec.name, r.spec.workload["kind"],
+         registry.workload_class(r.spec.workload["kind"]).unit, r.summary) for r in results])
+    data = inflation.table(rows)
+    inflation.store([r.dir for r in results], data)
+    for r in results:
+        r.meta["inflation"] = data
+    return rows
 
 
 async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
@@ -151,6 +184,7 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
             result = await _run_one(spec, backend, model_path, results_dir, progress, server)
             results.append(result)
             on_result(result)
+        suite_inflation(results)
     finally:
         await _stop(backend, server)
         loop.remove_signal_handler(signal.SIGTERM)
@@ -168,6 +202,19 @@ async def _stop(backend, server: ManagedServer | None) -> None:
             server.log_path.unlink(missing_ok=True)  # each run folder kept its copy
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM ended the runs; what was measured is on disk, marked partial."""
+
+    def __init__(self, signal_name: str):
+        self.signal_name = signal_name
+        super().__init__(signal_name)
+
+
 def run_all(specs: list[RunSpec], results_dir: Path | str = "results", progress: Progress | None = None,
             on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
-    return asyncio.run(_run_all(specs, Path(results_dir), progress or Progress(), on_result))
+    try:
+        return asyncio.run(_run_all(specs, Path(results_dir), progress or Progress(), on_result))
+    except KeyboardInterrupt:
+        raise Interrupted("SIGINT") from None
+    except asyncio.CancelledError:  # our SIGTERM handler cancels the main task
+        raise Interrupted("SIGTERM") from None

@@ -28,8 +28,13 @@ class HFOptions(BackendOptions):
     max_batch_size: int = Field(default=8, ge=1)
     batch_wait_ms: float = Field(default=2.0, ge=0)
     assistant_model: str | None = None        # draft model (path or 'tiny-draft') for assisted generation
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)     # from_pretrained(**)
-    generate_kwargs: dict[str, Any] = Field(default_factory=dict)  # generate(**)
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)     # from_pretrained(**), e.g. attn_implementation
+    generate_kwargs: dict[str, Any] = Field(default_factory=dict)  # generate(**), e.g. cache_implementation
+    # torch.compile of the decode step, through transformers' own generate-time compilation:
+    # None = its default (compiles when the cache is static and the device a GPU); True = always,
+    # with a static cache unless generate_kwargs names another compilable one; False = never.
+    compile: bool | None = None
+    compile_mode: str = "reduce-overhead"                          # torch.compile mode (CUDA graphs)
 
 
 @dataclass
@@ -80,6 +85,8 @@ class HFBackend(Backend):
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
         self._jobs: queue.Queue = queue.Queue()
+        self._stopping = threading.Event()  # ends the batch in flight at its next step
+        self.batch_sizes: list[int] = []     # observability: the batches really formed
         self._thread = threading.Thread(target=self._worker, name="hf-generate", daemon=True)
         self._thread.start()
 
@@ -88,14 +95,17 @@ class HFBackend(Backend):
         import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from bench.models import resolve_model
+        from bench.models import presets, resolve_model
 
         o = self.options
         self.device = o.device if o.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = o.dtype if o.dtype != "auto" else ("bfloat16" if self.device == "cuda" else "float32")
         kwargs = {"dtype": getattr(torch, dtype), **o.model_kwargs}
         transformers.utils.logging.disable_progress_bar()
-        self.model = AutoModelForCausalLM.from_pretrained(self.model, **kwargs)
+        if presets.is_dummy(self.model):      # a preset: real shape, random weights, built on the device
+            self.model = presets.load_dummy_hf(self.model, kwargs["dtype"], self.device, o.model_kwargs, self.seed)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(self.model, **kwargs)
         if "device_map" not in o.model_kwargs:
             self.model.to(self.device)
         self.model.eval()
@@ -134,10 +144,14 @@ class HFBackend(Backend):
         import torch
         from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+        stopping = self._stopping
+
         class _AllDone(StoppingCriteria):
             def __call__(self, input_ids, scores, **kw):
-                return torch.full((input_ids.shape[0],), all(j.done for j in jobs),
-                                  dtype=torch.bool, device=input_ids.device)
+                done = stopping.is_set() or all(j.done for j in jobs)
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+        self.batch_sizes.append(len(jobs))
 
         try:
             width = max(len(j.request.prompt_token_ids) for j in jobs)
@@ -150,6 +164,7 @@ class HFBackend(Backend):
             # Options GenerationConfig knows go into it; the rest (e.g. tokenizer) go to generate().
             known = GenerationConfig()
             cfg_kw = {k: v for k, v in self.options.generate_kwargs.items() if hasattr(known, k)}
+            cfg_kw |= self._compile_kwargs(cfg_kw)
             gen = {k: v for k, v in self.options.generate_kwargs.items() if k not in cfg_kw}
             # eos_token_id=None: generation never stops on EOS; rows that honour EOS stop in
             # the streamer, and the whole batch stops when every row is done.
@@ -171,10 +186,28 @@ class HFBackend(Backend):
                     j.done = True
                     j.emit(BackendError(f"{type(exc).__name__}: {exc}"))
 
+    def _compile_kwargs(self, cfg_kw: dict[str, Any]) -> dict[str, Any]:
+        from transformers import CompileConfig
+
+        if self.options.compile is None:
+            return {}
+        if not self.options.compile:
+            return {"disable_compile": True}
+        compile_config = CompileConfig(mode=self.options.compile_mode)
+        compile_config._compile_all_devices = True   # also on the CPU (tests), not only CUDA
+        return {"cache_implementation": cfg_kw.get("cache_implementation", "static"),
+                "compile_config": compile_config}
+
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
         out: asyncio.Queue = asyncio.Queue()
-        self._jobs.put(_Job(request, lambda item: loop.call_soon_threadsafe(out.put_nowait, item)))
+
+        def emit(item) -> None:
+            try:
+                loop.call_soon_threadsafe(out.put_nowait, item)
+            except RuntimeError:  # the loop closed (run interrupted): nobody is listening
+                pass
+        self._jobs.put(_Job(request, emit))
         while True:
             item = await out.get()
             if item is _DONE:
@@ -185,10 +218,14 @@ class HFBackend(Backend):
 
     async def stop(self) -> None:
         if getattr(self, "_thread", None) is not None:
+            self._stopping.set()
             self._jobs.put(None)
             await asyncio.to_thread(self._thread.join, 30)
 
     def info(self) -> dict[str, Any]:
         import transformers
         return {"backend": self.name, "transformers": transformers.__version__,
-                "device": getattr(self, "device", None), "max_batch_size": getattr(self, "max_batch", None)}
+                "device": getattr(self, "device", None), "max_batch_size": getattr(self, "max_batch", None),
+                "dtype": str(getattr(getattr(self, "model", None), "dtype", None)),
+                "attn_implementation": getattr(getattr(getattr(self, "model", None), "config", None),
+                                               "_attn_implementation", None)}

@@ -1,4 +1,5 @@
-"""Model names in configs: the built-in tiny models, a local path, or a hub id."""
+"""Model names in configs: the built-in tiny models, `preset:<name>` (a real architecture with
+dummy weights, see presets.py), a local path, or a hub id."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +14,13 @@ def resolve_model(name: str) -> str:
     if name in TINY_NAMES:
         from bench.models.tiny import build_tiny
         return str(build_tiny(name))
+    if name.startswith("preset:"):
+        from bench.models.presets import PRESETS, build_preset, preset_name
+        preset = preset_name(name)
+        if preset not in PRESETS:
+            raise UserError("model", f"{name!r}: unknown preset; allowed: "
+                                     f"{', '.join('preset:' + p for p in PRESETS)}")
+        return str(build_preset(preset))
     path = Path(name).expanduser()
     if path.exists():
         return str(path)

@@ -22,6 +22,7 @@ def session_rng(seed: int, index: int) -> np.random.Generator:
 
 class Workload:
     Params = WorkloadParams
+    unit = "request"  # what token inflation counts per: request, turn, query or task
 
     def __init__(self, params: WorkloadParams, tokenizer, seed: int):
         self.params = params

@@ -15,6 +15,7 @@ class ChatParams(WorkloadParams):
 
 class ChatWorkload(Workload):
     Params = ChatParams
+    unit = "turn"
 
     def __init__(self, params: ChatParams, tokenizer, seed: int):
         super().__init__(params, tokenizer, seed)

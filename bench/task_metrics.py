@@ -1,0 +1,112 @@
+"""Pure functions: samples grouped by task -> per-task values -> task summary keys.
+
+A task is every sample sharing a `task_id` (a conversation, an agent task with its sub-agents).
+Its wall time splits three ways, so they add up to its latency:
+- model: some LLM call of the task is in flight (union of [sent, last token] intervals);
+- tools: a modelled wait (tool call, user think time) runs and no LLM call is in flight;
+- client: neither (the harness's own delay: send lag, scheduling).
+Waits come from the `wait_kind`, `wait_start_ns`, `wait_end_ns` a session puts in request meta.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+from bench.metrics import distribution
+from bench.types import Sample
+
+
+@dataclass(frozen=True, slots=True)
+class TaskValues:
+    task_id: str
+    ok: bool                               # every call of the task succeeded
+    calls: int
+    first_sent_ns: int
+    end_ns: int
+    prompt_tokens: int
+    cached_prompt_tokens: int | None       # None when the backend does not report it
+    output_tokens: int
+    model_ms: float
+    tool_ms: float
+
+    @property
+    def latency_ms(self) -> float:
+        return (self.end_ns - self.first_sent_ns) / 1e6
+
+    @property
+    def client_ms(self) -> float:
+        return max(0.0, self.latency_ms - self.model_ms - self.tool_ms)
+
+
+def union_ns(intervals: Iterable[tuple[int, int]]) -> int:
+    """Total length covered by a set of [start, end) intervals."""
+    total, cur_start, cur_end = 0, None, None
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if cur_end is None or start > cur_end:
+            if cur_end is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    return total + (cur_end - cur_start if cur_end is not None else 0)
+
+
+def task_values(task_id: str, samples: list[Sample]) -> TaskValues:
+    model = [(s.sent_ns, s.end_ns) for s in samples]
+    waits = [(int(s.meta["wait_start_ns"]), int(s.meta["wait_end_ns"]))
+             for s in samples if "wait_start_ns" in s.meta]
+    model_ns = union_ns(model)
+    tool_ns = union_ns(model + waits) - model_ns
+    cached = [s.cached_prompt_tokens for s in samples if s.cached_prompt_tokens is not None]
+    return TaskValues(
+        task_id=task_id, ok=all(s.ok for s in samples), calls=len(samples),
+        first_sent_ns=min(s.sent_ns for s in samples), end_ns=max(s.end_ns for s in samples),
+        prompt_tokens=sum(s.prompt_tokens for s in samples),
+        cached_prompt_tokens=sum(cached) if cached else None,
+        output_tokens=sum(s.output_tokens for s in samples), model_ms=model_ns / 1e6, tool_ms=tool_ns / 1e6)
+
+
+def per_task(samples: Iterable[Sample]) -> list[TaskValues]:
+    """One TaskValues per task_id among the measured (non-warm-up) samples, in first-send order."""
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        if s.task_id is not None and not s.warmup:
+            groups[s.task_id].append(s)
+    return sorted((task_values(t, g) for t, g in groups.items()), key=lambda v: v.first_sent_ns)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def summarize_tasks(samples: Iterable[Sample], duration_s: float,
+                    slo: dict[str, float | None] | None = None) -> dict[str, float]:
+    """Task summary keys; empty when no sample belongs to a task (request-level workloads)."""
+    tasks = per_task(samples)
+    if not tasks:
+        return {}
+    ok = [t for t in tasks if t.ok]
+    out: dict[str, float] = {"tasks": float(len(tasks)), "tasks_completed": float(len(ok)),
+                             "task_error_rate": (len(tasks) - len(ok)) / len(tasks)}
+    out |= distribution("task_latency_ms", [t.latency_ms for t in ok])
+    for name, get in (("task_model_ms", lambda t: t.model_ms), ("task_tool_ms", lambda t: t.tool_ms),
+                      ("task_client_ms", lambda t: t.client_ms)):
+        vals = [get(t) for t in ok]
+        out[f"{name}_mean"] = _mean(vals)
+        out[f"{name}_p50"] = distribution(name, vals).get(f"{name}_p50", 0.0)
+    out["calls_per_task_mean"] = _mean([t.calls for t in ok])
+    out["prompt_tokens_per_task_mean"] = _mean([t.prompt_tokens for t in ok])
+    out["output_tokens_per_task_mean"] = _mean([t.output_tokens for t in ok])
+    cached = [t.cached_prompt_tokens for t in ok if t.cached_prompt_tokens is not None]
+    if cached:
+        out["cached_prompt_tokens_per_task_mean"] = _mean(cached)
+    if duration_s > 0:
+        out["tasks_s"] = len(ok) / duration_s
+    limit = (slo or {}).get("task_latency_ms")
+    if limit is not None:
+        good = sum(t.latency_ms <= limit for t in ok)
+        out["task_slo_attainment"] = good / len(tasks)
+        if duration_s > 0:
+            out["goodput_task_s"] = good / duration_s
+    return out

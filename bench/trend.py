@@ -1,0 +1,135 @@
+"""`bench trend`: one series of comparable runs over commit order, and a flag on the newest run.
+
+A series is the same config (name and label aside) on the same hardware (store.keys); engine
+versions and project commits may change along it, which is what a trend follows.
+Rule: the newest run is tested against the pooled raw samples of all earlier runs of its series,
+with the same bootstrap and verdict as `bench compare` (stats module docstring).
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+
+from bench import stats, store
+from bench.errors import UserError
+
+DEFAULT_METRICS = ("ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s",
+                   "task_latency_ms_p50", "tasks_s")
+RULE = ("rule: newest run vs the pooled per-request samples of the earlier runs of its series; "
+        f"{stats.CI_LEVEL:.0%} percentile bootstrap CI of newest/earlier - 1 (rates from (completion gap, "
+        "count) pairs, each run keeping its own gaps); flagged when the whole CI lies beyond "
+        "+/-{min_effect:g}% in the metric's bad direction.")
+
+
+def commit_rank(cwd: Path | str = ".") -> dict[str, int]:
+    """Position of each commit of HEAD's history, oldest first ({} outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-list", "--topo-order", "--reverse", "HEAD"], cwd=cwd,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {sha: i for i, sha in enumerate(out.stdout.split())} if out.returncode == 0 else {}
+
+
+def order(runs: list[store.Run], rank: dict[str, int]) -> list[store.Run]:
+    """Commit order when every run's commit is in this checkout's history, else start time."""
+    shas = [r.meta["env"].get("git_sha") for r in runs]
+    by_commit = rank and all(s in rank for s in shas)
+    return sorted(runs, key=lambda r: ((rank[r.meta["env"]["git_sha"]] if by_commit else 0),
+                                       r.meta.get("started_at") or 0))
+
+
+def series(runs: list[store.Run], rank: dict[str, int] | None = None) -> list[list[store.Run]]:
+    """Complete runs split into series, each ordered; the series with the most runs first."""
+    groups: dict[str, list[store.Run]] = {}
+    for r in runs:
+        if r.meta.get("status") == "complete":
+            groups.setdefault(store.keys(r.meta)["series"], []).append(r)
+    rank = commit_rank() if rank is None else rank
+    return sorted((order(g, rank) for g in groups.values()), key=len, reverse=True)
+
+
+def table(runs: list[store.Run], metrics: tuple[str, ...]) -> pd.DataFrame:
+    """Rows in order; columns: provenance then each metric's value, with CI from its own samples."""
+    rows = []
+    for r in runs:
+        samples = r.samples()
+        row = {"run_id": r.run_id, "git_sha": (r.meta["env"].get("git_sha") or "")[:8],
+               "backend_version": store.backend_version(r.meta)}
+        for key in metrics:
+            ci = stats.interval(key, samples, r.meta["config"].get("slo"))
+            row[key] = ci[0] if ci else r.summary.get(key)
+            row[f"{key}_lo"], row[f"{key}_hi"] = (ci[1], ci[2]) if ci else (None, None)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def check_newest(runs: list[store.Run], metrics: tuple[str, ...],
+                 min_effect_pct: float = stats.MIN_EFFECT_PCT) -> list[stats.Change]:
+    earlier = [r.samples() for r in runs[:-1]]
+    slo = runs[-1].meta["config"].get("slo")
+    newest = runs[-1].samples()
+    out = []
+    for key in metrics:
+        c = stats.compare_key(key, earlier, newest, slo, slo, min_effect_pct)
+        if c is not None and c.change_pct is not None:
+            out.append(c)
+    return out
+
+
+def plot(runs: list[store.Run], df: pd.DataFrame, metrics: tuple[str, ...], flags: dict[str, str],
+         out: Path | str) -> Path:
+    """One panel per metric: value and its CI per run; the newest run red when flagged."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in metrics if df[k].notna().any()]
+    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.2 * len(keys) + 0.6), sharex=True, squeeze=False)
+    x = list(range(len(df)))
+    for ax, key in zip(axes[:, 0], keys):
+        y, lo, hi = df[key].astype(float), df[f"{key}_lo"].astype(float), df[f"{key}_hi"].astype(float)
+        ax.errorbar(x, y, yerr=[(y - lo).fillna(0), (hi - y).fillna(0)], fmt="o-", capsize=3, color="C0")
+        if flags.get(key) == "regression":
+            ax.plot(x[-1], y.iloc[-1], "o", color="red", markersize=11, label="regression")
+            ax.legend(loc="best", fontsize=8)
+        ax.set_ylabel(key, fontsize=8)
+        ax.grid(alpha=0.3)
+    labels = [f"{i}\n{sha or '-'}" for i, sha in zip(x, df["git_sha"])]
+    axes[-1, 0].set_xticks(x, labels, fontsize=7)
+    axes[-1, 0].set_xlabel("run (oldest -> newest; commit)")
+    fig.suptitle(f"trend: {runs[-1].meta.get('name')} ({len(runs)} runs; bars: 95% bootstrap CI)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
+def main(paths: list[str], metrics: list[str] | None = None, out: str | None = None,
+         min_effect_pct: float = stats.MIN_EFFECT_PCT, fail_on_regression: bool = False) -> int:
+    keys = tuple(metrics) if metrics else DEFAULT_METRICS
+    all_series = [s for s in series(store.find_runs(paths or ["results"])) if len(s) >= 2]
+    if not all_series:
+        raise UserError(", ".join(paths or ["results"]), "no series with 2 or more complete comparable runs")
+    flagged = 0
+    for i, runs in enumerate(all_series):
+        df = table(runs, keys)
+        keys_here = tuple(k for k in keys if df[k].notna().any())
+        changes = check_newest(runs, keys_here, min_effect_pct)
+        flags = {c.key: c.verdict for c in changes}
+        print(f"series {store.keys(runs[-1].meta)['series']}: {runs[-1].meta.get('name')} "
+              f"{runs[-1].meta.get('label') or ''} ({len(runs)} runs)")
+        print(df[["run_id", "git_sha", "backend_version", *keys_here]].to_string(index=False, float_format="%.4g"))
+        for c in changes:
+            mark = "REGRESSION" if c.verdict == "regression" else c.verdict
+            print(f"  newest {c.key}: {c.b:.4g} vs earlier {c.a:.4g} ({c.change_pct:+.1f}%, "
+                  f"CI [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]) -> {mark}")
+        flagged += sum(c.verdict == "regression" for c in changes)
+        if out:
+            target = Path(out) if len(all_series) == 1 else Path(out).with_stem(f"{Path(out).stem}-{i}")
+            print(f"  plot: {plot(runs, df, keys_here, flags, target)}")
+        print()
+    print(RULE.format(min_effect=min_effect_pct))
+    return 1 if fail_on_regression and flagged else 0

@@ -1,0 +1,94 @@
+"""Multi-turn chat: each turn's prompt is the whole conversation so far plus a new user message.
+
+Closed loop: turn k+1's prompt contains the tokens the model really produced in turn k, and
+turn k+1 is due when turn k's last token arrived plus the user's think time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from bench.dists import Dist
+from bench.types import Request, Send
+from bench.workloads.base import Workload, WorkloadParams, session_rng
+from bench.workloads.steps import StepFailed, wait_meta, wait_until
+from bench.workloads.tokens import PromptFactory
+
+
+class ChatMultiturnParams(WorkloadParams):
+    kind: str = "chat_multiturn"
+    turns: Dist                            # user turns per conversation
+    system_tokens: int = Field(default=0, ge=0)   # shared by every conversation (prefix-cacheable)
+    first_message_tokens: Dist             # the opening message (often carries pasted context)
+    user_message_tokens: Dist              # each later user message
+    output_tokens: Dist
+    think_time_s: Dist | None = None       # between a reply's last token and the next message
+    think_time_factor: float = Field(default=1.0, ge=0, description="0 turns think time off")
+    context_limit_tokens: int = Field(default=131072, ge=16, description="the model's limit; not scaled")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    message: tuple[int, ...]
+    max_output_tokens: int
+    think_s: float                         # before this turn's message (0 for the first)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    system: tuple[int, ...]
+    turns: tuple[Turn, ...]
+    context_limit_tokens: int
+    scheduled_s: float | None = None
+
+    async def run(self, send: Send) -> None:
+        history: list[int] = list(self.system)
+        prev_end = None
+        for k, turn in enumerate(self.turns):
+            meta = {"step": k}
+            scheduled = None
+            if prev_end is not None:
+                scheduled = prev_end + int(turn.think_s * 1e9)
+                meta |= wait_meta("think", prev_end, scheduled)
+                await wait_until(scheduled)
+            history.extend(turn.message)
+            prompt = self._fit(history, turn.max_output_tokens)
+            req = Request(id=f"{self.id}-t{k}", prompt_token_ids=prompt, task_id=self.id,
+                          max_output_tokens=turn.max_output_tokens, meta=meta)
+            sample = await send(req, scheduled)
+            if not sample.ok:
+                raise StepFailed(sample)
+            history.extend(sample.output_token_ids)
+            prev_end = sample.end_ns
+
+    def _fit(self, history: list[int], max_out: int) -> tuple[int, ...]:
+        """Over the limit, the oldest turns go first (the system prompt stays), as chat UIs do."""
+        room = self.context_limit_tokens - max_out
+        if len(history) <= room:
+            return tuple(history)
+        keep = max(room - len(self.system), 1)
+        return tuple(self.system) + tuple(history[-keep:])
+
+
+class ChatMultiturnWorkload(Workload):
+    Params = ChatMultiturnParams
+    unit = "turn"                          # token inflation counts per request (one turn)
+
+    def __init__(self, params: ChatMultiturnParams, tokenizer, seed: int):
+        super().__init__(params, tokenizer, seed)
+        self.prompts = PromptFactory(tokenizer, seed)
+        self.system = self.prompts.keyed(("system",), int(round(params.system_tokens * params.scale)))
+
+    def session(self, index: int) -> Conversation:
+        p = self.params
+        rng = session_rng(self.seed, index)
+        turns = []
+        for k in range(max(1, int(round(p.turns.sample(rng))))):
+            dist = p.first_message_tokens if k == 0 else p.user_message_tokens
+            n_in = dist.sample_int(rng, p.scale)
+            n_out = min(p.output_tokens.sample_int(rng, p.scale), p.context_limit_tokens // 2)
+            think = p.think_time_s.sample(rng) * p.think_time_factor if (p.think_time_s and k) else 0.0
+            turns.append(Turn(self.prompts.tokens(rng, n_in), n_out, max(0.0, think)))
+        return Conversation(f"c{index}", self.system, tuple(turns), p.context_limit_tokens)

@@ -1,0 +1,135 @@
+"""compare, trend, report and forecast on real runs of the tiny model through the HF backend.
+
+The runs are real `bench run` processes (runner.run_all inside), all started together so that
+the swings in load of this shared 2-core machine hit them alike, each pinned to a core:
+- core 1: the base config twice (a1, a2) and the same config at twice the load (concurrency 2;
+  with batch size 1 each request waits for the other's whole decode): each gets 1/3 of the core;
+- core 0: the base config again (started last, so it is the newest), made slower on purpose
+  without changing its config: ten CPU-burning processes share the core with it (1/11 of it).
+About a minute in all.
+"""
+import base64
+import io
+import math
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import yaml
+
+from bench import cli, compare, forecast, store, trend
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENCY = ("ttft_ms_p50", "e2e_ms_p50", "tpot_ms_p50")
+THROUGHPUT = ("request_s", "output_tok_s")
+DOC = {"name": "real", "model": "tiny", "backend": {"name": "hf", "options": {"max_batch_size": 1}},
+       # short prompts, longer outputs: at batch size 1 a second request in flight waits a whole
+       # decode, so doubling the load multiplies TTFT several times over (far beyond run-to-run drift)
+       "workload": {"file": "chat", "input_tokens": {"dist": "lognormal", "median": 16, "p90": 40},
+                    "output_tokens": {"dist": "lognormal", "median": 24, "p90": 64, "max": 96}},
+       "slo": {"ttft_ms": 2000},
+       "load": {"kind": "concurrency", "concurrency": 1, "requests": 12, "warmup": 2}, "seed": 0}
+
+
+def _bench_run(doc: dict, results: Path, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    cfg = results.parent / f"{results.name}.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    return subprocess.Popen([*prefix, sys.executable, "-m", "bench", "run", str(cfg), "--results-dir",
+                             str(results), "--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def _one_run(results: Path) -> Path:
+    [run] = store.find_runs([results])
+    assert run.meta["status"] == "complete"
+    return run.dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_path):   # tiny_path: the model is built before the processes start
+    root = tmp_path_factory.mktemp("results")
+    double = {**DOC, "load": {**DOC["load"], "concurrency": 2}}
+    core1 = ("taskset", "-c", "1")
+    burners = [subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+               for _ in range(10)]
+    try:
+        procs = [_bench_run(DOC, root / "a1", core1), _bench_run(DOC, root / "a2", core1),
+                 _bench_run(double, root / "double", core1)]
+        time.sleep(1.0)
+        procs.append(_bench_run(DOC, root / "slowed", ("taskset", "-c", "0")))
+        assert [p.wait(timeout=500) for p in procs] == [0, 0, 0, 0]
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    return {k: _one_run(root / k) for k in ("a1", "a2", "double", "slowed")} | {"root": root}
+
+
+def verdicts(a, b):
+    return {c.key: c for c in compare.compare_runs(store.read(a), store.read(b))}
+
+
+def test_same_config_no_significant_change(runs):
+    # Per-request latency and throughput, whose spread comes from the drawn lengths. (Metrics with
+    # a tight within-run spread, like TPOT, can show run-to-run drift of a shared CPU as real.)
+    v = verdicts(runs["a1"], runs["a2"])
+    for key in ("ttft_ms_p50", "e2e_ms_p50") + THROUGHPUT:
+        assert v[key].verdict == "no significant change", (key, v[key])
+    assert cli.main(["compare", str(runs["a1"]), str(runs["a2"]), "--fail-on-regression", "10"]) == 0
+
+
+def test_double_load_is_a_regression(runs, capsys):
+    v = verdicts(runs["a1"], runs["double"])
+    assert v["ttft_ms_p50"].verdict == "regression", v["ttft_ms_p50"]
+    assert v["ttft_ms_p50"].change_pct > 50
+    rc = cli.main(["compare", str(runs["a1"]), str(runs["double"]), "--format", "markdown",
+                   "--fail-on-regression", "10"])
+    out = capsys.readouterr()
+    assert rc == 1 and "| ttft_ms_p50 |" in out.out and "FAIL" in out.err
+
+
+def test_trend_flags_the_slowed_run_only(runs, capsys):
+    quiet = trend.series(store.find_runs([runs["a1"], runs["a2"]]), rank={})
+    assert len(quiet) == 1 and len(quiet[0]) == 2
+    assert not [c for c in trend.check_newest(quiet[0], LATENCY) if c.verdict == "regression"]
+
+    slowed = trend.series(store.find_runs([runs["root"]]), rank={})[0]   # a1, a2, slowed; not double
+    assert {r.dir for r in slowed[:2]} == {runs["a1"], runs["a2"]} and slowed[2].dir == runs["slowed"]
+    flagged = [c.key for c in trend.check_newest(slowed, trend.DEFAULT_METRICS) if c.verdict == "regression"]
+    assert flagged, "the run slowed by CPU hogs should be flagged"
+    png = runs["root"] / "trend.png"
+    assert cli.main(["trend", str(runs["root"]), "--out", str(png), "--fail-on-regression"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "rule: newest run vs the pooled" in out
+    assert matplotlib.image.imread(png).shape[0] > 200
+
+
+def test_report_html_images_decode(runs, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert cli.main(["report", str(runs["root"]), "--out", str(out)]) == 0
+    html = out.read_text()
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
+    assert len(images) >= 2                          # latency CDFs and the Pareto plot
+    for b64 in images:
+        img = matplotlib.image.imread(io.BytesIO(base64.b64decode(b64)), format="png")
+        assert img.shape[0] > 200 and img.shape[1] > 400
+    assert "Latency CDFs" in html and "Pareto" in html
+    assert "Treatment effects" not in html and "Token inflation" not in html   # absent data: skipped
+    md = tmp_path / "report.md"
+    assert cli.main(["report", str(runs["a1"]), str(runs["double"]), "--out", str(md), "--markdown"]) == 0
+    assert "![latency_cdf.png](report_files/latency_cdf.png)" in md.read_text()
+    assert (tmp_path / "report_files" / "latency_cdf.png").stat().st_size > 1000
+
+
+def test_forecast_on_cpu_sweep(runs, capsys):
+    rc = cli.main(["forecast", str(runs["a1"]), str(runs["double"]), "--target-rate", "50",
+                   "--price-per-gpu-hour", "2.5", "--slo", "ttft_ms_p99=100000"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    replicas = int(re.search(r"replicas \(1 GPU each\): (\d+)", out)[1])
+    f = forecast.forecast(store.find_runs([runs["a1"], runs["double"]]), {"ttft_ms_p99": 100000}, 50, 2.5)
+    assert f.capacity > 0 and replicas == f.replicas == math.ceil(50 / f.capacity)
+    assert f"cost per request: ${f.cost_per_unit:.4g}" in out
