@@ -14,9 +14,9 @@ FORMATS = ("auto", "otel", "openai", "mooncake", "azure")
 
 
 def detect(path: Path) -> str:
-    """The format from the file's first non-empty line (or the CSV header)."""
-    with open(path) as f:
-        head = next((line for line in f if line.strip()), "")
+    """The format from the file's first 4 kB (the CSV header, the keys of the first record)."""
+    with open(path, errors="replace") as f:
+        head = f.read(4096).lstrip()
     if path.suffix == ".csv" or head.startswith("TIMESTAMP"):
         return "azure"
     if any(k in head for k in ('"resourceSpans"', '"spanId"', '"span_id"', '"traceId"', '"trace_id"')):
@@ -25,7 +25,7 @@ def detect(path: Path) -> str:
         return "mooncake"
     if '"usage"' in head or '"messages"' in head or '"request"' in head:
         return "openai"
-    raise UserError(str(path), "cannot tell the log format from its first line; pass --format "
+    raise UserError(str(path), "cannot tell the log format from its start; pass --format "
                                "otel|openai|mooncake|azure")
 
 

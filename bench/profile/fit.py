@@ -66,7 +66,8 @@ def fit(values, integer: bool = True) -> Fit | None:
     q = quantiles(x)
     if np.all(x == x[0]):
         return Fit({"dist": "fixed", "value": _r(x[0])}, "fixed", len(x), empirical=q)
-    few = integer and len(np.unique(x)) <= FEW_DISTINCT
+    distinct = len(np.unique(x))
+    few = integer and distinct <= FEW_DISTINCT and distinct < len(x) / 2   # counts that repeat: keep as is
     if np.all(x > 0) and not few:
         logs = np.log(x)
         mu, sigma = float(logs.mean()), float(logs.std())
@@ -125,6 +126,8 @@ WHAT = {"task_tokens": "task statement tokens", "steps": "steps per task", "outp
 
 
 def _flow(value) -> str:
+    if not isinstance(value, (dict, list)):
+        return str(value)   # kind, scale, prefix_tokens: plain scalars (safe_dump would add "...")
     return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
 
 

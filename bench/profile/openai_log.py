@@ -7,7 +7,7 @@ Times: `start_time` (or `timestamp`, `created_at`, `request_time`: Unix seconds,
 ISO-8601) and `end_time` (or `response_time`), else start + `latency_ms`/`duration_ms`/`latency_s`.
 
 Rows are grouped into tasks by the field the user names (`--group-by metadata.session_id`, a dotted
-path looked up in the row, then in `request`, then in `request.metadata`); without it every row
+path looked up in the row, then in its `metadata`, `request` and `request.metadata`); without it every row
 is its own task. Tool calls are not separate rows in these logs: a response with k `tool_calls`
 followed by another call of the same task gives k tool calls spanning the gap between them (the
 application ran them in that gap; their own durations are not in the log). The static prefix of
@@ -51,7 +51,7 @@ def _get(d: Any, dotted: str) -> Any:
 
 
 def _group(row: dict, field: str) -> Any:
-    for base in (row, row.get("request"), _get(row, "request.metadata")):
+    for base in (row, row.get("metadata"), row.get("request"), _get(row, "request.metadata")):
         v = _get(base, field)
         if v is not None:
             return v

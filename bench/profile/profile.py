@@ -14,7 +14,8 @@ sub-agents run (agent calls whose own LLM calls are their steps). Compaction cal
   reader sees it (message lists, Mooncake hash ids), else the median cached tokens of the tasks'
   first calls, else the smallest first prompt (then task statement and prefix cannot be told
   apart: an upper bound);
-- repeated-prefix share = (static prefix of each agent's first call + the resent context
+- repeated-prefix share = (static prefix of each agent's first call, or that call's own shared
+  prefix where the reader knows it, + the resent context
   prompt(k) + output(k) of each later step) / all prompt tokens;
 - inflation = total tokens per multi-call task / total tokens per single-call task, when the log
   has both (the user's own simple requests).
@@ -191,8 +192,9 @@ def _repeated(shapes, prefix: float) -> float:
     for root, kids in shapes.values():
         for steps in [root, *kids.values()]:
             for k, s in enumerate(steps):
-                if k == 0:
-                    total += min(prefix, s.call.prompt_tokens)
+                if k == 0:   # a reader that saw this call's own shared prefix (Mooncake) says so
+                    own = s.call.prefix_tokens
+                    total += min(prefix if own is None else own, s.call.prompt_tokens)
                 elif steps[k - 1].growth is not None:
                     prev = steps[k - 1].call
                     total += min(prev.prompt_tokens + prev.output_tokens, s.call.prompt_tokens)
