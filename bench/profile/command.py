@@ -67,7 +67,7 @@ def forecast_text(p: Profile, runs: list[str], tasks_per_hour: float, price: flo
     found = [r for r in store.find_runs(runs) if r.meta.get("status") == "complete"]
     if not found:
         raise UserError(", ".join(runs), "no complete runs")
-    unit = "task" if any("tasks_s" in r.summary for r in found) else "request"
+    unit = "task" if any(s.task_id for s in found[0].samples()) else "request"   # the sweep's own unit
     f = forecast.forecast(found, forecast.parse_slos(slo, found), tasks_per_hour / 3600, price, gpus_per_replica, unit)
     tok = float((p.values["prompt_tokens_per_task"] + p.values["output_tokens_per_task"]).mean())
     measured = [pt.tokens_per_unit for pt in f.points]
