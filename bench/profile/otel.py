@@ -65,6 +65,20 @@ def _time_s(v: Any) -> float | None:
     return None
 
 
+def _nanos(v: Any) -> float | None:
+    try:
+        return int(v) / 1e9 if not isinstance(v, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _span_times(span: dict) -> tuple[float | None, float | None]:
+    """OTLP's `*UnixNano` fields are nanoseconds whatever their size; other layouts are guessed."""
+    if "startTimeUnixNano" in span or "endTimeUnixNano" in span:
+        return _nanos(span.get("startTimeUnixNano")), _nanos(span.get("endTimeUnixNano"))
+    return _time_s(span.get("start_time")), _time_s(span.get("end_time"))
+
+
 def _hex(v: Any) -> str | None:
     if not isinstance(v, str) or not v.strip():
         return None
@@ -134,8 +148,7 @@ def read(path: Path) -> Log:
                 log.skip("no trace id or span id", where)
                 continue
             attrs = _attrs(span)
-            start = _time_s(span.get("startTimeUnixNano", span.get("start_time")))
-            end = _time_s(span.get("endTimeUnixNano", span.get("end_time")))
+            start, end = _span_times(span)
             spans[(trace, sid)] = {"parent": parent, "attrs": attrs, "start": start, "end": end,
                                    "where": where, "kind": _kind(attrs), "name": span.get("name", "")}
     for (trace, sid), s in spans.items():
