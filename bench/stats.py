@@ -17,7 +17,9 @@ not in it (repeat runs and use `bench trend` for that).
 A comparison resamples both sides independently and takes the 2.5 and 97.5 percentiles of
 stat(B*) / stat(A*) - 1. Verdict: "regression" or "improvement" (by the metric's direction) only
 when the whole interval lies beyond +/- `min_effect_pct` (default 5%): we are confident the change
-is at least that large, not merely non-zero. Otherwise "no significant change"."""
+is at least that large, not merely non-zero. Otherwise "no significant change". A percentile
+gets no verdict ("too few samples") unless both runs have at least two units beyond it
+(n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the bootstrap of a tail is meaningless."""
 from __future__ import annotations
 
 import re
@@ -199,6 +201,17 @@ class Change:
     n_b: int = 0
 
 
+def min_units(key: str) -> int:
+    """Units needed before a percentile's bootstrap means anything: at least two observations
+    beyond it (p90: 20, p99: 200). With fewer, the p99 of a run is its maximum and resampling
+    the maximum gives intervals far too narrow, so any two runs would differ "significantly"."""
+    m = _STAT.match(key)
+    if not m or not m["stat"].startswith("p"):
+        return 2
+    q_pct = int(m["stat"][1:])
+    return max(2, -(-200 // (100 - q_pct))) if q_pct < 100 else 2   # ceil(2 / (1 - q)), exact
+
+
 def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
             min_effect_pct: float = MIN_EFFECT_PCT) -> str:
     if higher_better is None:
@@ -223,6 +236,11 @@ def compare_key(key: str, a: list, b: list[Sample], slo_a: dict | None = None,
         return Change(key, ra and ra.point, rb and rb.point, None, None, None, "missing on one side")
     if ra.point == 0:
         return Change(key, ra.point, rb.point, None, None, None, "no CI (baseline is 0)", ra.n, rb.n)
+    need = min_units(key)
+    if min(ra.n, rb.n) < need:
+        change = (rb.point / ra.point - 1) * 100
+        return Change(key, ra.point, rb.point, change, None, None,
+                      f"too few samples (n={min(ra.n, rb.n)}, need {need})", ra.n, rb.n)
     ba, bb = bootstrap(ra, n_boot, seed), bootstrap(rb, n_boot, seed + 1)
     ratio = bb / np.where(ba == 0, np.nan, ba)
     alpha = (1 - CI_LEVEL) / 2

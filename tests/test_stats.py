@@ -30,9 +30,18 @@ def test_rate_gaps_sum_to_duration():
 
 def test_identical_runs_no_significant_change():
     s = run_of(np.random.default_rng(1).uniform(5, 25, 40))
-    for key in ("ttft_ms_p50", "ttft_ms_p99", "request_s", "output_tok_s"):
+    for key in ("ttft_ms_p50", "ttft_ms_p90", "request_s", "output_tok_s"):
         c = stats.compare_key(key, s, s)
         assert c.verdict == "no significant change" and c.change_pct == pytest.approx(0.0)
+
+
+def test_tail_percentile_needs_enough_samples():
+    # 40 requests: two lie beyond p95 but not beyond p99, so p99 (the max) gets no verdict
+    rng = np.random.default_rng(3)
+    a, b = run_of(rng.uniform(5, 25, 40), e2e_ms=200), run_of(rng.uniform(5, 25, 40) * 3, e2e_ms=200)
+    assert stats.compare_key("ttft_ms_p99", a, b).verdict.startswith("too few samples (n=40, need 200)")
+    assert stats.compare_key("ttft_ms_p95", a, b).verdict == "regression"
+    assert stats.min_units("ttft_ms_p90") == 20 and stats.min_units("ttft_ms_mean") == 2
 
 
 def test_verdict_respects_direction():
