@@ -191,7 +191,10 @@ def _table_of(data: Any) -> tuple[list[str], list[list[str]]] | None:
 
 def inflation_section(runs: list[store.Run]) -> Section | None:
     for r in reversed(runs):
-        table = _table_of(r.meta.get("inflation"))
+        data = r.meta.get("inflation")
+        rows = data.get("rows") if isinstance(data, dict) and "rows" in data else data
+        # Inflation compares workloads: a suite of one workload has nothing to show.
+        table = _table_of(rows) if isinstance(rows, list) and len(rows) >= 2 else None
         if table:
             return Section("Token inflation", table, note=f"from {r.run_id}")
     return None
