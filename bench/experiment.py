@@ -170,51 +170,57 @@ def finish(results: list, results_dir: Path | str) -> Path | None:
     return path
 
 
-def _f(x: Any, fmt: str = "{:.3g}") -> str:
-    return "-" if x is None else fmt.format(x)
+PRINT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s")   # all EFFECT_KEYS are in the file
 
 
-def _ci(row: dict) -> str:
-    if row.get("ci_low") is None:
-        return f"{row['ratio']:.3f} (no CI)"
-    return f"{row['ratio']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+def _f(x: Any) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
-ARM_COLUMNS = [("accept rate", "spec", "spec_acceptance_rate"), ("accept len", "spec", "spec_mean_accept_len"),
-               ("tok agree", "fidelity", "fid_token_agreement"), ("prefix agree", "fidelity", "fid_prefix_agreement"),
-               ("1st div", "fidelity", "fid_first_divergence_mean"), ("TF top1", "fidelity", "tf_top1_agreement"),
-               ("TF KL", "fidelity", "tf_kl_mean"), ("KV B/tok", "kv", "kv_bytes_per_token"),
-               ("KV cap tok", "kv", "kv_cache_tokens_capacity"), ("max conc", "kv", "kv_cache_max_concurrency"),
-               ("preempt", "kv", "num_preemptions"), ("peak RSS MB", "kv", "peak_rss_mb")]
+ARM_COLUMNS = [("accept\nrate", "spec", "spec_acceptance_rate"), ("accept\nlen", "spec", "spec_mean_accept_len"),
+               ("token\nagree", "fidelity", "fid_token_agreement"), ("prefix\nagree", "fidelity", "fid_prefix_agreement"),
+               ("1st\ndiv", "fidelity", "fid_first_divergence_mean"), ("TF\ntop1", "fidelity", "tf_top1_agreement"),
+               ("TF KL\nnats", "fidelity", "tf_kl_mean"), ("KV\nB/token", "kv", "kv_bytes_per_token"),
+               ("KV cap\ntokens", "kv", "kv_cache_tokens_capacity"), ("max\nconc", "kv", "kv_cache_max_concurrency"),
+               ("pre-\nempt", "kv", "num_preemptions"), ("peak\nRSS MB", "kv", "peak_rss_mb")]
 
 
-def render(exps: list[dict[str, Any]], width: int = 160) -> str:
-    """Two tables per experiment: effects with CIs and verdicts; acceptance, fidelity and KV per arm."""
+def _table(title: str, header: list[str]):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for h in header:
+        t.add_column(h, justify="left" if h in ("treatment", "metric", "verdict") else "right")
+    return t
+
+
+def render(exps: list[dict[str, Any]], width: int = 150) -> str:
+    """Per experiment: effects (ratio, 95% CI, verdict) and, per arm, acceptance, fidelity, KV."""
     from io import StringIO
 
     from rich.console import Console
-    from rich.table import Table
 
     buf = StringIO()
     con = Console(file=buf, width=width, force_terminal=False)
     for exp in exps:
-        effects = Table(title=f"{exp['name']} [{exp['backend']}]: treatment / baseline, 95% CI, verdict")
-        keys = [k for k in EFFECT_KEYS if any(e["metric"] == k for a in exp["arms"] for e in a.get("effects", []))]
-        for h in ["treatment", "load", *keys]:
-            effects.add_column(h, justify="left" if h == "treatment" else "right")
+        where = f"{exp['name']} [{exp['backend']}, {exp['model']}]"
+        effects = _table(f"{where}: treatment / baseline", ["treatment", "load", "metric", "baseline",
+                                                             "treatment value", "ratio", "95% CI", "verdict"])
         for arm in (a for a in exp["arms"] if a["treatment"] != BASELINE):
-            by = {e["metric"]: e for e in arm["effects"]}
-            effects.add_row(arm["treatment"], _f(arm["load"], "{:g}"),
-                            *[f"{_ci(by[k])}\n{by[k]['verdict']}" if k in by else "-" for k in keys])
+            for e in (e for e in arm["effects"] if e["metric"] in PRINT_KEYS):
+                ci = "-" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+                effects.add_row(arm["treatment"], _f(arm["load"]), e["metric"], _f(e["baseline"]),
+                                _f(e["value"]), f"{e['ratio']:.3f}", ci, e["verdict"])
         con.print(effects)
-        arms = Table(title=f"{exp['name']} [{exp['backend']}]: acceptance, fidelity vs baseline, KV cache")
-        for h in ["treatment", "load", *[c[0] for c in ARM_COLUMNS]]:
-            arms.add_column(h, justify="left" if h == "treatment" else "right")
+        arms = _table(f"{where}: acceptance, fidelity against the baseline, KV cache",
+                      ["treatment", "load", *[c[0] for c in ARM_COLUMNS]])
         for arm in exp["arms"]:
-            arms.add_row(arm["treatment"], _f(arm["load"], "{:g}"),
+            arms.add_row(arm["treatment"], _f(arm["load"]),
                          *[_f((arm.get(sec) or {}).get(key)) for _, sec, key in ARM_COLUMNS])
         con.print(arms)
-    con.print(stats_rule() + ". '-': not measured for that arm (see README: Treatments and A/B experiments).")
+    con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
     return buf.getvalue()
 
 

@@ -39,6 +39,10 @@ class HFOptions(BackendOptions):
     # with a static cache unless generate_kwargs names another compilable one; False = never.
     compile: bool | None = None
     compile_mode: str = "reduce-overhead"                          # torch.compile mode (CUDA graphs)
+    # torch.set_num_threads for the process (None: torch's default, one per core). On a CPU that
+    # other processes also use, 1 avoids OpenMP barrier stalls (a tiny model ran 3-10x slower with
+    # 2 threads while one other process kept a core busy).
+    torch_threads: int | None = Field(default=None, ge=1)
 
 
 @dataclass
@@ -102,6 +106,8 @@ class HFBackend(Backend):
         from bench.models import presets, resolve_model
 
         o = self.options
+        if o.torch_threads:
+            torch.set_num_threads(o.torch_threads)
         self.device = o.device if o.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = o.dtype if o.dtype != "auto" else ("bfloat16" if self.device == "cuda" else "float32")
         kwargs = {"dtype": getattr(torch, dtype), **o.model_kwargs}
