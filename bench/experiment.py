@@ -187,6 +187,12 @@ ARM_COLUMNS = [("accept\nrate", "spec", "spec_acceptance_rate"), ("accept\nlen",
                ("pre-\nempt", "kv", "num_preemptions"), ("peak\nRSS MB", "kv", "peak_rss_mb")]
 
 
+def _by_pos(spec: dict[str, float]) -> str:
+    pos = sorted((int(k.removeprefix("spec_accept_rate_pos")), v) for k, v in spec.items()
+                 if k.startswith("spec_accept_rate_pos"))
+    return "/".join(f"{v:.2f}" for _, v in pos) or "-"
+
+
 def _table(title: str, header: list[str]):
     from rich.table import Table
 
@@ -215,10 +221,12 @@ def render(exps: list[dict[str, Any]], width: int = 150) -> str:
                                 _f(e["value"]), f"{e['ratio']:.3f}", ci, e["verdict"])
         con.print(effects)
         arms = _table(f"{where}: acceptance, fidelity against the baseline, KV cache",
-                      ["treatment", "load", *[c[0] for c in ARM_COLUMNS]])
+                      ["treatment", "load", *[c[0] for c in ARM_COLUMNS[:2]], "accept\nby pos",
+                       *[c[0] for c in ARM_COLUMNS[2:]]])
         for arm in exp["arms"]:
-            arms.add_row(arm["treatment"], _f(arm["load"]),
-                         *[_f((arm.get(sec) or {}).get(key)) for _, sec, key in ARM_COLUMNS])
+            arms.add_row(arm["treatment"], _f(arm["load"]), *[_f((arm.get(sec) or {}).get(key)) for _, sec, key
+                                                            in ARM_COLUMNS[:2]], _by_pos(arm.get("spec") or {}),
+                         *[_f((arm.get(sec) or {}).get(key)) for _, sec, key in ARM_COLUMNS[2:]])
         con.print(arms)
     con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
     return buf.getvalue()
