@@ -86,11 +86,8 @@ def _arm_metrics(backend: str, runs, samples: list[list]) -> dict[str, Any]:
 
 
 def _fidelity(backend: str, base_runs, treat_runs, base_s: list[list], treat_s: list[list]) -> dict:
-    greedy = [fidelity.greedy(b, t) for b, t in zip(base_s, treat_s)]      # rep i against rep i
-    out = {k: sum(g.get(k, 0.0) for g in greedy) / len(greedy) for k in greedy[0]} if greedy and greedy[0] else {}
-    for k in ("fid_requests", "fid_diverged"):
-        if k in out:
-            out[k] *= len(greedy)
+    # repetition i against repetition i, pairs of all repetitions pooled
+    out = fidelity.greedy_of([p for b, t in zip(base_s, treat_s) for p in fidelity.pairs(b, t)])
     bopts, topts = base_runs[0].spec.backend.options, treat_runs[0].spec.backend.options
     if backend == "hf" and not spec_metrics.is_speculative("hf", topts):
         spec = base_runs[0].spec

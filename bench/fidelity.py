@@ -48,7 +48,11 @@ def first_divergence(a: tuple[int, ...], b: tuple[int, ...]) -> int | None:
 
 
 def greedy(base: list[Sample], treat: list[Sample]) -> dict[str, float]:
-    matched = pairs(base, treat)
+    return greedy_of(pairs(base, treat))
+
+
+def greedy_of(matched: list[tuple[Sample, Sample]]) -> dict[str, float]:
+    """The greedy metrics over (baseline, treatment) pairs of the same request."""
     if not matched:
         return {}
     same = compared = exact = 0
