@@ -21,6 +21,11 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130 if sig.signal_name == "SIGINT" else 143
     print_summary(results)
+    exp_file = next((r.meta["experiment_file"] for r in results if r.meta.get("experiment_file")), None)
+    if exp_file:
+        from bench.experiment import render_file
+        print(render_file(Path(args.results_dir) / exp_file))
+        print(f"experiment summary: {Path(args.results_dir) / exp_file}")
     return 0 if all(r.status == "complete" for r in results) else 1
 
 

@@ -68,6 +68,8 @@ class RunSpec(Strict):
     # A server the harness starts for the run. Only the `openai` backend talks to a server, so
     # runs with another backend (e.g. in a matrix over backends) drop it at load time.
     server: ServerSpec | None = None
+    # Set by bench.treatments for A/B experiments: {name, options, experiment, repetition}.
+    treatment: dict[str, Any] | None = None
 
 
 def _fail(where: str, err: ValidationError) -> UserError:
@@ -188,13 +190,24 @@ def split_runs(doc: dict, where: str) -> list[dict]:
     return [_merge(doc, r) for r in runs]
 
 
+def _expanded(doc: dict, where: str) -> list[dict]:
+    """runs -> matrix -> treatments: each part's load points, each with its A/B arms."""
+    from bench import treatments
+
+    out = []
+    for i, part in enumerate(split_runs(doc, where)):
+        arms, reps = treatments.parse_treatments(part, where)
+        out += treatments.expand(expand(part, where), arms, reps, f"{doc['name']}#{i}")
+    return out
+
+
 def load_doc(doc: Any, where: str) -> list[RunSpec]:
     if not isinstance(doc, dict):
         raise UserError(where, "expected a mapping at the top level")
     doc = dict(doc)
     doc.setdefault("name", Path(where).stem)
     specs = []
-    for run in (r for part in split_runs(doc, where) for r in expand(part, where)):
+    for run in _expanded(doc, where):
         run["workload"] = resolve_workload(run.get("workload", "chat"), where)
         backend = run.get("backend", {})
         if isinstance(backend, str):

@@ -161,33 +161,61 @@ def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
     return rows
 
 
+def _experiment(spec: RunSpec) -> str | None:
+    return (spec.treatment or {}).get("experiment")
+
+
+def _keep(key: str, rest: list[RunSpec]) -> bool:
+    """Whether a started backend stays up for rest[0], the run about to start: it does when that
+    run uses it, or when a later run of rest[0]'s A/B experiment does (arms interleave A B A B
+    and engines are slow to start, so an experiment's arms stay up together until it ends)."""
+    exp = _experiment(rest[0])
+    return _backend_key(rest[0]) == key or (
+        exp is not None and any(_experiment(s) == exp and _backend_key(s) == key for s in rest))
+
+
+async def _start(spec: RunSpec) -> tuple[Any, ManagedServer | None, str]:
+    model_path = resolve_model(spec.model)
+    options = dict(spec.backend.options)
+    server = None
+    if spec.server is not None:
+        server = ManagedServer(spec.server, model_path, spec.seed)
+        await server.start()
+        options.setdefault("base_url", server.url + "/v1")
+    backend = registry.backend_class(spec.backend.name)(model_path, options, spec.seed)
+    try:
+        await backend.start()
+    except BaseException:
+        await _stop(None, server)
+        raise
+    return backend, server, model_path
+
+
 async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
                    on_result: Callable[[RunResult], None]) -> list[RunResult]:
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
     loop.add_signal_handler(signal.SIGTERM, me.cancel)  # SIGTERM ends cleanly, like Ctrl-C
     results: list[RunResult] = []
-    backend, server, key = None, None, None
+    live: dict[str, tuple[Any, ManagedServer | None, str]] = {}   # backend key -> started backend
     try:
-        for spec in specs:
-            if _backend_key(spec) != key:
-                await _stop(backend, server)
-                backend = server = None
-                key = _backend_key(spec)
-                model_path = resolve_model(spec.model)
-                options = dict(spec.backend.options)
-                if spec.server is not None:
-                    server = ManagedServer(spec.server, model_path, spec.seed)
-                    await server.start()
-                    options.setdefault("base_url", server.url + "/v1")
-                backend = registry.backend_class(spec.backend.name)(model_path, options, spec.seed)
-                await backend.start()
+        for i, spec in enumerate(specs):
+            key = _backend_key(spec)
+            for other in [k for k in live if not _keep(k, specs[i:])]:
+                await _stop(*live.pop(other)[:2])
+            if key not in live:
+                live[key] = await _start(spec)
+            backend, server, model_path = live[key]
             result = await _run_one(spec, backend, model_path, results_dir, progress, server)
             results.append(result)
             on_result(result)
         suite_inflation(results)
+        if any(r.spec.treatment for r in results):
+            from bench import experiment
+            experiment.finish(results, results_dir)
     finally:
-        await _stop(backend, server)
+        for backend, server, _ in live.values():
+            await _stop(backend, server)
         loop.remove_signal_handler(signal.SIGTERM)
     return results
 

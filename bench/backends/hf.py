@@ -28,6 +28,10 @@ class HFOptions(BackendOptions):
     max_batch_size: int = Field(default=8, ge=1)
     batch_wait_ms: float = Field(default=2.0, ge=0)
     assistant_model: str | None = None        # draft model (path or 'tiny-draft') for assisted generation
+    # Set on the draft's generation_config, where transformers reads them (not generate kwargs):
+    # e.g. {num_assistant_tokens: 3, num_assistant_tokens_schedule: constant,
+    #       assistant_confidence_threshold: 0} for a fixed draft length.
+    assistant_generation: dict[str, Any] = Field(default_factory=dict)
     model_kwargs: dict[str, Any] = Field(default_factory=dict)     # from_pretrained(**), e.g. attn_implementation
     generate_kwargs: dict[str, Any] = Field(default_factory=dict)  # generate(**), e.g. cache_implementation
     # torch.compile of the decode step, through transformers' own generate-time compilation:
@@ -35,6 +39,10 @@ class HFOptions(BackendOptions):
     # with a static cache unless generate_kwargs names another compilable one; False = never.
     compile: bool | None = None
     compile_mode: str = "reduce-overhead"                          # torch.compile mode (CUDA graphs)
+    # torch.set_num_threads for the process (None: torch's default, one per core). On a CPU that
+    # other processes also use, 1 avoids OpenMP barrier stalls (a tiny model ran 3-10x slower with
+    # 2 threads while one other process kept a core busy).
+    torch_threads: int | None = Field(default=None, ge=1)
 
 
 @dataclass
@@ -98,6 +106,8 @@ class HFBackend(Backend):
         from bench.models import presets, resolve_model
 
         o = self.options
+        if o.torch_threads:
+            torch.set_num_threads(o.torch_threads)
         self.device = o.device if o.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = o.dtype if o.dtype != "auto" else ("bfloat16" if self.device == "cuda" else "float32")
         kwargs = {"dtype": getattr(torch, dtype), **o.model_kwargs}
@@ -118,6 +128,8 @@ class HFBackend(Backend):
         if o.assistant_model:
             path = resolve_model(o.assistant_model)
             self.assistant = AutoModelForCausalLM.from_pretrained(path, **kwargs).to(self.device).eval()
+            for key, value in o.assistant_generation.items():
+                setattr(self.assistant.generation_config, key, value)
         # Assisted and prompt-lookup generation in transformers support batch size 1 only.
         single = self.assistant is not None or "prompt_lookup_num_tokens" in o.generate_kwargs
         self.max_batch = 1 if single else o.max_batch_size

@@ -21,6 +21,9 @@ from bench.prometheus import from_vllm_snapshot
 from bench.types import Request
 
 HARNESS_KEYS = {"sampling_params", "env"}
+# Counters this backend keeps per engine (see _engine_logger_factory), not from the snapshot.
+OWN_PREFIXES = ("spec_decode_", "prefix_cache_", "num_preemptions", "prompt_tokens", "generation_tokens",
+                "kv_cache_tokens_capacity", "kv_cache_max_concurrency")
 
 
 def _engine_arg_names() -> set[str] | None:
@@ -49,22 +52,56 @@ class VLLMOptions(BackendOptions):
         return dict(self.model_extra or {})
 
 
-def _peak_logger_factory(sink: dict[str, float]):
-    """A vLLM stat logger that keeps the peak KV-cache usage since the harness last read it."""
+def _engine_logger_factory(sink: dict[str, Any]):
+    """A vLLM stat logger that keeps this engine's own counters. vLLM's Prometheus registry is
+    process-global and a new engine unregisters the previous one's metrics, so with two engines
+    alive (the arms of an A/B experiment) the snapshot reads the newest engine only; these
+    counters stay with their engine. Names match bench.prometheus's."""
     from vllm.v1.metrics.loggers import StatLoggerBase
 
-    class PeakKV(StatLoggerBase):
+    def add(key: str, value: float) -> None:
+        sink[key] = sink.get(key, 0.0) + float(value)
+
+    class EngineCounters(StatLoggerBase):
         def __init__(self, vllm_config, engine_index: int = 0):
-            pass
+            sink["_config"] = vllm_config
 
         def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx=0):
             if scheduler_stats is not None:
                 sink["peak"] = max(sink.get("peak", 0.0), float(scheduler_stats.kv_cache_usage))
+                pc = scheduler_stats.prefix_cache_stats
+                add("prefix_cache_queries", pc.queries)
+                add("prefix_cache_hits", pc.hits)
+                sd = scheduler_stats.spec_decoding_stats
+                if sd is not None:
+                    add("spec_decode_num_drafts", sd.num_drafts)
+                    add("spec_decode_num_draft_tokens", sd.num_draft_tokens)
+                    add("spec_decode_num_accepted_tokens", sd.num_accepted_tokens)
+                    for pos, n in enumerate(sd.num_accepted_tokens_per_pos):
+                        add(f"spec_decode_num_accepted_tokens_per_pos.{pos}", n)
+            if iteration_stats is not None:
+                add("num_preemptions", iteration_stats.num_preempted_reqs)
+                add("prompt_tokens", iteration_stats.num_prompt_tokens)
+                add("generation_tokens", iteration_stats.num_generation_tokens)
 
         def log_engine_initialized(self):
             pass
 
-    return PeakKV
+    return EngineCounters
+
+
+def _capacity(cache_config, max_model_len: int | None) -> dict[str, float]:
+    """KV-cache capacity in tokens and the concurrency of full-length requests it allows."""
+    tokens = getattr(cache_config, "kv_cache_size_tokens", None)
+    if tokens is None and cache_config.num_gpu_blocks:
+        tokens = cache_config.num_gpu_blocks * cache_config.block_size
+    out = {"kv_cache_tokens_capacity": float(tokens)} if tokens else {}
+    conc = getattr(cache_config, "kv_cache_max_concurrency", None)
+    if conc is None and tokens and max_model_len:
+        conc = tokens / max_model_len
+    if conc:
+        out["kv_cache_max_concurrency"] = float(conc)
+    return out
 
 
 class VLLMBackend(Backend):
@@ -82,11 +119,15 @@ class VLLMBackend(Backend):
         # Stats must be on: they feed Backend.stats(). The seed is the run's unless given.
         args = {"model": self.model, "seed": self.seed, "disable_log_stats": False,
                 **self.options.engine_args()}
+        spec = args.get("speculative_config")
+        if isinstance(spec, dict) and spec.get("model"):   # a draft may be named like any model
+            from bench.models import resolve_model
+            args["speculative_config"] = {**spec, "model": resolve_model(spec["model"])}
         self._engine_args = args
-        self._peak: dict[str, float] = {}
+        self._own: dict[str, Any] = {}
         self._ids = itertools.count()
         self.engine = AsyncLLM.from_engine_args(
-            AsyncEngineArgs(**args), stat_loggers=[_peak_logger_factory(self._peak)])
+            AsyncEngineArgs(**args), stat_loggers=[_engine_logger_factory(self._own)])
 
     def _sampling(self, request: Request):
         from vllm import SamplingParams
@@ -121,13 +162,21 @@ class VLLMBackend(Backend):
             await asyncio.to_thread(engine.shutdown)
 
     def stats(self) -> dict[str, float]:
-        """Cumulative vLLM counters (see bench.prometheus for names) and the peak KV-cache
-        usage since the previous call, so the runner's after-run read is the run's peak."""
+        """Cumulative counters of this engine (its own stat logger: spec decode, prefix cache,
+        preemptions, tokens), its KV-cache capacity, the other vLLM counters from the process-wide
+        snapshot (see bench.prometheus for names), and the peak KV-cache usage since the previous
+        call, so the runner's after-run read is the run's peak."""
         from vllm.v1.metrics.reader import get_metrics_snapshot
 
-        out = from_vllm_snapshot(get_metrics_snapshot())
-        if hasattr(self, "_peak"):
-            out["kv_cache_usage_peak_perc"] = self._peak.pop("peak", 0.0)
+        own = getattr(self, "_own", {})
+        out = {k: v for k, v in from_vllm_snapshot(get_metrics_snapshot()).items()
+               if not (own and k.startswith(OWN_PREFIXES))}
+        out |= {k: v for k, v in own.items() if not k.startswith("_") and k != "peak"}
+        config = own.get("_config")
+        if config is not None:
+            out |= _capacity(config.cache_config, config.model_config.max_model_len)
+        if hasattr(self, "_own"):
+            out["kv_cache_usage_peak_perc"] = own.pop("peak", 0.0)
         return out
 
     def info(self) -> dict[str, Any]:

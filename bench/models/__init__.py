@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bench.errors import UserError
 
-TINY_NAMES = ("tiny", "tiny-draft")
+TINY_NAMES = ("tiny", "tiny-draft", "tiny-s1")
 
 
 def resolve_model(name: str) -> str:

@@ -40,7 +40,11 @@ TINY = TinySpec("tiny", hidden_size=128, num_hidden_layers=2, num_attention_head
                 intermediate_size=512)
 TINY_DRAFT = TinySpec("tiny-draft", hidden_size=64, num_hidden_layers=1,
                       num_attention_heads=1, intermediate_size=256)
-TINY_SPECS = {s.name: s for s in (TINY, TINY_DRAFT)}
+# The tiny model's shape with other random weights: a draft that shares the tokenizer but
+# agrees with `tiny` only by chance (low speculative-decoding acceptance).
+TINY_S1 = TinySpec("tiny-s1", hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                   intermediate_size=512, seed=1)
+TINY_SPECS = {s.name: s for s in (TINY, TINY_DRAFT, TINY_S1)}
 
 
 def cache_root() -> Path:

@@ -1,0 +1,119 @@
+"""Named changes to a backend's settings, expanded into paired A/B runs.
+
+A config (or one entry of its `runs:` list) may carry
+
+    treatments:                      # each a name and backend options deep-merged over the baseline's
+      - {name: kv-fp8, options: {kv_cache_dtype: fp8}}
+      - kv-fp8                        # or a built-in name from BUILTIN (per backend)
+    repetitions: 2                   # runs per arm and load point (default 1)
+
+Every load point of the matrix then runs the baseline (the options as written) and each treatment
+on the identical seeded workload, repetitions interleaved A B C A B C ... so that machine drift
+falls on every arm alike. Each run's spec carries `treatment: {name, options, experiment,
+repetition}`; the baseline's name is "baseline". `bench.experiment` pairs the runs afterwards.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.errors import UserError
+
+BASELINE = "baseline"
+
+# Built-in treatments: name -> backend -> option overrides. Write `- kv-fp8` instead of the mapping.
+BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
+    "kv-fp8": {"vllm": {"kv_cache_dtype": "fp8"}},
+    "kv-fp8-e5m2": {"vllm": {"kv_cache_dtype": "fp8_e5m2"}},
+    "kv-int8": {"vllm": {"kv_cache_dtype": "int8_per_token_head"}},
+    "spec-ngram": {"vllm": {"speculative_config": {"method": "ngram", "num_speculative_tokens": 3,
+                                                   "prompt_lookup_max": 4, "prompt_lookup_min": 2}},
+                   "hf": {"generate_kwargs": {"prompt_lookup_num_tokens": 3}}},
+    "prefix-cache-off": {"vllm": {"enable_prefix_caching": False}},
+    "prefix-cache-on": {"vllm": {"enable_prefix_caching": True}},
+    "kv-quanto4": {"hf": {"generate_kwargs": {"cache_implementation": "quantized",
+                                              "cache_config": {"backend": "quanto", "nbits": 4}}}},
+    "kv-quanto2": {"hf": {"generate_kwargs": {"cache_implementation": "quantized",
+                                              "cache_config": {"backend": "quanto", "nbits": 2}}}},
+    "static-cache": {"hf": {"generate_kwargs": {"cache_implementation": "static"}}},
+}
+
+
+class Treatment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)   # deep-merged over backend.options
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
+
+
+def _parse(item: Any, backend: str, where: str, i: int) -> Treatment:
+    if isinstance(item, str):
+        table = BUILTIN.get(item)
+        if table is None or backend not in table:
+            known = sorted(n for n, t in BUILTIN.items() if backend in t)
+            raise UserError(where, f"treatments[{i}]: {item!r} is not a built-in treatment for backend "
+                                   f"{backend!r}; allowed: {', '.join(known)} (or a mapping {{name, options}})")
+        return Treatment(name=item, options=table[backend])
+    try:
+        t = Treatment.model_validate(item)
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(p) for p in e["loc"])
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        raise UserError(where, f"treatments[{i}]{'.' + key if key else ''}: {msg} "
+                               "(expected {name: str, options: mapping} or a built-in name)") from None
+    if t.name == BASELINE:
+        raise UserError(where, f"treatments[{i}].name: {BASELINE!r} is reserved for the untreated runs")
+    return t
+
+
+def parse_treatments(doc: dict, where: str) -> tuple[list[Treatment], int]:
+    """Pop and validate `treatments` and `repetitions` from one run document."""
+    items = doc.pop("treatments", None)
+    reps = doc.pop("repetitions", 1)
+    if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
+        raise UserError(where, f"repetitions: {reps!r}: expected an integer >= 1")
+    if items is None:
+        return [], reps
+    if not isinstance(items, list) or not items:
+        raise UserError(where, "treatments: expected a non-empty list")
+    backend = doc.get("backend", "hf")
+    backend = backend if isinstance(backend, str) else (backend or {}).get("name", "hf")
+    out = [_parse(item, backend, where, i) for i, item in enumerate(items)]
+    names = [t.name for t in out]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise UserError(where, f"treatments: name {dup!r} appears twice")
+    return out, reps
+
+
+def _arm(run: dict, t: Treatment | None, experiment: str, rep: int) -> dict:
+    arm = copy.deepcopy(run)
+    backend = arm.get("backend", {})
+    backend = {"name": backend} if isinstance(backend, str) else dict(backend)
+    if t is not None:
+        backend["options"] = deep_merge(backend.get("options", {}), t.options)
+    arm["backend"] = backend
+    name = t.name if t else BASELINE
+    arm["treatment"] = {"name": name, "options": t.options if t else {}, "experiment": experiment,
+                        "repetition": rep}
+    label = arm.get("label", "")
+    arm["label"] = ",".join(x for x in (label, f"treatment={name}", f"rep={rep}" if rep else "") if x)
+    return arm
+
+
+def expand(load_points: list[dict], treatments: list[Treatment], reps: int, experiment: str) -> list[dict]:
+    """Per load point: repetition-major interleaving of baseline and each treatment."""
+    if not treatments and reps == 1:
+        return load_points
+    arms: list[Treatment | None] = [None, *treatments]
+    return [_arm(run, t, experiment, rep) for run in load_points for rep in range(reps) for t in arms]

@@ -1,0 +1,147 @@
+"""Treatment expansion, verdict directions and the metric math of experiments, from records
+checkable by hand (no engine): KV bytes, acceptance from counters and chunks, greedy fidelity."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import config, experiment, fidelity, kv_metrics, spec_metrics, stats
+from bench.errors import UserError
+from bench.types import Sample
+
+DOC = {"name": "t", "model": "tiny", "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": 8},
+                                                   "output_tokens": {"dist": "fixed", "value": 4}},
+       "load": {"kind": "concurrency", "requests": 4}, "matrix": {"load.concurrency": [1, 4]},
+       "backend": {"name": "hf", "options": {"generate_kwargs": {"top_k": 5}, "max_batch_size": 2}}}
+
+
+def _specs(**extra):
+    return config.load_doc({**DOC, **extra}, "t.yaml")
+
+
+def test_arms_interleave_per_load_point_and_merge_options():
+    specs = _specs(repetitions=2, treatments=[
+        {"name": "quant", "options": {"generate_kwargs": {"cache_implementation": "static"}}}, "spec-ngram"])
+    got = [(s.load.concurrency, s.treatment["repetition"], s.treatment["name"]) for s in specs]
+    arms = ["baseline", "quant", "spec-ngram"]
+    assert got == [(c, r, a) for c in (1, 4) for r in (0, 1) for a in arms]
+    quant = specs[1].backend.options
+    assert quant["generate_kwargs"] == {"top_k": 5, "cache_implementation": "static"}   # deep-merged
+    assert quant["max_batch_size"] == 2
+    assert specs[2].backend.options["generate_kwargs"] == {"top_k": 5, "prompt_lookup_num_tokens": 3}
+    assert specs[0].backend.options == DOC["backend"]["options"]
+    assert {s.treatment["experiment"] for s in specs} == {"t#0"}
+    assert "treatment=quant" in specs[1].label and "rep=1" in specs[4].label
+
+
+def test_runs_entries_are_separate_experiments():
+    doc = {**DOC, "backend": "hf", "runs": [{"treatments": ["static-cache"]},
+                                            {"backend": {"name": "vllm"}, "treatments": ["kv-fp8"]}]}
+    specs = config.load_doc(doc, "t.yaml")
+    assert [s.treatment["experiment"] for s in specs] == ["t#0"] * 4 + ["t#1"] * 4
+    assert specs[-1].backend.options == {"kv_cache_dtype": "fp8"}
+
+
+@pytest.mark.parametrize("extra, msg", [
+    ({"treatments": ["kv-fp8"]}, "not a built-in treatment for backend 'hf'"),
+    ({"treatments": [{"name": "baseline"}]}, "reserved"),
+    ({"treatments": [{"name": "a"}, {"name": "a"}]}, "appears twice"),
+    ({"treatments": [{"name": "a", "opts": {}}]}, "treatments[0].opts: unknown key"),
+    ({"treatments": [{"name": "a", "options": {"max_batch_size": 0}}]}, "backend.options.max_batch_size"),
+    ({"repetitions": 0}, "repetitions"),
+    ({"treatments": []}, "non-empty list"),
+])
+def test_bad_treatments_are_one_line_errors(extra, msg):
+    with pytest.raises(UserError) as err:
+        _specs(**extra)
+    assert msg in str(err.value) and "\n" not in str(err.value)
+
+
+def _sample(i: int, sent_ms: float, ttft_ms: float, gap_ms: float, n: int = 5, ids=None) -> Sample:
+    sent = int(sent_ms * 1e6)
+    tokens = tuple(sent + int((ttft_ms + k * gap_ms) * 1e6) for k in range(n))
+    return Sample(f"r{i}", None, sent, sent, tokens, tokens, 10, None, n, tuple(ids or range(n)))
+
+
+def _run(ttft_ms: float, gap_ms: float, jitter: float = 0.0, n_req: int = 40) -> list[Sample]:
+    """Requests one after another (concurrency 1); small deterministic spread between them."""
+    out, t = [], 0.0
+    for i in range(n_req):
+        wobble = 1 + jitter * ((i * 7) % 5 - 2) / 2
+        s = _sample(i, t, ttft_ms * wobble, gap_ms * wobble)
+        out.append(s)
+        t = (s.token_ns[-1]) / 1e6
+    return out
+
+
+def test_verdict_respects_each_metric_direction():
+    base = [_run(20, 10, 0.05)]
+    faster, slower = [_run(10, 5, 0.05)], [_run(40, 20, 0.05)]
+    for treat, expect in ((faster, "improvement"), (slower, "regression")):
+        rows = {r["metric"]: r for r in experiment._effects("x", 1, base, treat, {})}
+        for key in ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s"):
+            assert rows[key]["verdict"] == expect, (key, rows[key])
+        # lower latency and higher throughput are both "improvement": ratios go opposite ways
+        assert (rows["tpot_ms_p50"]["ratio"] < 1) == (rows["output_tok_s"]["ratio"] > 1)
+    assert stats.verdict(-20, -25, -15, higher_better=False) == "improvement"
+    assert stats.verdict(-20, -25, -15, higher_better=True) == "regression"
+
+
+def test_identical_runs_give_no_significant_change():
+    base, same = [_run(20, 10, 0.2)], [_run(20, 10, 0.2)]
+    for row in experiment._effects("same", 1, base, same, {}):
+        assert row["verdict"] == "no significant change", row
+        assert row["ratio"] == pytest.approx(1.0)
+
+
+def test_fp8_kv_bytes_are_half_of_bf16(tiny_path):
+    cfg = json.loads((Path(tiny_path) / "config.json").read_text())
+    per_elem = 2 * 2 * 2 * 64                       # K and V, 2 layers, 2 kv heads, head_dim 64
+    bf16 = kv_metrics.kv_bytes_per_token(cfg, "vllm", {"dtype": "bfloat16"})
+    assert bf16 == per_elem * 2
+    for dtype in ("fp8", "fp8_e4m3", "fp8_e5m2", "int8_per_token_head"):
+        assert kv_metrics.kv_bytes_per_token(cfg, "vllm", {"dtype": "bfloat16", "kv_cache_dtype": dtype}) == bf16 / 2
+    assert kv_metrics.kv_bytes_per_token(cfg, "vllm", {"dtype": "bfloat16",
+                                                       "kv_cache_dtype": "int4_per_token_head"}) == bf16 / 4
+    hf = kv_metrics.kv_bytes_per_token(cfg, "hf", {})                # float32 on the CPU
+    q4 = kv_metrics.kv_bytes_per_token(cfg, "hf", {"generate_kwargs": {
+        "cache_implementation": "quantized", "cache_config": {"backend": "quanto", "nbits": 4}}})
+    assert (hf, q4) == (per_elem * 4, per_elem / 2)
+
+
+def test_acceptance_from_vllm_counters():
+    engine = {"spec_decode_num_drafts": 10, "spec_decode_num_draft_tokens": 30,
+              "spec_decode_num_accepted_tokens": 15, "spec_decode_num_accepted_tokens_per_pos.0": 8,
+              "spec_decode_num_accepted_tokens_per_pos.1": 5, "spec_decode_num_accepted_tokens_per_pos.2": 2}
+    m = spec_metrics.from_engine(engine)
+    assert m["spec_acceptance_rate"] == 0.5 and m["spec_mean_accept_len"] == 2.5
+    assert (m["spec_accept_rate_pos0"], m["spec_accept_rate_pos1"], m["spec_accept_rate_pos2"]) == (0.8, 0.5, 0.2)
+    assert spec_metrics.from_engine({"spec_decode_num_drafts": 0}) == {}
+
+
+def test_acceptance_from_hf_chunks():
+    # chunks of 4, 4, 2 and a final 1: three verification steps count (the last one is cut short)
+    stamps = (1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4)
+    s = Sample("r0", None, 0, 0, stamps, (1, 2, 3, 4), 5, None, len(stamps))
+    m = spec_metrics.from_chunks([s], fixed_draft_len=3)
+    assert m["spec_mean_accept_len"] == pytest.approx(10 / 3)
+    assert m["spec_acceptance_rate"] == pytest.approx((10 / 3 - 1) / 3)
+    assert "spec_acceptance_rate" not in spec_metrics.from_chunks([s], fixed_draft_len=None)
+    opts = {"assistant_model": "tiny", "assistant_generation": {
+        "num_assistant_tokens": 3, "num_assistant_tokens_schedule": "constant", "assistant_confidence_threshold": 0}}
+    assert spec_metrics.fixed_draft_len(opts) == 3
+    assert spec_metrics.fixed_draft_len({"assistant_model": "tiny"}) is None
+
+
+def test_greedy_fidelity_matches_by_request_id():
+    base = [_sample(0, 0, 1, 1, 4, (1, 2, 3, 4)), _sample(1, 0, 1, 1, 4, (5, 6, 7, 8)),
+            _sample(2, 0, 1, 1, 4, (9, 9, 9, 9))]
+    treat = [_sample(1, 0, 1, 1, 4, (5, 6, 0, 8)), _sample(0, 0, 1, 1, 4, (1, 2, 3, 4)),
+             _sample(3, 0, 1, 1, 4, (1, 1, 1, 1))]           # r3 has no baseline: not compared
+    m = fidelity.greedy(base, treat)
+    assert m["fid_requests"] == 2 and m["fid_diverged"] == 1
+    assert m["fid_token_agreement"] == 7 / 8
+    assert m["fid_prefix_agreement"] == (1 + 2 / 4) / 2
+    assert m["fid_exact_match_rate"] == 0.5 and m["fid_first_divergence_mean"] == 2
