@@ -40,9 +40,10 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        error = f"{reason}: {exc}" if str(exc) else reason
     if error is None and not token_ns and req.max_output_tokens > 0:
-        error = "EmptyResponse: no output tokens"
+        error = "empty_response: no output tokens"
     return Sample(request_id=req.id, task_id=req.task_id, scheduled_ns=scheduled_ns, sent_ns=sent,
                   token_ns=tuple(token_ns), chunk_ns=tuple(chunk_ns), prompt_tokens=prompt_tokens,
                   cached_prompt_tokens=cached, output_tokens=len(token_ns),
@@ -57,6 +58,12 @@ class DriveStats:
     t0_ns: int = 0
     end_ns: int = 0
     session_errors: list[str] = field(default_factory=list)
+    aborted: str | None = None   # why the driver stopped starting sessions early (first such error)
+
+
+# Errors that mean nobody is listening any more: starting more sessions would only record the
+# same error again, so the driver stops starting them and the run ends `partial`.
+ABORT_REASONS = ("connect_refused",)
 
 
 class Driver:
@@ -76,6 +83,8 @@ class Driver:
             first[0] = False
             sample = await measure(self.backend, req, scheduled_ns, warmup)
             self.on_sample(sample)
+            if sample.error and sample.error.startswith(ABORT_REASONS) and self.stats.aborted is None:
+                self.stats.aborted = sample.error
             return sample
         return send
 
@@ -101,6 +110,8 @@ class Driver:
         source = zip(sessions, offsets) if count is None else itertools.islice(zip(sessions, offsets), count)
         try:
             for session, offset in source:
+                if stats.aborted:
+                    break
                 own = getattr(session, "scheduled_s", None)
                 offset = own if own is not None else offset
                 if offset is not None:
@@ -112,7 +123,7 @@ class Driver:
                         await asyncio.sleep(delay)
                 if limit:
                     await limit.acquire()
-                if deadline and now_ns() >= deadline:
+                if (deadline and now_ns() >= deadline) or stats.aborted:
                     if limit:
                         limit.release()
                     break

@@ -35,6 +35,17 @@ class OpenAIOptions(BackendOptions):
     extra_body: dict[str, Any] = Field(default_factory=dict)   # merged into every request body
 
 
+def _event(data: str) -> dict[str, Any]:
+    """One SSE `data:` payload; anything but a JSON object is the server's fault, not ours."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise BackendError(f"malformed SSE event ({exc.msg}): {data[:80]!r}", "bad_sse") from None
+    if not isinstance(event, dict):
+        raise BackendError(f"malformed SSE event (not a JSON object): {data[:80]!r}", "bad_sse")
+    return event
+
+
 class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
@@ -90,11 +101,13 @@ class OpenAIBackend(Backend):
         import httpx
 
         path, body = self._body(request)
+        url = self.options.base_url
         try:
             async with self.client.stream("POST", path, json=body) as resp:
                 if resp.status_code != 200:
                     text = (await resp.aread()).decode(errors="replace")[:300]
-                    raise BackendError(f"HTTP {resp.status_code} from {resp.url}: {text}")
+                    raise BackendError(f"HTTP {resp.status_code} from {resp.url}: {text}",
+                                       f"http_{resp.status_code}")
                 seen = 0
                 async for line in resp.aiter_lines():
                     if not line.startswith("data:"):
@@ -102,21 +115,27 @@ class OpenAIBackend(Backend):
                     data = line[5:].strip()
                     if data == "[DONE]":
                         return
-                    chunk, seen = self._chunk(json.loads(data), seen)
+                    chunk, seen = self._chunk(_event(data), seen)
                     if chunk is not None:
                         yield chunk
+            raise BackendError(f"stream from {url} ended without [DONE]", "stream_cut")
         except httpx.ConnectError as exc:
-            raise BackendError(f"cannot connect to {self.options.base_url} ({exc or 'refused'}): "
-                               "is the server running?") from None
+            raise BackendError(f"cannot connect to {url} ({exc or 'refused'}): is the server running?",
+                               "connect_refused") from None
         except httpx.TimeoutException as exc:
-            raise BackendError(f"timeout talking to {self.options.base_url}: {type(exc).__name__}") from None
+            reason = {"ReadTimeout": "read_timeout", "ConnectTimeout": "connect_timeout",
+                      "PoolTimeout": "pool_timeout"}.get(type(exc).__name__, "timeout")
+            raise BackendError(f"timeout talking to {url}: {type(exc).__name__}", reason) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise BackendError(f"connection to {url} lost mid-stream: {type(exc).__name__}: {exc}",
+                               "disconnected") from None
         except httpx.HTTPError as exc:
-            raise BackendError(f"HTTP error from {self.options.base_url}: {type(exc).__name__}: {exc}") from None
+            raise BackendError(f"HTTP error from {url}: {type(exc).__name__}: {exc}", "http_error") from None
 
     def _chunk(self, event: dict[str, Any], seen: int) -> tuple[Chunk | None, int]:
         """One SSE event -> a Chunk (or None), and the completion tokens counted so far."""
         if "error" in event:
-            raise BackendError(f"server error: {event['error']}")
+            raise BackendError(f"server error in stream: {str(event['error'])[:300]}", "server_error")
         usage = event.get("usage") or {}
         choices = event.get("choices") or []
         ids: tuple[int, ...] = ()
