@@ -5,7 +5,9 @@ Three numbers, because a single one misleads:
   every token stamp waits for the event loop, so this is the delay the client adds to them.
 - `client_loop_cpu_util`: CPU time of the event-loop thread / wall time (1.0 = one core busy).
   In-process backends (`hf`, `vllm`) compute in other threads or processes, so this counts the
-  client's own work, not the model's.
+  client's own work, not the model's. It also counts the driver's deliberate busy-wait before
+  each scheduled send (bench/driver.py, sleep_until), so it is judged only for loads without a
+  schedule (closed loop); open-loop loads are judged by their send lag, the direct symptom.
 - `client_cpu_util`: CPU time of the whole harness process / wall time. With an in-process
   backend it includes the model's compute, so it is reported but never warned on.
 """
@@ -64,16 +66,17 @@ class ClientMonitor:
         if self.lags_ms:
             out["loop_lag_ms_max"] = max(self.lags_ms)
         if hasattr(self, "_wall"):
-            out["client_loop_cpu_util"] = self._thread / self._wall
+            out["client_loop_cpu_util"] = max(0.0, self._thread) / self._wall
             out["client_cpu_util"] = self._proc_cpu / self._wall
         return out
 
 
-def warnings(summary: dict[str, float], open_loop: bool) -> list[str]:
+def warnings(summary: dict[str, float], open_loop: bool, scheduled: bool) -> list[str]:
     """Plain sentences for run.json `warnings` and the table, when the client fell behind.
 
     Send lag is judged only for open-loop loads without a concurrency cap: in a closed loop, or
     when a cap holds sessions back, a late send is the load's design, not the client's fault.
+    Loop CPU is judged only without a schedule (`scheduled` false): see the module's note.
     """
     out = []
     lag = summary.get("send_lag_ms_p99")
@@ -85,7 +88,7 @@ def warnings(summary: dict[str, float], open_loop: bool) -> list[str]:
         out.append(f"event-loop lag p99 {loop:.1f} ms > {MAX_LOOP_LAG_P99_MS:g} ms: sends and token "
                    "stamps were delayed by the client")
     cpu = summary.get("client_loop_cpu_util")
-    if cpu is not None and cpu > MAX_LOOP_CPU_UTIL:
+    if not scheduled and cpu is not None and cpu > MAX_LOOP_CPU_UTIL:
         out.append(f"the client's event loop used {cpu:.0%} of a core: the client, not the server, "
                    "may have limited this run")
     return out

@@ -151,7 +151,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         if roof_info:
             extra["roofline"] = roof_info
         open_loop = strat.max_in_flight is None and (load.kind == "rate" or spec.workload["kind"] == "trace")
-        extra["warnings"] = client_monitor.warnings(summary, open_loop)
+        scheduled = load.kind != "concurrency" or spec.workload["kind"] == "trace"
+        extra["warnings"] = client_monitor.warnings(summary, open_loop, scheduled)
         writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)

@@ -176,3 +176,35 @@ def test_api_key_reaches_the_server_and_nothing_else(tmp_path, tiny_path):
         assert secret.encode() not in p.read_bytes(), p
     assert secret not in out.stdout + out.stderr
     assert "BENCH_SECRET" in (run_dir / "run.json").read_text()   # the variable's name is kept
+
+
+def test_client_warnings_reach_run_json_and_table(fault_url, tmp_path, tiny_path, monkeypatch):
+    from bench import client_monitor
+    monkeypatch.setattr(client_monitor, "MAX_SEND_LAG_P99_MS", -1.0)   # any lag is "too much"
+    specs = config.load_doc({"name": "lag", "model": "tiny", "workload": WORKLOAD,
+                             "backend": {"name": "openai", "options": {"base_url": f"{fault_url}/ok/v1",
+                                                                        "metrics_url": None}},
+                             "load": {"kind": "rate", "rate": 200, "requests": 20}}, "lag.yaml")
+    (result,) = runner.run_all(specs, tmp_path)
+    _, meta = on_disk(result)
+    assert meta["status"] == "complete"
+    assert any("did not keep the open-loop schedule" in w for w in meta["warnings"])
+    s = meta["summary"]
+    assert s["loop_lag_ms_n"] > 0 and 0 <= s["client_loop_cpu_util"] <= s["client_cpu_util"] + 0.05
+    console = Console(record=True, width=200)
+    console.print(summary_table([result]))
+    assert "client warnings" in console.export_text()
+
+
+def test_warning_rules():
+    from bench.client_monitor import warnings
+    calm = {"send_lag_ms_p99": 0.4, "loop_lag_ms_p99": 1.0, "client_loop_cpu_util": 0.3}
+    assert warnings(calm, open_loop=True, scheduled=True) == []
+    late = calm | {"send_lag_ms_p99": 3.0}
+    assert len(warnings(late, open_loop=True, scheduled=True)) == 1
+    assert warnings(late, open_loop=False, scheduled=True) == []        # a cap or closed loop: by design
+    busy = calm | {"client_loop_cpu_util": 0.97}
+    assert "97% of a core" in warnings(busy, open_loop=False, scheduled=False)[0]
+    assert warnings(busy, open_loop=True, scheduled=True) == []         # the busy-wait before sends
+    stalled = calm | {"loop_lag_ms_p99": 40.0}
+    assert "event-loop lag" in warnings(stalled, open_loop=False, scheduled=False)[0]

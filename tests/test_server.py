@@ -110,7 +110,7 @@ def test_api_key_comes_from_the_named_variable(loop, monkeypatch):
         loop.run_until_complete(backend.start())
     monkeypatch.setenv("BENCH_TEST_KEY", "sk-secret")
     loop.run_until_complete(backend.start())
-    assert backend.client.headers["authorization"] == "Bearer sk-secret"
+    assert backend._headers["Authorization"] == "Bearer sk-secret"
     assert "sk-secret" not in repr(backend.info()) + repr(backend.options)
     loop.run_until_complete(backend.stop())
 
