@@ -83,7 +83,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--delay-ms", type=float, default=0.0, help="before each chunk")
     p.add_argument("--die-at", type=int, help="SIGKILL itself when this request (1-based) arrives")
     p.add_argument("--expect-key-env", help="log whether the bearer token equals this variable")
+    p.add_argument("--pid-file", help="write this process's id here (tests end it by id)")
     a = p.parse_args(argv)
+    if a.pid_file:
+        with open(a.pid_file, "w") as f:
+            f.write(str(os.getpid()))
     print(f"stub server on http://{a.host}:{a.port}", flush=True)
     web.run_app(make_app(a.delay_ms, a.die_at, a.expect_key_env), host=a.host, port=a.port,
                 print=None, access_log=None)
