@@ -91,6 +91,39 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return main(args.runs, args.target_rate, args.price_per_gpu_hour, args.slo, args.gpus_per_replica, args.per)
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from bench.profile.command import main
+    return main(args.logs, args.format, args.group_by, args.write_workload, args.report, args.forecast_from,
+                args.tasks_per_hour, args.price_per_gpu_hour, args.slo, args.gpus_per_replica, args.json)
+
+
+def cmd_export_otel(args: argparse.Namespace) -> int:
+    from bench.profile.export_otel import main
+    return main(args.run, args.out, args.results_dir)
+
+
+def _profile_verbs(sub) -> None:
+    pr = sub.add_parser("profile", help="token-usage profile of call logs; fitted workload; forecast")
+    pr.add_argument("logs", nargs="+", help="log files (OTel spans JSON/JSONL, OpenAI JSONL, Mooncake, Azure)")
+    pr.add_argument("--format", default="auto", choices=["auto", "otel", "openai", "mooncake", "azure"])
+    pr.add_argument("--group-by", metavar="FIELD", help="OpenAI logs: the session/trace id field (dotted path)")
+    pr.add_argument("--write-workload", metavar="PATH", help="write a fitted workload file, e.g. workloads/mine.yaml")
+    pr.add_argument("--report", metavar="HTML", help="write the profile as an HTML report")
+    pr.add_argument("--json", action="store_true", help="print the profile as JSON")
+    pr.add_argument("--forecast-from", nargs="+", metavar="RUN", help="a load sweep's run folders")
+    pr.add_argument("--tasks-per-hour", type=float)
+    pr.add_argument("--price-per-gpu-hour", type=float)
+    pr.add_argument("--gpus-per-replica", type=int, default=1)
+    pr.add_argument("--slo", action="append", metavar="KEY=VALUE", help="e.g. task_latency_ms_p99=5000 (repeatable)")
+    pr.set_defaults(func=cmd_profile)
+
+    ex = sub.add_parser("export-otel", help="a run's samples as OpenTelemetry GenAI spans (JSONL)")
+    ex.add_argument("run", help="run folder, run_id or a unique part of it")
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--results-dir", default="results")
+    ex.set_defaults(func=cmd_export_otel)
+
+
 def _analysis_verbs(sub) -> None:
     ls = sub.add_parser("ls", help="list runs under results folders")
     ls.add_argument("paths", nargs="*", default=["results"])
@@ -163,6 +196,7 @@ def parser() -> argparse.ArgumentParser:
     ls = models.add_parser("list", help="list built-in models")
     ls.set_defaults(func=cmd_models_list)
     _analysis_verbs(sub)
+    _profile_verbs(sub)
     return p
 
 

@@ -169,10 +169,25 @@ def _set_path(doc: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _label(key: str, value: Any) -> str:
+def _short(value: Any) -> str:
     if isinstance(value, dict):
-        value = value.get("name", value.get("kind", "?"))
-    return f"{key.split('.')[-1]}={value}"
+        return str(value.get("name", value.get("kind", value.get("file", "?"))))
+    return str(value)
+
+
+def _labels(key: str, values: list) -> list[str]:
+    """`key=value` for each matrix value; values with the same short name (two `hf` backends
+    with different options) are numbered so every run's label is distinct."""
+    short = [_short(v) for v in values]
+    dup = {s for s in short if short.count(s) > 1}
+    seen: dict[str, int] = {}
+    out = []
+    for s in short:
+        if s in dup:
+            seen[s] = seen.get(s, 0) + 1
+            s = f"{s}#{seen[s]}"
+        out.append(f"{key.split('.')[-1]}={s}")
+    return out
 
 
 def expand(doc: dict, where: str) -> list[dict]:
@@ -181,12 +196,13 @@ def expand(doc: dict, where: str) -> list[dict]:
     if not isinstance(matrix, dict) or any(not isinstance(v, list) or not v for v in matrix.values()):
         raise UserError(where, "matrix: expected a mapping of dotted key -> non-empty list")
     runs = []
-    for combo in itertools.product(*matrix.values()):
+    names = {key: _labels(key, values) for key, values in matrix.items()}
+    for combo in itertools.product(*(range(len(v)) for v in matrix.values())):
         run = copy.deepcopy(doc)
         labels = []
-        for key, value in zip(matrix, combo):
-            _set_path(run, key, copy.deepcopy(value))
-            labels.append(_label(key, value))
+        for key, i in zip(matrix, combo):
+            _set_path(run, key, copy.deepcopy(matrix[key][i]))
+            labels.append(names[key][i])
         run.setdefault("label", ",".join(labels))
         runs.append(run)
     return runs

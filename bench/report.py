@@ -8,7 +8,9 @@ Sections (each only when its data is present in the runs given):
   same group and load point, ratio with a 95% bootstrap CI (stats module);
 - token inflation: run.json `inflation` (a list of row dicts, or a dict of rows or values);
 - task-latency breakdown: summary keys `task_<part>_ms_mean` (e.g. model, tools, waiting) as
-  stacked bars, and every summary key starting with `task_`/`tasks_` or containing `_per_task_`.
+  stacked bars, and every summary key starting with `task_`/`tasks_` or containing `_per_task_`;
+- token-usage profile (`bench profile LOGS --report out.html`): the profile table, its scalars
+  (prefix share, fan-out, inflation, rows not used) and histograms of the main distributions.
 """
 from __future__ import annotations
 
@@ -189,7 +191,10 @@ def _table_of(data: Any) -> tuple[list[str], list[list[str]]] | None:
 
 def inflation_section(runs: list[store.Run]) -> Section | None:
     for r in reversed(runs):
-        table = _table_of(r.meta.get("inflation"))
+        data = r.meta.get("inflation")
+        rows = data.get("rows") if isinstance(data, dict) and "rows" in data else data
+        # Inflation compares workloads: a suite of one workload has nothing to show.
+        table = _table_of(rows) if isinstance(rows, list) and len(rows) >= 2 else None
         if table:
             return Section("Token inflation", table, note=f"from {r.run_id}")
     return None
@@ -256,6 +261,35 @@ def to_markdown(sections: list[Section], title: str, files_dir: Path) -> str:
             (files_dir / name).write_bytes(png)
             out.append(f"\n![{name}]({files_dir.name}/{name})")
     return "\n".join(out) + "\n"
+
+
+PROFILE_PLOTS = ("prompt_tokens", "output_tokens", "steps_per_task", "context_growth_tokens", "tool_s",
+                 "prompt_tokens_per_task")
+
+
+def profile_sections(profile) -> list[Section]:
+    """A `bench.profile.profile.Profile` as report sections: the table, the scalars, histograms."""
+    from bench.profile.profile import DISTRIBUTIONS, scalars, table
+
+    secs = [Section("Token-usage profile", table(profile)),
+            Section("Profile: shape of the traffic", (["quantity", "value"], [list(kv) for kv in scalars(profile)]))]
+    names = [n for n in PROFILE_PLOTS if len(profile.values[n])]
+    if names:
+        plt = _plt()
+        fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.0), squeeze=False)
+        for ax, name in zip(axes[0], names):
+            ax.hist(profile.values[name], bins=min(30, max(5, len(profile.values[name]) // 3)))
+            ax.set_xlabel(f"{name} ({DISTRIBUTIONS[name][0]})", fontsize=8)
+            ax.set_ylabel("count", fontsize=8)
+        secs[0].images.append(("profile.png", _png(fig)))
+    return secs
+
+
+def write_profile_report(profile, out: str, title: str) -> Path:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_html(profile_sections(profile), title))
+    return path
 
 
 def main(refs: list[str], out: str, markdown: bool = False, results_dir: str = "results") -> int:

@@ -124,8 +124,11 @@ def main(paths: list[str], metrics: list[str] | None = None, out: str | None = N
         print(df[["run_id", "git_sha", "backend_version", *keys_here]].to_string(index=False, float_format="%.4g"))
         for c in changes:
             mark = "REGRESSION" if c.verdict == "regression" else c.verdict
-            print(f"  newest {c.key}: {c.b:.4g} vs earlier {c.a:.4g} ({c.change_pct:+.1f}%, "
-                  f"CI [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]) -> {mark}")
+            change = "-" if c.change_pct is None else f"{c.change_pct:+.1f}%"
+            ci = "no CI" if c.ci_low_pct is None else f"CI [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]"
+            b = "-" if c.b is None else f"{c.b:.4g}"
+            a = "-" if c.a is None else f"{c.a:.4g}"
+            print(f"  newest {c.key}: {b} vs earlier {a} ({change}, {ci}) -> {mark}")
         flagged += sum(c.verdict == "regression" for c in changes)
         if out:
             target = Path(out) if len(all_series) == 1 else Path(out).with_stem(f"{Path(out).stem}-{i}")

@@ -14,8 +14,6 @@ embedding size and the BOS/EOS ids are the real ones.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +120,7 @@ def _write_preset(preset: Preset, out: Path) -> None:
 
 def build_preset(name: str, root: Path | None = None, force: bool = False) -> Path:
     """Build (once) the preset's folder (config + tokenizer, no weights) and return it."""
-    from bench.models.tiny import cache_root
+    from bench.models.tiny import cache_root, publish_dir
 
     preset = PRESETS[name]
     root = root or cache_root()
@@ -130,21 +128,7 @@ def build_preset(name: str, root: Path | None = None, force: bool = False) -> Pa
     if out.exists() and not force:
         return out
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".preset-{preset.name}-", dir=root))
-    try:
-        tmp.chmod(0o755)
-        _write_preset(preset, tmp)
-        if force and out.exists():
-            shutil.rmtree(out)
-        try:
-            tmp.rename(out)             # atomic publish; a concurrent builder may have won
-        except OSError:
-            if not out.exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return publish_dir(out, lambda tmp: _write_preset(preset, tmp), force)
 
 
 def is_dummy(path: str | Path) -> bool:

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 # Pronounceable syllables give a BPE corpus with real merges, so token lengths of
 # generated text resemble natural language more than random bytes would.
@@ -110,15 +111,21 @@ def build_tiny(name: str = "tiny", root: Path | None = None, force: bool = False
     root.mkdir(parents=True, exist_ok=True)
     # The draft shares the main model's tokenizer so it can serve as its assistant.
     tok_src = build_tiny("tiny", root) if name != "tiny" else None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=root))
+    return publish_dir(out, lambda tmp: _write_model(spec, tmp, tok_src), force)
+
+
+def publish_dir(out: Path, write: Callable[[Path], None], force: bool = False) -> Path:
+    """Write a folder in a temporary sibling, then rename it into place: readers never see a
+    half-built model, and concurrent builders (parallel tests) race harmlessly."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         tmp.chmod(0o755)
-        _write_model(spec, tmp, tok_src)
+        write(tmp)
         if force and out.exists():
             shutil.rmtree(out)
         try:
-            tmp.rename(out)  # atomic publish; a concurrent builder may have won the race
-        except OSError:
+            tmp.rename(out)
+        except OSError:  # a concurrent builder won the race
             if not out.exists():
                 raise
     finally:

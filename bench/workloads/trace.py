@@ -68,30 +68,33 @@ def _int(value, where: str, key: str, low: int) -> int:
     return int(value)
 
 
+def mooncake_row(line: str, where: str) -> Row:
+    """One Mooncake JSONL line -> a Row (timestamp still absolute); a bad line is a UserError."""
+    try:
+        d = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise UserError(where, f"invalid JSON ({exc.msg})") from None
+    if not isinstance(d, dict):
+        raise UserError(where, "expected a JSON object")
+    for key in ("timestamp", "input_length", "output_length"):
+        if key not in d:
+            raise UserError(where, f"missing key {key!r} (needs timestamp, input_length, output_length, hash_ids)")
+    ts = d["timestamp"]
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
+        raise UserError(where, f"timestamp: expected milliseconds >= 0, got {ts!r}")
+    hashes = d.get("hash_ids", [])
+    if not isinstance(hashes, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in hashes):
+        raise UserError(where, "hash_ids: expected a list of integers")
+    return Row(ts / 1000, _int(d["input_length"], where, "input_length", 1),
+               _int(d["output_length"], where, "output_length", 1), tuple(hashes))
+
+
 def read_mooncake(path: Path) -> list[Row]:
     rows = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(where, f"invalid JSON ({exc.msg})") from None
-            if not isinstance(d, dict):
-                raise UserError(where, "expected a JSON object")
-            for key in ("timestamp", "input_length", "output_length"):
-                if key not in d:
-                    raise UserError(where, f"missing key {key!r} (needs timestamp, input_length, output_length, hash_ids)")
-            ts = d["timestamp"]
-            if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
-                raise UserError(where, f"timestamp: expected milliseconds >= 0, got {ts!r}")
-            hashes = d.get("hash_ids", [])
-            if not isinstance(hashes, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in hashes):
-                raise UserError(where, "hash_ids: expected a list of integers")
-            rows.append(Row(ts / 1000, _int(d["input_length"], where, "input_length", 1),
-                            _int(d["output_length"], where, "output_length", 1), tuple(hashes)))
+            if line.strip():
+                rows.append(mooncake_row(line, f"{path}:{n}"))
     return _relative(rows)
 
 
@@ -112,14 +115,18 @@ def read_azure(path: Path) -> list[Row]:
         if not need <= set(reader.fieldnames or ()):
             raise UserError(f"{path}:1", f"header needs columns {', '.join(sorted(need))}")
         for d in reader:
-            where = f"{path}:{reader.line_num}"
-            try:
-                n_in, n_out = int(d["ContextTokens"]), int(d["GeneratedTokens"])
-            except (TypeError, ValueError):
-                raise UserError(where, "ContextTokens, GeneratedTokens: expected integers") from None
-            rows.append(Row(_azure_time(d["TIMESTAMP"] or "", where), _int(n_in, where, "ContextTokens", 1),
-                            _int(n_out, where, "GeneratedTokens", 1)))
+            rows.append(azure_row(d, f"{path}:{reader.line_num}"))
     return _relative(rows)
+
+
+def azure_row(d: dict, where: str) -> Row:
+    """One Azure CSV row (a csv.DictReader dict) -> a Row; a bad row is a UserError."""
+    try:
+        n_in, n_out = int(d["ContextTokens"]), int(d["GeneratedTokens"])
+    except (TypeError, ValueError):
+        raise UserError(where, "ContextTokens, GeneratedTokens: expected integers") from None
+    return Row(_azure_time(d["TIMESTAMP"] or "", where), _int(n_in, where, "ContextTokens", 1),
+               _int(n_out, where, "GeneratedTokens", 1))
 
 
 def _relative(rows: list[Row]) -> list[Row]:

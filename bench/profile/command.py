@@ -1,0 +1,113 @@
+"""`bench profile LOGS...`: read, profile, and optionally write a workload, a report and a forecast."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.profile import fit as fitting
+from bench.profile import openai_log, otel, traces
+from bench.profile.calls import Log
+from bench.profile.profile import Profile, build, render
+
+FORMATS = ("auto", "otel", "openai", "mooncake", "azure")
+
+
+def detect(path: Path) -> str:
+    """The format from the file's first 4 kB (the CSV header, the keys of the first record)."""
+    with open(path, errors="replace") as f:
+        head = f.read(4096).lstrip()
+    if path.suffix == ".csv" or head.startswith("TIMESTAMP"):
+        return "azure"
+    if any(k in head for k in ('"resourceSpans"', '"spanId"', '"span_id"', '"traceId"', '"trace_id"')):
+        return "otel"
+    if '"hash_ids"' in head or ('"input_length"' in head and '"output_length"' in head):
+        return "mooncake"
+    if '"usage"' in head or '"messages"' in head or '"request"' in head:
+        return "openai"
+    raise UserError(str(path), "cannot tell the log format from its start; pass --format "
+                               "otel|openai|mooncake|azure")
+
+
+def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) -> Log:
+    if fmt not in FORMATS:
+        raise UserError("--format", f"{fmt!r}: allowed {', '.join(FORMATS)}")
+    log = Log()
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(name, "log file not found")
+        kind = detect(path) if fmt == "auto" else fmt
+        if kind == "otel":
+            part = otel.read(path)
+        elif kind == "openai":
+            part = openai_log.read(path, group_by)
+        else:
+            part = traces.read(path, kind)
+        part.calls = [_tagged(c, name, len(paths)) for c in part.calls]
+        log.extend(part)
+    return log
+
+
+def _tagged(call, name: str, n_files: int):
+    """Task ids of different files never merge (two files may both have a session `s1`)."""
+    if n_files == 1:
+        return call
+    from dataclasses import replace
+    return replace(call, task_id=f"{name}#{call.task_id}")
+
+
+def forecast_text(p: Profile, runs: list[str], tasks_per_hour: float, price: float, slo: list[str] | None,
+                  gpus_per_replica: int) -> str:
+    """N tasks per hour of this profile -> replicas and cost, from a measured load sweep."""
+    from bench import forecast, store
+
+    if tasks_per_hour <= 0 or price < 0:
+        raise UserError("--tasks-per-hour", "needs --tasks-per-hour > 0 and --price-per-gpu-hour >= 0")
+    found = [r for r in store.find_runs(runs) if r.meta.get("status") == "complete"]
+    if not found:
+        raise UserError(", ".join(runs), "no complete runs")
+    unit = "task" if any(s.task_id for s in found[0].samples()) else "request"   # the sweep's own unit
+    f = forecast.forecast(found, forecast.parse_slos(slo, found), tasks_per_hour / 3600, price, gpus_per_replica, unit)
+    tok = float((p.values["prompt_tokens_per_task"] + p.values["output_tokens_per_task"]).mean())
+    measured = [pt.tokens_per_unit for pt in f.points]
+    ratio = tok / (sum(measured) / len(measured)) if measured and sum(measured) else None
+    lines = [f"forecast for {tasks_per_hour:g} tasks/hour of this profile ({tasks_per_hour / 3600:.4g}/s; "
+             f"{tok:.4g} tokens per task in the log) from {len(found)} run(s), per {unit}:",
+             forecast.render(f, tasks_per_hour / 3600, price, gpus_per_replica)]
+    if f.cost_per_unit is not None:
+        lines.append(f"answer: {tasks_per_hour:g} tasks/hour need {f.replicas} replica(s) at these SLOs, "
+                     f"costing ${f.cost_per_unit:.4g} per {unit} (${f.cost_per_hour:.4g}/hour)")
+    if ratio is not None and abs(ratio - 1) > 0.25:
+        lines.append(f"warning: the sweep's {unit}s carry {1 / ratio:.3g}x the tokens of this profile's tasks: "
+                     "run the sweep with the fitted workload (--write-workload) for a forecast of this traffic")
+    return "\n".join(lines)
+
+
+def main(logs: list[str], fmt: str = "auto", group_by: str | None = None, write_workload: str | None = None,
+         report: str | None = None, forecast_from: list[str] | None = None, tasks_per_hour: float | None = None,
+         price_per_gpu_hour: float | None = None, slo: list[str] | None = None, gpus_per_replica: int = 1,
+         as_json: bool = False) -> int:
+    log = read_logs(logs, fmt, group_by)
+    p = build(log)
+    print(json.dumps(summary_dict(p), indent=2) if as_json else render(p))
+    if write_workload:
+        params, fits = fitting.workload(p)
+        out = fitting.write(write_workload, params, fits, p, logs)
+        print(f"workload: {out} (kind {params['kind']})")
+    if forecast_from:
+        if tasks_per_hour is None or price_per_gpu_hour is None:
+            raise UserError("--forecast-from", "needs --tasks-per-hour and --price-per-gpu-hour")
+        print(forecast_text(p, forecast_from, tasks_per_hour, price_per_gpu_hour, slo, gpus_per_replica))
+    if report:
+        from bench import report as rep
+        path = rep.write_profile_report(p, report, f"bench profile: {', '.join(logs)}")
+        print(f"report: {path}")
+    return 0
+
+
+def summary_dict(p: Profile) -> dict:
+    from bench.profile.profile import quantiles, scalars
+    return {"distributions": {k: quantiles(v) for k, v in p.values.items() if len(v)},
+            **{k: v for k, v in scalars(p) if k not in ("note", "skipped")},
+            "skipped": dict(p.log.skipped), "notes": p.notes}

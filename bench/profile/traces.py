@@ -1,0 +1,69 @@
+"""The Mooncake (JSONL) and Azure (CSV) request traces -> calls, through the trace-replay
+workload's own row parsers (bench.workloads.trace), counting bad rows instead of stopping.
+
+Every row is one request: a task of one LLM call, starting at its timestamp (the traces have no
+durations, so end = start). Mooncake `hash_ids` name the prompt's `block_tokens`-token blocks:
+the leading ids a row shares with an earlier row are its repeated prefix.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.profile.calls import Call, Log
+from bench.workloads.trace import Row, azure_row, mooncake_row
+
+
+def _rows_mooncake(path: Path, log: Log) -> list[tuple[str, Row]]:
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            log.rows += 1
+            try:
+                rows.append((f"{path}:{n}", mooncake_row(line, f"{path}:{n}")))
+            except UserError as err:
+                log.skip(err.message, err.where)
+    return rows
+
+
+def _rows_azure(path: Path, log: Log) -> list[tuple[str, Row]]:
+    rows = []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"TIMESTAMP", "ContextTokens", "GeneratedTokens"}
+        if not need <= set(reader.fieldnames or ()):
+            raise UserError(f"{path}:1", f"header needs columns {', '.join(sorted(need))}")
+        for d in reader:
+            log.rows += 1
+            where = f"{path}:{reader.line_num}"
+            try:
+                rows.append((where, azure_row(d, where)))
+            except UserError as err:
+                log.skip(err.message, err.where)
+    return rows
+
+
+def _shared_blocks(hash_ids: tuple[int, ...], seen: set[int]) -> int:
+    """Leading blocks seen before: Mooncake ids are prefix-chained (an id implies its prefix)."""
+    k = 0
+    while k < len(hash_ids) and hash_ids[k] in seen:
+        k += 1
+    return k
+
+
+def read(path: Path, fmt: str, block_tokens: int = 512) -> Log:
+    log = Log(files=[str(path)])
+    rows = _rows_mooncake(path, log) if fmt == "mooncake" else _rows_azure(path, log)
+    t0 = min((r.t_s for _, r in rows), default=0.0)
+    seen: set[int] = set()
+    for i, (where, r) in enumerate(sorted(rows, key=lambda x: x[1].t_s)):
+        prefix = None
+        if fmt == "mooncake":
+            prefix = min(r.input_tokens, _shared_blocks(r.hash_ids, seen) * block_tokens)
+            seen.update(r.hash_ids)
+        log.calls.append(Call(f"r{i}", where, None, r.t_s - t0, r.t_s - t0, "llm", r.input_tokens, None,
+                              r.output_tokens, prefix_tokens=prefix))
+    return log.require_calls(str(path))
