@@ -40,6 +40,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from bench.selftest import main
+    return main(args.rate or [100, 300, 1000, 2000], args.seconds, args.chunks, args.concurrency, args.soak)
+
+
 def cmd_build_tiny(args: argparse.Namespace) -> int:
     from bench.models.tiny import TINY_SPECS, build_tiny
 
@@ -179,6 +184,14 @@ def parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a config without running it")
     val.add_argument("config")
     val.set_defaults(func=cmd_validate)
+
+    st = sub.add_parser("selftest", help="measure the client's own capacity against an instant local server")
+    st.add_argument("--rate", type=float, action="append", help="open-loop rate to test (repeatable)")
+    st.add_argument("--seconds", type=float, default=3.0, help="per rate")
+    st.add_argument("--chunks", type=int, default=16, help="streamed chunks (tokens) per request")
+    st.add_argument("--concurrency", type=int, default=256, help="for the closed-loop ceiling and the soak")
+    st.add_argument("--soak", type=int, default=0, metavar="N", help="then N requests, printing fds and RSS")
+    st.set_defaults(func=cmd_selftest)
 
     models = sub.add_parser("models", help="build and list models").add_subparsers(dest="what", required=True)
     bt = models.add_parser("build-tiny", help="build the tiny model and its draft")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bench import registry
 from bench.errors import UserError
+from bench.models import model_problem
 from bench.server import ServerSpec
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
@@ -72,11 +74,43 @@ class RunSpec(Strict):
     treatment: dict[str, Any] | None = None
 
 
-def _fail(where: str, err: ValidationError) -> UserError:
+def _members(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field can hold (through Optional, Union, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _members(arg)]
+
+
+def _walk(model: type[BaseModel] | None, loc: tuple) -> tuple[str, list[str] | None]:
+    """The error's key path as the user wrote it (union tags dropped) and the keys allowed at its
+    last level, when the models along the path are known."""
+    path: list[str] = []
+    models = [model] if model else []
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if models and not last and isinstance(part, str) and not any(part in m.model_fields for m in models):
+            # a discriminated union's tag (e.g. `fixed` of a distribution): pick that member
+            tagged = [m for m in models if any(part in str(f.annotation) for f in m.model_fields.values())]
+            if tagged:
+                models = tagged[:1]
+                continue
+        path.append(str(part))
+        if not last:
+            fields = [m.model_fields[part] for m in models if isinstance(part, str) and part in m.model_fields]
+            models = [c for f in fields for c in _members(f.annotation)]
+    allowed = sorted({k for m in models for k in m.model_fields}) if models else None
+    return ".".join(path), allowed
+
+
+def _fail(where: str, err: ValidationError, model: type[BaseModel] | None = None) -> UserError:
     e = err.errors()[0]
-    path = ".".join(str(p) for p in e["loc"])
+    path, allowed = _walk(model, tuple(e["loc"]))
     if e["type"] == "extra_forbidden":
-        return UserError(where, f"{path}: unknown key")
+        return UserError(where, f"{path}: unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
+    if e["type"] == "union_tag_invalid":
+        ctx = e["ctx"]
+        return UserError(where, f"{path}: unknown {ctx['discriminator'].strip(chr(39))} {ctx['tag']!r}; "
+                                f"allowed: {ctx['expected_tags']}")
     msg = e["msg"].removeprefix("Value error, ")
     return UserError(where, f"{path}: {msg}" if path else msg)
 
@@ -103,8 +137,10 @@ def resolve_workload(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(where, "workload: expected a file name or a mapping")
     value = dict(value)
+    overrides: set[str] = set()
     if "file" in value:
         name = value.pop("file")
+        overrides = set(value)
         path = Path(name)
         if not path.suffix:
             path = WORKLOADS_DIR / f"{name}.yaml"
@@ -112,7 +148,7 @@ def resolve_workload(value: Any, where: str) -> dict[str, Any]:
         if not isinstance(base, dict):
             raise UserError(str(path), "expected a mapping of workload settings")
         value = {**base, **value}
-        where = str(path)
+        config_where, where = where, str(path)
     kind = value.get("kind")
     if kind not in registry.WORKLOADS:
         raise UserError(where, f"kind: {kind!r} is not a workload; allowed: "
@@ -121,7 +157,10 @@ def resolve_workload(value: Any, where: str) -> dict[str, Any]:
     try:
         return params_cls.model_validate(value).model_dump(mode="json")
     except ValidationError as err:
-        raise _fail(where, err) from None
+        loc = err.errors()[0]["loc"]
+        if loc and loc[0] in overrides:      # the bad value came from the config, not the file
+            where = config_where
+        raise _fail(where, err, params_cls) from None
 
 
 def _set_path(doc: dict, dotted: str, value: Any) -> None:
@@ -202,6 +241,8 @@ def _expanded(doc: dict, where: str) -> list[dict]:
 
 
 def load_doc(doc: Any, where: str) -> list[RunSpec]:
+    if doc is None:
+        raise UserError(where, "the file is empty (expected a mapping of run settings)")
     if not isinstance(doc, dict):
         raise UserError(where, "expected a mapping at the top level")
     doc = dict(doc)
@@ -221,13 +262,16 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
         try:
             spec = RunSpec.model_validate(run)
         except ValidationError as err:
-            raise _fail(where, err) from None
+            raise _fail(where, err, RunSpec) from None
+        problem = model_problem(spec.model)
+        if problem:
+            raise UserError(where, f"model: {problem}")
         opts_cls = getattr(registry.backend_class(spec.backend.name), "Options", None)
         if opts_cls is not None:
             try:
                 opts_cls.model_validate(spec.backend.options)
             except ValidationError as err:
-                e = _fail(where, err)
+                e = _fail(where, err, opts_cls)
                 raise UserError(where, f"backend.options.{e.message}") from None
         specs.append(spec)
     return specs

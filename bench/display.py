@@ -29,6 +29,8 @@ TABLE_ROWS = [
     ("e2e_ms_p50", "E2E p50 ms", "{:.1f}"),
     ("e2e_ms_p99", "E2E p99 ms", "{:.1f}"),
     ("send_lag_ms_p99", "send lag p99 ms", "{:.3f}"),
+    ("loop_lag_ms_p99", "loop lag p99 ms", "{:.2f}"),
+    ("client_loop_cpu_util", "client loop CPU", "{:.0%}"),
     ("tasks_completed", "tasks ok", "{:.0f}"),
     ("tasks_s", "tasks/s", "{:.3f}"),
     ("goodput_task_s", "goodput tasks/s", "{:.3f}"),
@@ -71,11 +73,17 @@ def summary_table(results: list[RunResult]) -> Table:
     for r in results:
         head = r.spec.label or r.spec.name
         table.add_column(f"{head}\n[{r.spec.backend.name}] {r.status}", justify="right")
-    for key, title, fmt in TABLE_ROWS:
+    reasons = sorted({k for r in results for k in r.summary if k.startswith("errors_")})
+    rows = list(TABLE_ROWS)
+    at = next(i for i, row in enumerate(rows) if row[0] == "error_rate") + 1
+    rows[at:at] = [(k, f"  errors: {k.removeprefix('errors_')}", "{:.0f}") for k in reasons]
+    for key, title, fmt in rows:
         if not any(key in r.summary for r in results):
             continue
         cells = [fmt.format(r.summary[key]) if key in r.summary else "-" for r in results]
         table.add_row(title, *cells)
+    if any(r.meta.get("warnings") for r in results):
+        table.add_row("[yellow]client warnings[/]", *[str(len(r.meta.get("warnings") or [])) for r in results])
     return table
 
 
@@ -105,6 +113,8 @@ def print_summary(results: list[RunResult]) -> None:
         reasons = r.meta.get("error_reasons") or {}
         if reasons:
             console.print(f"[yellow]{r.run_id}: errors by reason: {reasons}[/]")
+        for warning in r.meta.get("warnings") or []:
+            console.print(f"[yellow]{r.run_id}: warning: {warning}[/]")
         if r.meta.get("error"):
             console.print(f"[yellow]{r.run_id}: {r.meta['error']}[/]")
         console.print(f"results: {r.dir}")

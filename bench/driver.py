@@ -18,6 +18,20 @@ from bench.types import Request, Sample, Session
 
 now_ns = time.monotonic_ns
 
+# asyncio's epoll sleeps in whole milliseconds, rounded up, so a plain sleep sends up to 1 ms
+# late plus the wake-up. The driver sleeps to SPIN_NS before a send is due and then yields to
+# the loop (other tasks still run) until it is due. The busy-wait costs CPU, at most SPIN_NS
+# per send: open-loop runs look busier in client_loop_cpu_util than their work is.
+SPIN_NS = 1_500_000
+
+
+async def sleep_until(due_ns: int) -> None:
+    delay = due_ns - now_ns()
+    if delay > SPIN_NS:
+        await asyncio.sleep((delay - SPIN_NS) / 1e9)
+    while now_ns() < due_ns:
+        await asyncio.sleep(0)
+
 
 async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: bool = False) -> Sample:
     """Send one request and stamp it. Failures become samples with `error` set, never exceptions."""
@@ -40,9 +54,10 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        error = f"{reason}: {exc}" if str(exc) else reason
     if error is None and not token_ns and req.max_output_tokens > 0:
-        error = "EmptyResponse: no output tokens"
+        error = "empty_response: no output tokens"
     return Sample(request_id=req.id, task_id=req.task_id, scheduled_ns=scheduled_ns, sent_ns=sent,
                   token_ns=tuple(token_ns), chunk_ns=tuple(chunk_ns), prompt_tokens=prompt_tokens,
                   cached_prompt_tokens=cached, output_tokens=len(token_ns),
@@ -57,6 +72,12 @@ class DriveStats:
     t0_ns: int = 0
     end_ns: int = 0
     session_errors: list[str] = field(default_factory=list)
+    aborted: str | None = None   # why the driver stopped starting sessions early (first such error)
+
+
+# Errors that mean nobody is listening any more: starting more sessions would only record the
+# same error again, so the driver stops starting them and the run ends `partial`.
+ABORT_REASONS = ("connect_refused",)
 
 
 class Driver:
@@ -76,6 +97,8 @@ class Driver:
             first[0] = False
             sample = await measure(self.backend, req, scheduled_ns, warmup)
             self.on_sample(sample)
+            if sample.error and sample.error.startswith(ABORT_REASONS) and self.stats.aborted is None:
+                self.stats.aborted = sample.error
             return sample
         return send
 
@@ -101,18 +124,18 @@ class Driver:
         source = zip(sessions, offsets) if count is None else itertools.islice(zip(sessions, offsets), count)
         try:
             for session, offset in source:
+                if stats.aborted:
+                    break
                 own = getattr(session, "scheduled_s", None)
                 offset = own if own is not None else offset
                 if offset is not None:
                     due = stats.t0_ns + int(offset * 1e9)
                     if deadline and due >= deadline:
                         break
-                    delay = (due - now_ns()) / 1e9
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                    await sleep_until(due)
                 if limit:
                     await limit.acquire()
-                if deadline and now_ns() >= deadline:
+                if (deadline and now_ns() >= deadline) or stats.aborted:
                     if limit:
                         limit.release()
                     break

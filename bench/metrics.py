@@ -5,6 +5,7 @@ can give direction-aware verdicts.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -36,6 +37,10 @@ METRICS: dict[str, Metric] = {
     "goodput_request_s": Metric("1/s", True, "completed requests meeting every SLO / duration"),
     "slo_attainment": Metric("fraction", True, "share of requests meeting every SLO"),
     "error_rate": Metric("fraction", False, "failed requests / all requests"),
+    "errors": Metric("requests", False, "failed requests; errors_<reason>: those failed for <reason>"),
+    "loop_lag_ms": Metric("ms", False, "oversleep of the client's 10 ms event-loop tick"),
+    "client_loop_cpu_util": Metric("fraction", False, "event-loop thread CPU time / wall time (1 = a core)"),
+    "client_cpu_util": Metric("fraction", False, "harness process CPU time / wall time (in-process models included)"),
     "duration_s": Metric("s", False, "first send to last completion"),
     "peak_rss_mb": Metric("MiB", False, "peak resident memory of the harness process tree"),
     "peak_gpu_alloc_mb": Metric("MiB", False, "torch.cuda peak allocated memory"),
@@ -144,6 +149,7 @@ def summarize(samples: Iterable[Sample], slo: dict[str, float | None] | None = N
     out |= distribution("chunk_gap_ms", (g for s in ok for g in chunk_gap_ms(s)))
     out |= distribution("e2e_ms", map(e2e_ms, ok))
     out |= distribution("send_lag_ms", map(send_lag_ms, measured))
+    out |= {f"errors_{reason}": float(n) for reason, n in error_reasons(measured).items()}
     if dur > 0:
         out["request_s"] = len(ok) / dur
         out["output_tok_s"] = out["output_tokens_total"] / dur
@@ -157,11 +163,12 @@ def summarize(samples: Iterable[Sample], slo: dict[str, float | None] | None = N
 
 
 def error_reasons(samples: Iterable[Sample]) -> dict[str, int]:
-    """Failed requests counted by the first word of their error (the exception type)."""
+    """Failed requests counted by reason: what their error says before the first colon (a
+    backend's reason code such as `http_429`, else the exception type), as an identifier."""
     counts: dict[str, int] = {}
     for s in samples:
         if s.error and not s.warmup:
-            key = s.error.split(":")[0]
+            key = re.sub(r"\W+", "_", s.error.split(":")[0]).strip("_") or "unknown"
             counts[key] = counts.get(key, 0) + 1
     return counts
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import envinfo, inflation, metrics, registry, roofline, task_metrics
+from bench import client_monitor, envinfo, inflation, metrics, registry, roofline, task_metrics
 from bench.config import RunSpec
 from bench.driver import Driver, seeded
 from bench.gpu_telemetry import GpuSampler
@@ -110,10 +110,14 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
             progress.stop()
         progress.start(spec.label or spec.name, load.requests)
         with MemorySampler() as mem, GpuSampler() as gpu:
-            stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
-                                     strat.max_in_flight, load.requests, load.duration_s)
+            async with client_monitor.ClientMonitor() as client:
+                stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
+                                         strat.max_in_flight, load.requests, load.duration_s)
         if stats.session_errors:
             error = "; ".join(stats.session_errors[:5])
+        if stats.aborted:  # the server went away: what was planned was not all sent
+            status, error = "partial", (f"stopped after {stats.started_sessions} sessions, server "
+                                        f"unreachable: {stats.aborted}")
         if samples and not any(s.ok for s in samples):  # e.g. a server that is not there
             status, error = "failed", f"all {len(samples)} requests failed; first: {samples[0].error}"
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -127,6 +131,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         summary |= task_metrics.summarize_tasks(samples, summary["duration_s"], spec.slo.model_dump())
         if "mem" in locals():
             summary |= mem.summary()
+        if "client" in locals():
+            summary |= client.summary()
         if "gpu" in locals():   # GPU-only keys: absent on the CPU, never zero
             summary |= gpu.summary(summary.get("output_tokens_total", 0.0))
         roof, roof_info = _roofline(spec, samples, summary, model_path, writer.meta)
@@ -144,6 +150,9 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
             extra["server"] = {"argv": server.argv, "url": server.url, "log": "server.log"}
         if roof_info:
             extra["roofline"] = roof_info
+        open_loop = strat.max_in_flight is None and (load.kind == "rate" or spec.workload["kind"] == "trace")
+        scheduled = load.kind != "concurrency" or spec.workload["kind"] == "trace"
+        extra["warnings"] = client_monitor.warnings(summary, open_loop, scheduled)
         writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
@@ -203,6 +212,10 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
             key = _backend_key(spec)
             for other in [k for k in live if not _keep(k, specs[i:])]:
                 await _stop(*live.pop(other)[:2])
+            # A managed server that died in the last run (crash, OOM) is started afresh, so the
+            # sweep goes on to its next point.
+            if key in live and live[key][1] is not None and not live[key][1].alive:
+                await _stop(*live.pop(key)[:2])
             if key not in live:
                 live[key] = await _start(spec)
             backend, server, model_path = live[key]

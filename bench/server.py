@@ -67,6 +67,10 @@ class ManagedServer:
     def url(self) -> str:
         return f"http://{self.spec.host}:{self.port}"
 
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def log_tail(self, n: int = 5) -> str:
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
         return " | ".join(line.strip() for line in lines[-n:])

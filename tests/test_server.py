@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 
 import pytest
@@ -96,7 +97,7 @@ def test_server_that_is_not_there_is_a_clear_error(loop):
                                      "connect_timeout_s": 2})
     loop.run_until_complete(backend.start())
     (sample,) = run(loop, backend, [request("x", (5, 6, 7), 3)])
-    assert sample.error.startswith("BackendError: cannot connect to http://127.0.0.1:")
+    assert sample.error.startswith("connect_refused: cannot connect to http://127.0.0.1:")
     assert "is the server running?" in sample.error
     assert loop.run_until_complete(backend.server_stats()) is None
     loop.run_until_complete(backend.stop())
@@ -109,7 +110,7 @@ def test_api_key_comes_from_the_named_variable(loop, monkeypatch):
         loop.run_until_complete(backend.start())
     monkeypatch.setenv("BENCH_TEST_KEY", "sk-secret")
     loop.run_until_complete(backend.start())
-    assert backend.client.headers["authorization"] == "Bearer sk-secret"
+    assert backend._headers["Authorization"] == "Bearer sk-secret"
     assert "sk-secret" not in repr(backend.info()) + repr(backend.options)
     loop.run_until_complete(backend.stop())
 
@@ -156,5 +157,6 @@ def test_run_against_a_missing_server_fails_with_one_clear_reason(tmp_path):
                              "load": {"kind": "concurrency", "concurrency": 2, "requests": 3}}, "gone.yaml")
     (result,) = runner.run_all(specs, tmp_path)
     assert result.status == "failed"
-    assert result.meta["error"].startswith(f"all 3 requests failed; first: BackendError: cannot connect to {url}")
-    assert result.meta["error_reasons"] == {"BackendError": 3}
+    assert re.match(rf"all [12] requests failed; first: connect_refused: cannot connect to {url}", result.meta["error"])
+    # nobody listens: the driver stops starting sessions after the first refusal (<= concurrency)
+    assert 1 <= result.meta["error_reasons"]["connect_refused"] <= 2

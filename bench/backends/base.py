@@ -10,7 +10,15 @@ from bench.types import Request
 
 
 class BackendError(Exception):
-    """A request failed inside the backend (engine error, HTTP error, stream cut)."""
+    """A request failed inside the backend (engine error, HTTP error, stream cut).
+
+    `reason` is a short code (`http_429`, `read_timeout`, `connect_refused`, `bad_sse`, ...) that
+    the sample's error starts with, so errors are counted by reason; default `BackendError`.
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or "BackendError"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ is never stored.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any, AsyncIterator, Literal
@@ -35,29 +36,44 @@ class OpenAIOptions(BackendOptions):
     extra_body: dict[str, Any] = Field(default_factory=dict)   # merged into every request body
 
 
+def _event(data: bytes) -> dict[str, Any]:
+    """One SSE `data:` payload; anything but a JSON object is the server's fault, not ours."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise BackendError(f"malformed SSE event ({exc.msg}): {data[:80].decode(errors='replace')!r}", "bad_sse") from None
+    if not isinstance(event, dict):
+        raise BackendError(f"malformed SSE event (not a JSON object): {data[:80].decode(errors='replace')!r}", "bad_sse")
+    return event
+
+
 class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
 
     async def start(self) -> None:
-        import httpx
+        import aiohttp
+        from yarl import URL
 
         o = self.options
-        headers = {}
+        self._headers = {}
         if o.api_key_env:
             key = os.environ.get(o.api_key_env)
             if not key:
                 raise BackendError(f"environment variable {o.api_key_env} (backend.options.api_key_env) is not set")
-            headers["Authorization"] = f"Bearer {key}"
-        timeout = httpx.Timeout(o.read_timeout_s, connect=o.connect_timeout_s)
-        limits = httpx.Limits(max_connections=o.max_connections, max_keepalive_connections=o.max_connections)
-        self.client = httpx.AsyncClient(base_url=o.base_url.rstrip("/") + "/", headers=headers,
-                                        timeout=timeout, limits=limits)
+            self._headers["Authorization"] = f"Bearer {key}"
+        # aiohttp rather than httpx: httpx's connection pool costs grow with the requests in
+        # flight and its client collapsed (100% CPU, minutes) at ~1,000 concurrent streams here.
+        # sock_read is the read timeout between bytes of the stream, as documented.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=o.connect_timeout_s, sock_read=o.read_timeout_s)
+        self.client = aiohttp.ClientSession(
+            timeout=timeout, connector=aiohttp.TCPConnector(limit=o.max_connections, limit_per_host=0),
+            read_bufsize=2**20, raise_for_status=False)
+        self._base = o.base_url.rstrip("/") + "/"
         self.served = o.served_model or self.model
         self._tokenizer = None
         if o.metrics_url == "auto":
-            root = httpx.URL(o.base_url)
-            self.metrics_url = str(root.copy_with(path="/metrics", query=None))
+            self.metrics_url = str(URL(o.base_url).with_path("/metrics").with_query(None))
         else:
             self.metrics_url = o.metrics_url
 
@@ -87,36 +103,42 @@ class OpenAIBackend(Backend):
         return path, body | o.extra_body
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
-        import httpx
+        import aiohttp
 
         path, body = self._body(request)
+        url = self.options.base_url
         try:
-            async with self.client.stream("POST", path, json=body) as resp:
-                if resp.status_code != 200:
-                    text = (await resp.aread()).decode(errors="replace")[:300]
-                    raise BackendError(f"HTTP {resp.status_code} from {resp.url}: {text}")
+            async with self.client.post(self._base + path, json=body, headers=self._headers) as resp:
+                if resp.status != 200:
+                    text = (await resp.read()).decode(errors="replace")[:300]
+                    raise BackendError(f"HTTP {resp.status} from {resp.url}: {text}", f"http_{resp.status}")
                 seen = 0
-                async for line in resp.aiter_lines():
-                    if not line.startswith("data:"):
+                async for raw in resp.content:
+                    if not raw.startswith(b"data:"):
                         continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
+                    data = raw[5:].strip()
+                    if data == b"[DONE]":
                         return
-                    chunk, seen = self._chunk(json.loads(data), seen)
+                    chunk, seen = self._chunk(_event(data), seen)
                     if chunk is not None:
                         yield chunk
-        except httpx.ConnectError as exc:
-            raise BackendError(f"cannot connect to {self.options.base_url} ({exc or 'refused'}): "
-                               "is the server running?") from None
-        except httpx.TimeoutException as exc:
-            raise BackendError(f"timeout talking to {self.options.base_url}: {type(exc).__name__}") from None
-        except httpx.HTTPError as exc:
-            raise BackendError(f"HTTP error from {self.options.base_url}: {type(exc).__name__}: {exc}") from None
+            raise BackendError(f"stream from {url} ended without [DONE]", "stream_cut")
+        except aiohttp.ClientConnectorError as exc:
+            raise BackendError(f"cannot connect to {url} ({exc.strerror or exc}): is the server running?",
+                               "connect_refused") from None
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            reason = "connect_timeout" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read_timeout"
+            raise BackendError(f"timeout talking to {url}: {reason}", reason) from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
+            raise BackendError(f"connection to {url} lost mid-stream: {type(exc).__name__}: {exc}",
+                               "disconnected") from None
+        except aiohttp.ClientError as exc:
+            raise BackendError(f"HTTP error from {url}: {type(exc).__name__}: {exc}", "http_error") from None
 
     def _chunk(self, event: dict[str, Any], seen: int) -> tuple[Chunk | None, int]:
         """One SSE event -> a Chunk (or None), and the completion tokens counted so far."""
         if "error" in event:
-            raise BackendError(f"server error: {event['error']}")
+            raise BackendError(f"server error in stream: {str(event['error'])[:300]}", "server_error")
         usage = event.get("usage") or {}
         choices = event.get("choices") or []
         ids: tuple[int, ...] = ()
@@ -145,14 +167,16 @@ class OpenAIBackend(Backend):
         if not self.metrics_url or getattr(self, "client", None) is None:
             return None
         try:
-            resp = await self.client.get(self.metrics_url)
+            async with self.client.get(self.metrics_url, headers=self._headers) as resp:
+                if resp.status != 200:
+                    return None
+                return parse_text(await resp.text())
         except Exception:
             return None
-        return parse_text(resp.text) if resp.status_code == 200 else None
 
     async def stop(self) -> None:
         if getattr(self, "client", None) is not None:
-            await self.client.aclose()
+            await self.client.close()
             self.client = None
 
     def info(self) -> dict[str, Any]:

@@ -39,7 +39,11 @@ class TraceParams(WorkloadParams):
 
     @model_validator(mode="after")
     def _readable(self):
-        read_trace(self.format, self.path)  # a bad row is a UserError naming file and line, at validate time
+        rows = read_trace(self.format, self.path)  # a bad row: a UserError naming file and line
+        if not TraceWorkload.window(self, rows):
+            raise ValueError(f"no trace rows in the window (start_s {self.start_s:g}, duration_s "
+                             f"{self.duration_s}, count {self.count}); the trace's rows span 0 to "
+                             f"{rows[-1].t_s:g} s")
         return self
 
 
@@ -138,7 +142,10 @@ def read_trace(fmt: str, path: str) -> tuple[Row, ...]:
     p = resolve_path(path)
     if not p.is_file():
         raise UserError(path, "trace file not found")
-    return tuple(read_mooncake(p) if fmt == "mooncake" else read_azure(p))
+    rows = tuple(read_mooncake(p) if fmt == "mooncake" else read_azure(p))
+    if not rows:
+        raise UserError(path, "the trace has no rows (an empty file, or a header only)")
+    return rows
 
 
 class TraceWorkload(Workload):
@@ -154,7 +161,7 @@ class TraceWorkload(Workload):
         self.block = max(1, int(round(params.block_tokens * params.scale)))
 
     def window(self, rows: tuple[Row, ...]) -> list[Row]:
-        p = self.params
+        p = getattr(self, "params", self)   # also called on the params alone, at validate time
         end = p.start_s + p.duration_s if p.duration_s else float("inf")
         picked = [r for r in rows if p.start_s <= r.t_s < end]
         return picked[:p.count] if p.count else picked

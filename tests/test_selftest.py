@@ -1,0 +1,23 @@
+"""The client's own capacity against the instant stub server (a separate process), and a soak
+that checks open file descriptors and memory do not grow after warm-up."""
+import asyncio
+
+from bench import selftest
+
+
+def test_selftest_measures_and_soak_does_not_leak(capsys):
+    out = asyncio.run(selftest._selftest([50.0], 1.0, 8, 32, 3000, print))
+    (point,) = out["points"]
+    assert point.requests == 50 and point.errors == 0
+    assert 25 < point.request_s < 100 and point.chunk_s == point.request_s * 8
+    assert point.send_lag_ms_p50 < point.send_lag_ms_p99 < 1000
+    closed = out["closed"]
+    assert closed.errors == 0 and closed.request_s > point.request_s   # closed loop outruns 50/s
+    marks = out["soak"]
+    assert [m[0] for m in marks] == list(range(300, 3001, 300))
+    warm, end = marks[2], marks[-1]                      # after 900 requests vs after 3000
+    assert end[1] <= warm[1] + 2, marks                  # open fds: pooled connections only
+    assert end[2] - warm[2] < 15, marks                  # RSS MiB
+    selftest.report(out, 8)
+    text = capsys.readouterr().out
+    assert "soak    3000 requests" in text and "closed-loop ceiling" in text
