@@ -14,6 +14,7 @@ from bench import registry
 from bench.errors import UserError
 from bench.models import model_problem
 from bench.server import ServerSpec
+from bench.treatments import deep_merge
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
 
@@ -210,12 +211,6 @@ def expand(doc: dict, where: str) -> list[dict]:
     return runs
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            else copy.deepcopy(value)
-    return out
 
 
 def split_runs(doc: dict, where: str) -> list[dict]:
@@ -226,7 +221,7 @@ def split_runs(doc: dict, where: str) -> list[dict]:
         return [doc]
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise UserError(where, "runs: expected a non-empty list of mappings (overrides of this file)")
-    return [_merge(doc, r) for r in runs]
+    return [deep_merge(doc, r) for r in runs]
 
 
 def _expanded(doc: dict, where: str) -> list[dict]:
