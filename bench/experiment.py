@@ -6,7 +6,8 @@ every repetition pooled):
   bootstrap CI and a direction-aware verdict (bench.stats.compare_key: improvement / regression
   only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
 - spec: acceptance metrics (bench.spec_metrics), kv: KV-cache metrics of both arms
-  (bench.kv_metrics), fidelity: greedy agreement and, for HF, teacher-forced metrics (bench.fidelity).
+  (bench.kv_metrics), fidelity: greedy agreement and teacher-forced metrics (bench.fidelity; vLLM's are computed
+  by the runner while the engines are up, teacher_forced_live).
 
 Writes `<results>/<first run's stamp>-<name>.experiment.json`, and into each run's run.json:
 `treatment` (its arm), `experiment_file`, its own `spec` / `kv` / `fidelity` values, and in the
@@ -93,7 +94,34 @@ def _fidelity(backend: str, base_runs, treat_runs, base_s: list[list], treat_s: 
         spec = base_runs[0].spec
         prompts = _prompts(spec, base_runs[0].meta["model_path"], spec.load.requests or len(base_s[0]))
         out |= fidelity.teacher_forced_hf(base_runs[0].meta["model_path"], bopts, topts, base_s[0], prompts)
-    return out
+    return out | treat_runs[0].meta.get(TF_META, {})    # vLLM: computed live, see teacher_forced_live
+
+
+TF_META = "teacher_forced"    # RunResult.meta key (in memory) of a treatment arm's live tf_* metrics
+
+
+async def teacher_forced_live(results: list, engine_of) -> None:
+    """vLLM teacher-forced metrics of one experiment's runs while its engines are up
+    (`engine_of(spec)` -> the started backend or None); per load point and non-speculative
+    treatment arm, stored in the arm's first run's meta under TF_META for `_fidelity`."""
+    points: dict[Any, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        if r.spec.treatment and r.status != "failed" and r.spec.backend.name == "vllm":
+            points[_load(r)][_arm_name(r)].append(r)
+    for arms in points.values():
+        base_runs = arms.get(BASELINE)
+        if not base_runs or engine_of(base_runs[0].spec) is None:
+            continue
+        spec = base_runs[0].spec
+        base_s = _samples(base_runs[0])
+        prompts = _prompts(spec, base_runs[0].meta["model_path"], spec.load.requests or len(base_s))
+        for name, runs in arms.items():
+            engine = engine_of(runs[0].spec)
+            if name == BASELINE or engine is None or \
+                    spec_metrics.is_speculative("vllm", runs[0].spec.backend.options):
+                continue
+            runs[0].meta[TF_META] = await fidelity.teacher_forced_vllm(
+                engine_of(spec), engine, base_s, prompts)
 
 
 def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:

@@ -12,16 +12,27 @@ is what makes the comparison meaningful. Over matched, successful requests:
   requests that diverge (absent when none does); `fid_diverged` counts them.
 - `fid_requests` = requests compared.
 
-Teacher-forced (`hf` backend only; computed after the runs, in process, on up to
+Teacher-forced (`hf`: computed after the runs, in process, on up to
 `MAX_TF_REQUESTS` requests): the treatment's model and cache settings decode the *baseline's*
 output tokens one step at a time (generate with those tokens forced, raw logits kept), and so do
 the baseline's settings. Then
 - `tf_top1_agreement` = positions where the treatment's most likely token is the baseline's token;
 - `tf_kl_mean`        = mean over positions of KL(baseline || treatment) of the next-token
   distributions, in nats.
-Not computed: for vLLM (its engines are stopped when the experiment is analysed, and prompt
-log-probabilities come from a prefill, which does not read a compressed cache as decode does) and
-for speculative arms (their tokens are verified by the target model, whose logits are the
+For `vllm` (computed by the runner when an experiment's last run is done, while the arms' engines
+are still up, on up to `MAX_TF_REQUESTS` requests of the first baseline run per load point): each
+engine gets the baseline's prompt + output tokens as one prompt with `prompt_logprobs=TF_TOP_K`
+(vLLM skips the prefix cache for such requests); the entries at the positions that predict the
+output tokens give the same two metrics, with
+- `tf_top1_agreement` as above (the treatment engine's most likely token is the baseline's token);
+- `tf_kl_mean` a top-K approximation: per position, both distributions restricted to the union
+  of their listed ids (top `TF_TOP_K` plus the actual token), an id one side does not list gets
+  that side's smallest listed probability (an upper bound: it ranked lower), both renormalised on
+  the union, then KL(baseline || treatment). Mass outside both top-K lists is not seen.
+The forced tokens are a prefill, not decode steps: the arm's KV-cache dtype is seen as far as the
+attention backend reads K/V back from the paged cache in prefill (vLLM's CPU attention does:
+`cpu_attention_with_kv_cache`); a backend that attends the fresh K/V in prefill would show less.
+Not computed for speculative arms (their tokens are verified by the target model, whose logits are the
 baseline's: speculative decoding changes no distribution under greedy verification, and what it
 changes in practice is what the greedy agreement shows).
 """
@@ -34,6 +45,7 @@ import numpy as np
 from bench.types import Sample
 
 MAX_TF_REQUESTS = 16
+TF_TOP_K = 20          # vLLM's default max_logprobs
 SPECULATIVE_KEYS = ("prompt_lookup_num_tokens",)
 
 
@@ -136,3 +148,47 @@ def teacher_forced_hf(model_path: str, base_options: dict[str, Any], treat_optio
         kl += float((lb.exp() * (lb - lt)).sum(-1).clamp_min(0).sum())
         n += len(tokens)
     return {"tf_top1_agreement": top1 / n, "tf_kl_mean": kl / n, "tf_requests": float(len(todo))}
+
+
+def topk_kl(base_lp: dict[int, float], treat_lp: dict[int, float]) -> float:
+    """KL(baseline || treatment) in nats over the union of the listed ids (module docstring)."""
+    ids = sorted(set(base_lp) | set(treat_lp))
+
+    def probs(lp: dict[int, float]) -> np.ndarray:
+        floor = min(lp.values())
+        p = np.exp(np.array([lp.get(i, floor) for i in ids], dtype=np.float64))
+        return p / p.sum()
+
+    p, q = probs(base_lp), probs(treat_lp)
+    return max(0.0, float(np.sum(p * (np.log(p) - np.log(q)))))
+
+
+def forced_metrics(base_lps: list[list[dict[int, float]]], treat_lps: list[list[dict[int, float]]],
+                   forced: list[tuple[int, ...]]) -> dict[str, float]:
+    """tf_* metrics from per-position logprob dicts of both arms on the baseline's tokens."""
+    top1 = kl = n = 0.0
+    for lb_req, lt_req, tokens in zip(base_lps, treat_lps, forced):
+        for lb, lt, tok in zip(lb_req, lt_req, tokens):
+            top1 += max(lt, key=lt.get) == tok
+            kl += topk_kl(lb, lt)
+            n += 1
+    if not n:
+        return {}
+    return {"tf_top1_agreement": top1 / n, "tf_kl_mean": kl / n, "tf_requests": float(len(forced))}
+
+
+async def teacher_forced_vllm(base_engine, treat_engine, base: list[Sample],
+                              prompts: dict[str, tuple[int, ...]]) -> dict[str, float]:
+    """Top-1 agreement and top-K mean KL of the treatment engine on the baseline's tokens (vLLM)."""
+    import asyncio
+
+    todo = [s for s in base if s.ok and s.output_token_ids and s.request_id in prompts][:MAX_TF_REQUESTS]
+
+    async def forced(engine, s: Sample) -> list[dict[int, float]]:
+        prompt = prompts[s.request_id]
+        lps = await engine.prompt_logprobs([*prompt, *s.output_token_ids], TF_TOP_K)
+        return lps[len(prompt) - 1:]          # entry j predicts token j + 1
+
+    base_lps = await asyncio.gather(*(forced(base_engine, s) for s in todo))
+    treat_lps = await asyncio.gather(*(forced(treat_engine, s) for s in todo))
+    return forced_metrics(base_lps, treat_lps, [s.output_token_ids for s in todo])

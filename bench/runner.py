@@ -174,13 +174,31 @@ def _experiment(spec: RunSpec) -> str | None:
     return (spec.treatment or {}).get("experiment")
 
 
-def _keep(key: str, rest: list[RunSpec]) -> bool:
-    """Whether a started backend stays up for rest[0], the run about to start: it does when that
-    run uses it, or when a later run of rest[0]'s A/B experiment does (arms interleave A B A B
-    and engines are slow to start, so an experiment's arms stay up together until it ends)."""
-    exp = _experiment(rest[0])
-    return _backend_key(rest[0]) == key or (
-        exp is not None and any(_experiment(s) == exp and _backend_key(s) == key for s in rest))
+def _keep(key: str, spec: RunSpec, specs: list[RunSpec]) -> bool:
+    """Whether a started backend stays up for `spec`, the run about to start: it does when that
+    run uses it, or when any run of spec's A/B experiment does (arms interleave A B A B and
+    engines are slow to start, so an experiment's arms stay up together until it ends, and are
+    still up for its live teacher-forced fidelity, _experiment_done)."""
+    exp = _experiment(spec)
+    return _backend_key(spec) == key or (
+        exp is not None and any(_experiment(s) == exp and _backend_key(s) == key for s in specs))
+
+
+async def _experiment_done(exp: str | None, results: list[RunResult], live: dict) -> None:
+    """After an experiment's last run, with its engines up: vLLM teacher-forced fidelity."""
+    if exp is None:
+        return
+    from bench import experiment
+
+    def engine_of(spec: RunSpec):
+        backend = live.get(_backend_key(spec), (None,))[0]
+        return backend if hasattr(backend, "prompt_logprobs") else None
+
+    try:
+        await experiment.teacher_forced_live([r for r in results if _experiment(r.spec) == exp], engine_of)
+    except Exception as exc:   # never the reason measured results are lost
+        print(f"bench: teacher-forced fidelity of experiment {exp} not computed: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 async def _start(spec: RunSpec) -> tuple[Any, ManagedServer | None, str]:
@@ -210,7 +228,9 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
     try:
         for i, spec in enumerate(specs):
             key = _backend_key(spec)
-            for other in [k for k in live if not _keep(k, specs[i:])]:
+            if i and _experiment(specs[i - 1]) != _experiment(spec):
+                await _experiment_done(_experiment(specs[i - 1]), results, live)
+            for other in [k for k in live if not _keep(k, spec, specs)]:
                 await _stop(*live.pop(other)[:2])
             # A managed server that died in the last run (crash, OOM) is started afresh, so the
             # sweep goes on to its next point.
@@ -222,6 +242,8 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
             result = await _run_one(spec, backend, model_path, results_dir, progress, server)
             results.append(result)
             on_result(result)
+        if specs:
+            await _experiment_done(_experiment(specs[-1]), results, live)
         suite_inflation(results)
         if any(r.spec.treatment for r in results):
             from bench import experiment

@@ -1,6 +1,8 @@
 """A/B experiment on the real vLLM engine: the model as its own draft (speculative_config with a
 draft model), its acceptance from vLLM's own spec-decode counters. Two engines, both kept up while
-the arms interleave; each engine's counters must stay its own."""
+the arms interleave; each engine's counters must stay its own. A treatment identical to the
+baseline shares the baseline's engine (same settings): its teacher-forced fidelity, computed
+live through prompt logprobs, must be perfect."""
 from __future__ import annotations
 
 import json
@@ -20,7 +22,7 @@ DOC = {
     "backend": {"name": "vllm", "options": {"dtype": "bfloat16", "max_model_len": 256,
                                             "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}},
     "repetitions": 2,
-    "treatments": [{"name": "draft-self", "options": {
+    "treatments": [{"name": "same", "options": {}}, {"name": "draft-self", "options": {
         "speculative_config": {"model": "tiny", "num_speculative_tokens": 3}}}],
 }
 
@@ -30,7 +32,7 @@ def exp(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     specs = config.load_doc(json.loads(json.dumps(DOC)), "exp-vllm.yaml")
     results = runner.run_all(specs, out)
-    assert [r.status for r in results] == ["complete"] * 4
+    assert [r.status for r in results] == ["complete"] * 6
     return results, json.loads((out / results[0].meta["experiment_file"]).read_text())["experiments"][0]
 
 
@@ -50,10 +52,23 @@ def test_each_engine_keeps_its_own_counters(exp):
     base = next(a for a in e["arms"] if a["treatment"] == "baseline")
     assert base["spec"] == {}
     # the baseline's second run came after the draft engine started: still no drafts of its own
-    engine = read_run(results[2].dir)["engine"]
-    assert results[2].spec.treatment["name"] == "baseline" and results[2].spec.treatment["repetition"] == 1
+    engine = read_run(results[3].dir)["engine"]
+    assert results[3].spec.treatment["name"] == "baseline" and results[3].spec.treatment["repetition"] == 1
     assert engine.get("spec_decode_num_drafts", 0) == 0
     assert engine["generation_tokens"] == 6 * 16
     for arm in e["arms"]:
         assert arm["kv"]["kv_cache_tokens_capacity"] > 0 and arm["kv"]["kv_cache_max_concurrency"] > 0
         assert arm["kv"]["kv_bytes_per_token"] == 2 * 2 * 2 * 64 * 2      # bf16
+
+
+def test_teacher_forced_through_prompt_logprobs(exp):
+    results, e = exp
+    same = next(a for a in e["arms"] if a["treatment"] == "same")["fidelity"]
+    assert same["tf_requests"] == 6 and same["tf_top1_agreement"] == 1.0
+    assert same["tf_kl_mean"] < 1e-6
+    # stored in the run.json of the arm's runs, as for HF
+    run = next(r for r in results if r.spec.treatment["name"] == "same")
+    assert read_run(run.dir)["fidelity"]["tf_top1_agreement"] == 1.0
+    # speculative arms: not computed (the target model verifies every token)
+    draft = next(a for a in e["arms"] if a["treatment"] == "draft-self")["fidelity"]
+    assert "tf_top1_agreement" not in draft

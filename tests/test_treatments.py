@@ -145,3 +145,15 @@ def test_greedy_fidelity_matches_by_request_id():
     assert m["fid_token_agreement"] == 7 / 8
     assert m["fid_prefix_agreement"] == (1 + 2 / 4) / 2
     assert m["fid_exact_match_rate"] == 0.5 and m["fid_first_divergence_mean"] == 2
+
+
+def test_topk_kl_and_forced_top1():
+    same = {1: -0.1, 2: -2.5, 3: -4.0}
+    assert fidelity.topk_kl(same, same) == 0.0
+    # the treatment moves mass from token 1 to 2; token 4 is listed by the treatment only
+    moved = {2: -0.1, 1: -2.5, 4: -5.0}
+    kl = fidelity.topk_kl(same, moved)
+    assert kl > 1.0
+    m = fidelity.forced_metrics([[same, same]], [[same, moved]], [(1, 1)])
+    assert m["tf_top1_agreement"] == 0.5 and m["tf_kl_mean"] == pytest.approx(kl / 2)
+    assert m["tf_requests"] == 1.0

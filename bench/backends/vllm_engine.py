@@ -155,6 +155,25 @@ class VLLMBackend(Backend):
         except Exception as exc:
             raise BackendError(f"vllm engine: {type(exc).__name__}: {exc}") from exc
 
+    async def prompt_logprobs(self, token_ids: list[int], k: int) -> list[dict[int, float]]:
+        """Log-probabilities of the next token after each prefix of `token_ids` (entry j: given
+        token_ids[:j+1]; the last prefix, the whole sequence, has none). Each entry holds the top
+        `k` ids (plus the actual next token vLLM adds). One forced prefill through this engine's
+        KV cache; vLLM skips reading the prefix cache for requests that ask for prompt logprobs."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=k, detokenize=False,
+                                skip_reading_prefix_cache=True)
+        final = None
+        async for out in self.engine.generate(TokensPrompt(prompt_token_ids=list(token_ids)), params,
+                                              f"tf-{next(self._ids)}"):
+            final = out
+        lps = final.prompt_logprobs if final is not None else None
+        if not lps or len(lps) != len(token_ids):
+            raise BackendError(f"vllm engine returned no prompt logprobs for {len(token_ids)} tokens")
+        return [{int(t): float(lp.logprob) for t, lp in entry.items()} for entry in lps[1:]]
+
     async def stop(self) -> None:
         engine = getattr(self, "engine", None)
         if engine is not None:
