@@ -100,7 +100,7 @@ def main(logs: list[str], fmt: str = "auto", group_by: str | None = None, write_
             raise UserError("--forecast-from", "needs --tasks-per-hour and --price-per-gpu-hour")
         print(forecast_text(p, forecast_from, tasks_per_hour, price_per_gpu_hour, slo, gpus_per_replica))
     if report:
-        from bench import report as rep
+        from bench.profile import report as rep
         path = rep.write_profile_report(p, report, f"bench profile: {', '.join(logs)}")
         print(f"report: {path}")
     return 0
