@@ -193,8 +193,10 @@ def inflation_section(runs: list[store.Run]) -> Section | None:
     for r in reversed(runs):
         data = r.meta.get("inflation")
         rows = data.get("rows") if isinstance(data, dict) and "rows" in data else data
-        # Inflation compares workloads: a suite of one workload has nothing to show.
-        table = _table_of(rows) if isinstance(rows, list) and len(rows) >= 2 else None
+        # Inflation compares workloads: a suite of one workload (a load sweep of chat, say) has
+        # nothing to show.
+        kinds = {row.get("workload") for row in rows if isinstance(row, dict)} if isinstance(rows, list) else set()
+        table = _table_of(rows) if len(kinds) >= 2 else None
         if table:
             return Section("Token inflation", table, note=f"from {r.run_id}")
     return None

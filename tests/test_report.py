@@ -47,3 +47,7 @@ def test_single_workload_suite_has_no_inflation_section(tmp_path):
     write_run(tmp_path, "only", runs_with(tmp_path),
               extra={"inflation": table(inflation_rows([("chat", "chat", "turn", chat)]))})
     assert report.inflation_section(store.find_runs([tmp_path])) is None
+    # a load sweep of one workload: several rows, still one workload
+    write_run(tmp_path, "sweep", runs_with(tmp_path),
+              extra={"inflation": table(inflation_rows([("c1", "chat", "turn", chat), ("c4", "chat", "turn", chat)]))})
+    assert report.inflation_section(store.find_runs([tmp_path])) is None
