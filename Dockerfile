@@ -21,6 +21,7 @@ RUN python3 -c "import importlib.metadata as m; print('\n'.join(f'{d}=={m.versio
 
 COPY configs ./configs
 COPY workloads ./workloads
+COPY traces ./traces
 COPY tests ./tests
 
 # Results land in /app/results: mount a host folder there to keep them.
