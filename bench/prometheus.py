@@ -3,7 +3,7 @@
 One naming scheme for both sources, so engine and server statistics read the same:
 `vllm:prefix_cache_hits_total` -> `prefix_cache_hits`; labels other than model/engine become a
 suffix (`request_success.length`, `spec_decode_num_accepted_tokens_per_pos.0`); a histogram
-gives `<name>_count` and `<name>_sum`; vLLM's cache_config_info gives `kv_cache_tokens_capacity`
+gives `<name>_count`, `<name>_sum` and its cumulative buckets `<name>_bucket.le=<bound>`; vLLM's cache_config_info gives `kv_cache_tokens_capacity`
 and `kv_cache_max_concurrency`. Gauges keep only names the runner treats as gauges (`_perc`, ...):
 the runner stores counters as run deltas and gauges as read at the end.
 """
@@ -26,6 +26,10 @@ def _base(name: str) -> str:
 def _key(name: str, labels: dict[str, str]) -> str:
     extra = [str(v) for k, v in sorted(labels.items()) if k not in _IGNORED_LABELS]
     return ".".join([name, *extra])
+
+
+def _bucket_key(base: str, labels: dict[str, str], le: str) -> str:
+    return f"{_key(base + '_bucket', labels)}.le={float(le):g}"
 
 
 def _info(labels: dict[str, str], out: dict[str, float]) -> None:
@@ -58,6 +62,8 @@ def parse_text(text: str, prefix: str = "vllm:") -> dict[str, float]:
                 _add(out, _key(base, s.labels), s.value)
             elif fam.type == "histogram" and s.name.endswith(("_count", "_sum")):
                 _add(out, _key(base + s.name[s.name.rindex("_"):], s.labels), s.value)
+            elif fam.type == "histogram" and s.name.endswith("_bucket"):
+                _add(out, _bucket_key(base, s.labels, s.labels.get("le", "+Inf")), s.value)
             elif fam.type == "gauge" and base.endswith(_GAUGE_SUFFIXES):
                 _add(out, _key(base, s.labels), s.value)
     return out
@@ -79,6 +85,42 @@ def from_vllm_snapshot(metrics: Iterable[Any]) -> dict[str, float]:
         elif kind == "Histogram":
             _add(out, _key(base + "_count", m.labels), m.count)
             _add(out, _key(base + "_sum", m.labels), m.sum)
+            for le, value in m.buckets.items():
+                _add(out, _bucket_key(base, m.labels, le), value)
         elif kind == "Gauge" and base.endswith(_GAUGE_SUFFIXES):
             _add(out, _key(base, m.labels), m.value)
+    return out
+
+
+def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Prometheus's histogram_quantile: linear interpolation inside the bucket holding rank
+    q * count, from cumulative (upper bound, count) pairs; the +Inf bucket gives its lower bound."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound, cum in buckets:
+        if cum >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * ((rank - below) / (cum - below) if cum > below else 1.0)
+        lower, below = bound, cum
+    return lower
+
+
+def latency_quantiles_ms(deltas: dict[str, float], qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[str, dict[str, float]]:
+    """Percentiles (ms) of every `*_seconds` histogram in a run's counter deltas, with its count:
+    the server's own view of TTFT, inter-token latency, queueing and E2E, beside the client's."""
+    grouped: dict[str, list[tuple[float, float]]] = {}
+    for key, value in deltas.items():
+        name, sep, le = key.partition("_bucket.le=")
+        if sep and name.endswith("_seconds") and "." not in name:
+            grouped.setdefault(name, []).append((float(le), value))
+    out = {}
+    for name, buckets in sorted(grouped.items()):
+        n = max(c for _, c in buckets)
+        if n > 0:
+            row = {f"p{round(q * 100)}": quantile(buckets, q) * 1000 for q in qs}
+            out[name.removesuffix("_seconds") + "_ms"] = {**row, "n": n}
     return out

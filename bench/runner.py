@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import client_monitor, envinfo, inflation, metrics, registry, roofline, task_metrics
+from bench import client_monitor, envinfo, inflation, metrics, prometheus, registry, roofline, task_metrics
 from bench.config import RunSpec
 from bench.driver import Driver, seeded
 from bench.gpu_telemetry import GpuSampler
@@ -145,6 +145,10 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         server_after = await backend.server_stats() if server_before is not None else None
         if server_after is not None:
             extra["server_metrics"] = _deltas(server_before, server_after)
+        # The engine's and server's own latency histograms, as percentiles beside the client's.
+        for name, counters in (("engine_latency_ms", engine), ("server_latency_ms", extra.get("server_metrics"))):
+            if counters and (lat := prometheus.latency_quantiles_ms(counters)):
+                extra[name] = lat
         if server is not None:  # the log so far: start-up and every run this server served
             shutil.copyfile(server.log_path, writer.dir / "server.log")
             extra["server"] = {"argv": server.argv, "url": server.url, "log": "server.log"}

@@ -67,6 +67,12 @@ def test_engine_and_server_stats_are_run_deltas(results):
     assert vllm["engine"]["generation_tokens"] == total_out + warm      # warm-up included
     assert openai["server_metrics"]["generation_tokens"] == total_out + warm
     assert "server_metrics" not in hf and "server_metrics" not in vllm
+    # the engine's and server's own latency histograms, one observation per request
+    n = len(list(read_samples(results[1].dir)))
+    for lat in (vllm["engine_latency_ms"], openai["server_latency_ms"]):
+        ttft = lat["time_to_first_token_ms"]
+        assert ttft["n"] == n and 0 < ttft["p50"] <= ttft["p99"]
+    assert "engine_latency_ms" not in hf
 
 
 def test_managed_server_log_is_kept_and_server_stopped(results):
