@@ -9,8 +9,9 @@ from bench.errors import UserError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import config, runner
-    from bench.display import BarProgress, print_summary
+    from bench import config
+    from bench.run import runner
+    from bench.run.display import BarProgress, print_summary
 
     specs = config.load(args.config)
     progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else None
@@ -23,7 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_summary(results)
     exp_file = next((r.meta["experiment_file"] for r in results if r.meta.get("experiment_file")), None)
     if exp_file:
-        from bench.experiment import render_file
+        from bench.analysis.experiment import render_file
         print(render_file(Path(args.results_dir) / exp_file))
         print(f"experiment summary: {Path(args.results_dir) / exp_file}")
     return 0 if all(r.status == "complete" for r in results) else 1
@@ -41,7 +42,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from bench.selftest import main
+    from bench.selftest.command import main
     return main(args.rate or [100, 300, 1000, 2000], args.seconds, args.chunks, args.concurrency, args.soak)
 
 
@@ -57,7 +58,7 @@ def cmd_build_tiny(args: argparse.Namespace) -> int:
 def cmd_models_list(args: argparse.Namespace) -> int:
     from bench.models.presets import PRESETS
     from bench.models.tiny import TINY_SPECS
-    from bench.roofline import ModelShape
+    from bench.metrics.roofline import ModelShape
 
     for spec in TINY_SPECS.values():
         print(f"{spec.name:20s} tiny Llama, hidden {spec.hidden_size}, {spec.num_hidden_layers} layers, "
@@ -71,28 +72,28 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from bench.store import main
+    from bench.results.store import main
     return main(args.paths)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import main
+    from bench.analysis.compare import main
     return main(args.a, args.b, args.results_dir, args.format, args.fail_on_regression, args.min_effect,
                 args.metric)
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
-    from bench.trend import main
+    from bench.analysis.trend import main
     return main(args.paths, args.metric, args.out, args.min_effect, args.fail_on_regression)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import main
+    from bench.analysis.report import main
     return main(args.runs, args.out, args.markdown, args.results_dir)
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from bench.forecast import main
+    from bench.analysis.forecast import main
     return main(args.runs, args.target_rate, args.price_per_gpu_hour, args.slo, args.gpus_per_replica, args.per)
 
 

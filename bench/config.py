@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bench import registry
 from bench.errors import UserError
 from bench.models import model_problem
-from bench.server import ServerSpec
+from bench.run.server import ServerSpec
 from bench.treatments import deep_merge
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"

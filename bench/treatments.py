@@ -10,7 +10,7 @@ A config (or one entry of its `runs:` list) may carry
 Every load point of the matrix then runs the baseline (the options as written) and each treatment
 on the identical seeded workload, repetitions interleaved A B C A B C ... so that machine drift
 falls on every arm alike. Each run's spec carries `treatment: {name, options, experiment,
-repetition}`; the baseline's name is "baseline". `bench.experiment` pairs the runs afterwards.
+repetition}`; the baseline's name is "baseline". `bench.analysis.experiment` pairs the runs afterwards.
 """
 from __future__ import annotations
 

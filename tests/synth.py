@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.results import RunWriter
+from bench.results.files import RunWriter
 from bench.types import Sample
 
 MS = 1_000_000
@@ -21,7 +21,7 @@ def sample(i: int, sent_ns: int, ttft_ms: float, end_ns: int, prompt: int = 98, 
 def write_run(root: Path, run_id: str, samples: list[Sample], *, load: dict | None = None,
               slo: dict | None = None, extra: dict[str, Any] | None = None,
               summary_extra: dict[str, float] | None = None, started_at: float = 0.0) -> Path:
-    from bench import metrics
+    from bench.metrics import core as metrics
 
     cfg = {"name": "synth", "label": "", "model": "tiny", "backend": {"name": "hf", "options": {}},
            "workload": {"kind": "chat", "scale": 1.0}, "seed": 0,

@@ -21,7 +21,11 @@ import matplotlib.image
 import pytest
 import yaml
 
-from bench import cli, compare, forecast, store, trend
+from bench import cli
+from bench.analysis import compare
+from bench.analysis import forecast
+from bench.results import store
+from bench.analysis import trend
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY = ("ttft_ms_p50", "e2e_ms_p50", "tpot_ms_p50")

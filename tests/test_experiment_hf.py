@@ -6,8 +6,12 @@ import json
 
 import pytest
 
-from bench import config, experiment, report, runner, store
-from bench.results import read_run
+from bench import config
+from bench.analysis import experiment
+from bench.analysis import report
+from bench.run import runner
+from bench.results import store
+from bench.results.files import read_run
 
 CONST_DRAFT = {"num_assistant_tokens": 3, "num_assistant_tokens_schedule": "constant",
                "assistant_confidence_threshold": 0}

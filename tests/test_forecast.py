@@ -3,7 +3,9 @@ import math
 
 import pytest
 
-from bench import cli, forecast, store
+from bench import cli
+from bench.analysis import forecast
+from bench.results import store
 from tests.synth import even_sweep_point, write_run
 
 # concurrency -> (requests/s, ttft_ms_p99)

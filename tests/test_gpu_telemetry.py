@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.gpu_telemetry import GpuSampler
+from bench.telemetry.gpu import GpuSampler
 
 GPU_ONLY = ("gpu_", "peak_gpu_alloc_mb", "mbu", "mfu", "roofline_", "decode_batch_mean")
 
@@ -69,7 +69,8 @@ def test_energy_falls_back_to_power_times_time(monkeypatch):
 def test_no_gpu_means_no_keys_in_a_real_run(tmp_path, tiny_path):
     import torch
 
-    from bench import config, runner
+    from bench import config
+    from bench.run import runner
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: the absence check is for CPU machines")
     assert GpuSampler().summary(100) == {}

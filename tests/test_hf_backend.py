@@ -4,7 +4,7 @@ import asyncio
 import pytest
 
 from bench.backends.hf import HFBackend
-from bench.driver import measure, now_ns
+from bench.run.driver import measure, now_ns
 from bench.types import Request
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from bench.backends.base import Backend, Chunk
 from bench.config import LoadSpec
-from bench.driver import Driver, seeded
-from bench.load import Concurrency, Rate, strategy
+from bench.run.driver import Driver, seeded
+from bench.run.load import Concurrency, Rate, strategy
 from bench.types import Request, SingleRequest
 
 

@@ -1,7 +1,7 @@
 """Metric math on samples small enough to check by hand (times in ns, 1 ms = 1_000_000)."""
 import pytest
 
-from bench import metrics
+from bench.metrics import core as metrics
 from bench.types import Sample
 
 MS = 1_000_000

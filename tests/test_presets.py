@@ -73,7 +73,7 @@ def small_dummy(built, tmp_path_factory):
 
 def test_hf_backend_builds_dummy_weights_and_generates(small_dummy):
     from bench.backends.hf import HFBackend
-    from bench.driver import measure, now_ns
+    from bench.run.driver import measure, now_ns
     from bench.types import Request
 
     b = HFBackend(str(small_dummy), {"max_batch_size": 2, "model_kwargs": {"attn_implementation": "sdpa"},
@@ -99,7 +99,7 @@ def test_compile_option_compiles_the_decode_step_with_same_outputs(tiny_path):
     """compile: true goes through transformers' generate-time torch.compile (also on the CPU);
     greedy outputs must not change. The first call compiles (about 20 s on 2 cores)."""
     from bench.backends.hf import HFBackend
-    from bench.driver import measure, now_ns
+    from bench.run.driver import measure, now_ns
     from bench.types import Request
 
     req = Request(id="c", prompt_token_ids=tuple(range(5, 30)), max_output_tokens=8)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bench import cli
-from bench.dists import Z90
+from bench.workloads.dists import Z90
 from bench.profile import fit as fitting
 from bench.profile.command import read_logs
 from bench.profile.profile import build
@@ -82,7 +82,7 @@ def log_sigma(dist: dict) -> float:
 
 def dist_mean(dist: dict, n: int = 200_000) -> float:
     from pydantic import TypeAdapter
-    from bench.dists import Dist
+    from bench.workloads.dists import Dist
     d = TypeAdapter(Dist).validate_python(dist)
     return float(np.mean(np.maximum(1, np.round(d.sample(np.random.default_rng(0), n)))))
 

@@ -1,7 +1,7 @@
 """Prometheus flattening and histogram quantiles on an exposition small enough to check by hand."""
 import pytest
 
-from bench import prometheus
+from bench.telemetry import prometheus
 
 TEXT = """\
 # HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.

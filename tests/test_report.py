@@ -1,8 +1,9 @@
 """The report's data-driven sections from hand-built runs: inflation, tasks, treatment effects."""
 import numpy as np
 
-from bench import report, store
-from bench.inflation import inflation_rows, table
+from bench.analysis import report
+from bench.results import store
+from bench.metrics.inflation import inflation_rows, table
 from tests.synth import MS, sample, write_run
 
 T0 = 10**12

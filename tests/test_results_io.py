@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bench.results import RunWriter, atomic_write_json, read_run, read_samples
+from bench.results.files import RunWriter, atomic_write_json, read_run, read_samples
 from bench.types import Sample
 
 
@@ -62,7 +62,7 @@ def test_harness_killed_mid_run_leaves_partial_results(tmp_path, tiny_path):
         "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": 8},
                      "output_tokens": {"dist": "fixed", "value": 4}},
         "backend": {"name": "openai", "options": {"metrics_url": None}},
-        "server": {"command": ["{python}", "-m", "bench.stub_server", "--host", "{host}", "--port", "{port}",
+        "server": {"command": ["{python}", "-m", "bench.selftest.stub_server", "--host", "{host}", "--port", "{port}",
                                "--delay-ms", "2", "--pid-file", str(tmp_path / "stub.pid")]},
         "load": {"kind": "concurrency", "concurrency": 2, "requests": 100000}}))
     res = tmp_path / "res"

@@ -1,7 +1,7 @@
 """Roofline arithmetic against hand-computed values, and preset sizes against the model cards."""
 import pytest
 
-from bench import roofline as rl
+from bench.metrics import roofline as rl
 from bench.models.presets import PRESETS
 from bench.types import Sample
 

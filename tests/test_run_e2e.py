@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from bench.results import read_samples
+from bench.results.files import read_samples
 
 CONFIG = """
 name: e2e

@@ -2,7 +2,7 @@
 that checks open file descriptors and memory do not grow after warm-up."""
 import asyncio
 
-from bench import selftest
+from bench.selftest import command as selftest
 
 
 def test_selftest_measures_and_soak_does_not_leak(capsys):

@@ -11,8 +11,8 @@ import pytest
 from bench.backends.base import BackendError
 from bench.backends.openai_http import OpenAIBackend
 from bench.models import resolve_model
-from bench.runner import _deltas
-from bench.server import ManagedServer, ServerError, ServerSpec, free_port
+from bench.run.runner import _deltas
+from bench.run.server import ManagedServer, ServerError, ServerSpec, free_port
 from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
 
 MAX_LEN = 1024
@@ -141,7 +141,8 @@ def test_managed_server_health_timeout(loop):
 
 
 def test_run_against_a_missing_server_fails_with_one_clear_reason(tmp_path):
-    from bench import config, runner
+    from bench import config
+    from bench.run import runner
 
     url = f"http://127.0.0.1:{free_port('127.0.0.1')}/v1"
     specs = config.load_doc({"name": "gone", "backend": {"name": "openai", "options": {"base_url": url}},

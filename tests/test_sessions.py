@@ -5,12 +5,14 @@ import sys
 import numpy as np
 import pytest
 
-from bench import config, metrics, task_metrics
+from bench import config
+from bench.metrics import core as metrics
+from bench.metrics import tasks as task_metrics
 from bench.backends.hf import HFBackend
-from bench.driver import Driver
-from bench.load import Concurrency, Offline
+from bench.run.driver import Driver
+from bench.run.load import Concurrency, Offline
 from bench.models import resolve_model
-from bench.runner import SWITCH_INTERVAL_S
+from bench.run.runner import SWITCH_INTERVAL_S
 from bench.workloads.agentic import AgenticWorkload
 from bench.workloads.chat_multiturn import ChatMultiturnWorkload
 from bench.workloads.trace import TraceWorkload
@@ -31,7 +33,7 @@ class Recording:
 
 @pytest.fixture(scope="module")
 def backend():
-    # As in every real run (bench.runner.run_all): model threads yield the GIL every 0.5 ms.
+    # As in every real run (bench.run.runner.run_all): model threads yield the GIL every 0.5 ms.
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     b = HFBackend(resolve_model("tiny"), {"max_batch_size": 8, "batch_wait_ms": 1}, 0)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from bench import metrics, stats
+from bench.metrics import core as metrics
+from bench.analysis import stats
 from tests.synth import MS, sample
 
 T0 = 10**12

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from bench import cli, store
+from bench import cli
+from bench.results import store
 from bench.errors import UserError
 from tests.synth import even_sweep_point, write_run
 

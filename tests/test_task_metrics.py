@@ -1,9 +1,9 @@
 """Task metrics and token inflation from tiny hand-made samples (times in ns, checkable by hand)."""
 import pytest
 
-from bench.inflation import inflation_rows
-from bench.metrics import metric_for
-from bench.task_metrics import per_task, summarize_tasks, union_ns
+from bench.metrics.inflation import inflation_rows
+from bench.metrics.core import metric_for
+from bench.metrics.tasks import per_task, summarize_tasks, union_ns
 from bench.types import Sample
 
 

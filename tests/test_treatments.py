@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import config, experiment, fidelity, kv_metrics, spec_metrics, stats
+from bench import config
+from bench.analysis import experiment
+from bench.metrics import fidelity
+from bench.metrics import kv as kv_metrics
+from bench.metrics import spec as spec_metrics
+from bench.analysis import stats
 from bench.errors import UserError
 from bench.types import Sample
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.driver import measure, now_ns
+from bench.run.driver import measure, now_ns
 from bench.types import Request, Sample
 
 # vLLM's CPU KV-cache blocks hold 128 tokens and only whole blocks are cached: 300 shared tokens

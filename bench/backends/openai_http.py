@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Literal
 from pydantic import Field
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
-from bench.prometheus import parse_text
+from bench.telemetry.prometheus import parse_text
 from bench.types import Request
 
 

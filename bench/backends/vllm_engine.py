@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator
 from pydantic import ConfigDict, Field, model_validator
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
-from bench.prometheus import from_vllm_snapshot
+from bench.telemetry.prometheus import from_vllm_snapshot
 from bench.types import Request
 
 HARNESS_KEYS = {"sampling_params", "env"}
@@ -56,7 +56,7 @@ def _engine_logger_factory(sink: dict[str, Any]):
     """A vLLM stat logger that keeps this engine's own counters. vLLM's Prometheus registry is
     process-global and a new engine unregisters the previous one's metrics, so with two engines
     alive (the arms of an A/B experiment) the snapshot reads the newest engine only; these
-    counters stay with their engine. Names match bench.prometheus's."""
+    counters stay with their engine. Names match bench.telemetry.prometheus's."""
     from vllm.v1.metrics.loggers import StatLoggerBase
 
     def add(key: str, value: float) -> None:
@@ -183,7 +183,7 @@ class VLLMBackend(Backend):
     def stats(self) -> dict[str, float]:
         """Cumulative counters of this engine (its own stat logger: spec decode, prefix cache,
         preemptions, tokens), its KV-cache capacity, the other vLLM counters from the process-wide
-        snapshot (see bench.prometheus for names), and the peak KV-cache usage since the previous
+        snapshot (see bench.telemetry.prometheus for names), and the peak KV-cache usage since the previous
         call, so the runner's after-run read is the run's peak."""
         from vllm.v1.metrics.reader import get_metrics_snapshot
 

@@ -60,7 +60,8 @@ def _tagged(call, name: str, n_files: int):
 def forecast_text(p: Profile, runs: list[str], tasks_per_hour: float, price: float, slo: list[str] | None,
                   gpus_per_replica: int) -> str:
     """N tasks per hour of this profile -> replicas and cost, from a measured load sweep."""
-    from bench import forecast, store
+    from bench.analysis import forecast
+    from bench.results import store
 
     if tasks_per_hour <= 0 or price < 0:
         raise UserError("--tasks-per-hour", "needs --tasks-per-hour > 0 and --price-per-gpu-hour >= 0")

@@ -20,7 +20,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from bench import store
+from bench.results import store
 from bench.types import Sample
 
 

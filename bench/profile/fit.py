@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.dists import Z90
+from bench.workloads.dists import Z90
 from bench.profile.profile import Profile, quantiles
 
 KS_P_MIN = 0.01

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.profile.profile import DISTRIBUTIONS, scalars, table
-from bench.report import Section, _plt, _png, to_html
+from bench.analysis.report import Section, _plt, _png, to_html
 
 PROFILE_PLOTS = ("prompt_tokens", "output_tokens", "steps_per_task", "context_growth_tokens", "tool_s",
                  "prompt_tokens_per_task")

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bench.dists import Dist
+from bench.workloads.dists import Dist
 from bench.types import Request, Send
 from bench.workloads.base import Workload, WorkloadParams, session_rng
 from bench.workloads.steps import StepFailed, now_ns, wait_meta, wait_until

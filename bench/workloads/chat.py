@@ -1,7 +1,7 @@
 """Single-turn chat: prompt and output lengths drawn from published distributions."""
 from __future__ import annotations
 
-from bench.dists import Dist
+from bench.workloads.dists import Dist
 from bench.types import Request, SingleRequest
 from bench.workloads.base import Workload, WorkloadParams, session_rng
 from bench.workloads.tokens import PromptFactory

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from bench.dists import Dist
+from bench.workloads.dists import Dist
 from bench.types import Request, Send
 from bench.workloads.base import Workload, WorkloadParams, session_rng
 from bench.workloads.steps import StepFailed, wait_meta, wait_until

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from bench.dists import Dist
+from bench.workloads.dists import Dist
 from bench.types import Request, SingleRequest
 from bench.workloads.base import Workload, WorkloadParams, session_rng
 from bench.workloads.tokens import PromptFactory

@@ -18,7 +18,7 @@ import time
 
 import psutil
 
-from bench.metrics import distribution
+from bench.metrics.core import distribution
 
 TICK_S = 0.010
 MAX_SEND_LAG_P99_MS = 1.0      # open-loop schedule kept within this

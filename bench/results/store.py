@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from bench.errors import UserError
-from bench.results import SCHEMA_VERSION, read_samples
+from bench.results.files import SCHEMA_VERSION, read_samples
 from bench.types import Sample
 
 # Which installed distribution is "the backend's version" when backend_info does not say.
@@ -182,7 +182,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
 
 def samples_frame(runs: list[Run]) -> pd.DataFrame:
     """One row per measured request (warm-up excluded) with its per-request metrics."""
-    from bench import metrics
+    from bench.metrics import core as metrics
 
     rows = []
     for run in runs:

@@ -3,15 +3,15 @@
 Per experiment, load point and treatment, against the baseline at the same load point (runs of
 every repetition pooled):
 - effects: for each key of EFFECT_KEYS, the ratio treatment / baseline with a 95% seeded
-  bootstrap CI and a direction-aware verdict (bench.stats.compare_key: improvement / regression
+  bootstrap CI and a direction-aware verdict (bench.analysis.stats.compare_key: improvement / regression
   only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
-- spec: acceptance metrics (bench.spec_metrics), kv: KV-cache metrics of both arms
-  (bench.kv_metrics), fidelity: greedy agreement and teacher-forced metrics (bench.fidelity; vLLM's are computed
+- spec: acceptance metrics (bench.metrics.spec), kv: KV-cache metrics of both arms
+  (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity; vLLM's are computed
   by the runner while the engines are up, teacher_forced_live).
 
 Writes `<results>/<first run's stamp>-<name>.experiment.json`, and into each run's run.json:
 `treatment` (its arm), `experiment_file`, its own `spec` / `kv` / `fidelity` values, and in the
-first repetition of each treatment arm `treatment_effects` (rows bench.report renders).
+first repetition of each treatment arm `treatment_effects` (rows bench.analysis.report renders).
 """
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench import fidelity, kv_metrics, spec_metrics, stats, store
-from bench.results import atomic_write_json, read_samples
+from bench.metrics import fidelity
+from bench.metrics import kv as kv_metrics
+from bench.metrics import spec as spec_metrics
+from bench.analysis import stats
+from bench.results import store
+from bench.results.files import atomic_write_json, read_samples
 from bench.treatments import BASELINE
 
 EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "itl_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s")
@@ -66,7 +70,7 @@ def _effects(name: str, load: float | None, base: list[list], treat: list[list],
 def _prompts(spec, model_path: str, n: int) -> dict[str, tuple[int, ...]]:
     """Prompt token ids by request id, regenerated from the seeded workload (single-request
     sessions only: a multi-turn prompt depends on the model's earlier answers)."""
-    from bench.runner import _make_workload
+    from bench.run.runner import _make_workload
 
     out = {}
     for i, session in zip(range(n), _make_workload(spec, model_path).sessions()):
@@ -146,7 +150,7 @@ def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
 
 
 def analyze(results: list) -> list[dict[str, Any]]:
-    """One summary per experiment in `results` (RunResults of bench.runner)."""
+    """One summary per experiment in `results` (RunResults of bench.run.runner)."""
     groups: dict[str, dict[Any, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in results:
         if r.spec.treatment and r.status != "failed":

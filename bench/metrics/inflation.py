@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.results import atomic_write_json, read_run
+from bench.results.files import atomic_write_json, read_run
 
 
 @dataclass(frozen=True, slots=True)

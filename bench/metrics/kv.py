@@ -1,7 +1,7 @@
 """KV-cache metrics of one run: what a token costs in cache memory and how many fit.
 
 - `kv_bytes_per_token` = 2 (K and V) x layers x kv_heads x head_dim x bytes per element
-  (bench.roofline), from the model's config.json and the cache's element type: vLLM's
+  (bench.metrics.roofline), from the model's config.json and the cache's element type: vLLM's
   `kv_cache_dtype` ('auto' = the model's dtype; fp8 variants and int8_per_token_head 1 byte,
   int4_per_token_head 0.5), HF's quantized cache `cache_config.nbits` / 8, else the weights' dtype.
   Nominal: the scales of quantized caches and block padding are not counted.
@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import roofline
+from bench.metrics import roofline
 
 # Bytes per cache element of vLLM's quantized KV dtypes that roofline's table does not name.
 KV_DTYPE_BYTES = {"int8_per_token_head": 1.0, "fp8_per_token_head": 1.0, "int4_per_token_head": 0.5,

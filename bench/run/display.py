@@ -5,7 +5,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.runner import Progress, RunResult
+from bench.run.runner import Progress, RunResult
 from bench.types import Sample
 
 console = Console()

@@ -14,15 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import client_monitor, envinfo, inflation, metrics, prometheus, registry, roofline, task_metrics
+from bench import registry
+from bench.telemetry import client as client_monitor
+from bench.telemetry import env as envinfo
+from bench.metrics import inflation
+from bench.metrics import core as metrics
+from bench.telemetry import prometheus
+from bench.metrics import roofline
+from bench.metrics import tasks as task_metrics
 from bench.config import RunSpec
-from bench.driver import Driver, seeded
-from bench.gpu_telemetry import GpuSampler
-from bench.load import strategy
+from bench.run.driver import Driver, seeded
+from bench.telemetry.gpu import GpuSampler
+from bench.run.load import strategy
 from bench.models import resolve_model
-from bench.results import RunWriter, new_run_id
-from bench.server import ManagedServer
-from bench.telemetry import MemorySampler
+from bench.results.files import RunWriter, new_run_id
+from bench.run.server import ManagedServer
+from bench.telemetry.memory import MemorySampler
 from bench.types import Sample
 
 WARMUP_INDEX = 1_000_000_000  # warm-up sessions come from their own index range
@@ -192,7 +199,7 @@ async def _experiment_done(exp: str | None, results: list[RunResult], live: dict
     """After an experiment's last run, with its engines up: vLLM teacher-forced fidelity."""
     if exp is None:
         return
-    from bench import experiment
+    from bench.analysis import experiment
 
     def engine_of(spec: RunSpec):
         backend = live.get(_backend_key(spec), (None,))[0]
@@ -250,7 +257,7 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
             await _experiment_done(_experiment(specs[-1]), results, live)
         suite_inflation(results)
         if any(r.spec.treatment for r in results):
-            from bench import experiment
+            from bench.analysis import experiment
             experiment.finish(results, results_dir)
     finally:
         for backend, server, _ in live.values():

@@ -6,7 +6,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import stats, store
+from bench.analysis import stats
+from bench.results import store
 from bench.errors import UserError
 
 RULE = (f"CI: {stats.CI_LEVEL:.0%} percentile bootstrap ({stats.N_BOOT} resamples) of B/A - 1 over "

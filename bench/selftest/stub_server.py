@@ -5,7 +5,7 @@ request streams `max_tokens` SSE chunks of one token each (token ids as vLLM's
 `return_token_ids` gives them), then a usage chunk and `[DONE]`. Run it in its own process so
 it never shares the client's event loop or GIL:
 
-    python -m bench.stub_server --host 127.0.0.1 --port 8123 [--delay-ms 2] [--die-at 7]
+    python -m bench.selftest.stub_server --host 127.0.0.1 --port 8123 [--delay-ms 2] [--die-at 7]
 
 `--die-at N` SIGKILLs the server when its N-th request arrives (an engine crash mid-run);
 `--expect-key-env NAME` logs whether each request's bearer token equals that variable, and never
@@ -77,7 +77,7 @@ def make_app(delay_ms: float = 0.0, die_at: int | None = None, expect_key_env: s
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.stub_server")
+    p = argparse.ArgumentParser(prog="python -m bench.selftest.stub_server")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--delay-ms", type=float, default=0.0, help="before each chunk")

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from bench import metrics
+from bench.metrics import core as metrics
 from bench.types import Sample
 
 N_BOOT = 2000
@@ -40,7 +40,7 @@ SCALAR = {"ttft_ms": metrics.ttft_ms, "ttft_from_scheduled_ms": metrics.ttft_fro
 POOLED = {"itl_ms": metrics.itl_ms, "chunk_gap_ms": metrics.chunk_gap_ms}
 RATES = ("request_s", "output_tok_s", "total_tok_s", "goodput_request_s", "tasks_s")
 FRACTIONS = ("error_rate", "slo_attainment")
-# Task metrics may not be in bench.metrics.METRICS yet; their direction is fixed here.
+# Task metrics may not be in bench.metrics.core.METRICS yet; their direction is fixed here.
 LOWER_IS_BETTER_FALLBACK = ("task_latency_ms", "send_lag_ms")
 HIGHER_IS_BETTER_FALLBACK = ("tasks_s",)
 DEFAULT_KEYS = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "ttft_from_scheduled_ms_p50",

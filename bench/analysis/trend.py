@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import stats, store
+from bench.analysis import stats
+from bench.results import store
 from bench.errors import UserError
 
 DEFAULT_METRICS = ("ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s",

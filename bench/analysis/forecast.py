@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench import stats, store
+from bench.analysis import stats
+from bench.results import store
 from bench.errors import UserError
 
 N_BOOT = 300

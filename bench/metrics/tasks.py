@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from bench.metrics import distribution
+from bench.metrics.core import distribution
 from bench.types import Sample
 
 

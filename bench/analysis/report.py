@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from bench import metrics, stats, store
-from bench.compare import markdown_table
+from bench.metrics import core as metrics
+from bench.analysis import stats
+from bench.results import store
+from bench.analysis.compare import markdown_table
 
 SUMMARY_KEYS = ("requests", "error_rate", "request_s", "output_tok_s", "ttft_ms_p50", "ttft_ms_p99",
                 "tpot_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "task_latency_ms_p50", "tasks_s")

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 import psutil
 
 from bench.backends.openai_http import OpenAIBackend
-from bench.client_monitor import MAX_SEND_LAG_P99_MS, ClientMonitor
-from bench.driver import Driver, seeded
-from bench.load import Rate
-from bench.metrics import summarize
-from bench.server import ManagedServer, ServerSpec
+from bench.telemetry.client import MAX_SEND_LAG_P99_MS, ClientMonitor
+from bench.run.driver import Driver, seeded
+from bench.run.load import Rate
+from bench.metrics.core import summarize
+from bench.run.server import ManagedServer, ServerSpec
 from bench.types import Request, Sample, SingleRequest
 
-STUB = ServerSpec(command=["{python}", "-m", "bench.stub_server", "--host", "{host}", "--port", "{port}"],
+STUB = ServerSpec(command=["{python}", "-m", "bench.selftest.stub_server", "--host", "{host}", "--port", "{port}"],
                   startup_timeout_s=60, stop_timeout_s=5)
 
 

@@ -1,0 +1,1 @@
+"""Reads results only: compare, trend, report, forecast, experiments, statistics."""

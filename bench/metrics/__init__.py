@@ -1,0 +1,1 @@
+"""Pure functions over samples: core request metrics, tasks, speculative decoding, KV cache, fidelity, inflation, roofline."""

@@ -1,0 +1,1 @@
+"""The client measured against an instant stub server."""
