@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 from bench.metrics import fidelity
 from bench.results.files import read_samples
-from bench.results.store import load_point
 from bench.treatments import BASELINE
 from bench.workloads import make_workload, single_prompts
 
@@ -22,6 +21,8 @@ TF_META = "teacher_forced"    # RunResult.meta key (in memory) of a treatment ar
 
 def arms_by_load(results: list) -> dict[Any, dict[str, list]]:
     """Runs of one experiment that did not fail: load point -> arm name -> runs (repetitions)."""
+    from bench.results.store import load_point   # here: a plain run need not import pandas
+
     points: dict[Any, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         if r.spec.treatment and r.status != "failed":
