@@ -21,6 +21,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
               file=sys.stderr)
         return 130 if sig.signal_name == "SIGINT" else 143
+    if any(r.spec.treatment for r in results):   # A/B arms: pair them, write the experiment file
+        from bench.analysis import experiment
+        experiment.finish(results, args.results_dir)
     print_summary(results)
     exp_file = next((r.meta["experiment_file"] for r in results if r.meta.get("experiment_file")), None)
     if exp_file:

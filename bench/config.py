@@ -252,7 +252,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
         if name is not None and name not in registry.BACKENDS:
             raise UserError(where, f"backend.name: {name!r} is not a backend; allowed: "
                                    f"{', '.join(sorted(registry.BACKENDS))}")
-        if name != "openai":
+        if name is None or not registry.backend_class(name).uses_server:
             run.pop("server", None)
         try:
             spec = RunSpec.model_validate(run)

@@ -26,6 +26,13 @@ def _load(table: dict[str, str], kind: str, name: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def register_backend(name: str, target: str) -> None:
+    """Add a backend by name: `target` is "module:Class", imported when first used. A backend
+    outside this package (a plugin, a test) is its file plus this one line; what it can report
+    it declares itself (bench.backends.base.Backend)."""
+    BACKENDS[name] = target
+
+
 def backend_class(name: str) -> Any:
     return _load(BACKENDS, "backend", name)
 

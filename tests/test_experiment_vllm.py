@@ -10,6 +10,7 @@ import json
 import pytest
 
 from bench import config
+from bench.analysis import experiment
 from bench.run import runner
 from bench.results.files import read_run
 
@@ -33,6 +34,7 @@ def exp(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     specs = config.load_doc(json.loads(json.dumps(DOC)), "exp-vllm.yaml")
     results = runner.run_all(specs, out)
+    experiment.finish(results, out)       # what `bench run` does next (bench.cli.cmd_run)
     assert [r.status for r in results] == ["complete"] * 6
     return results, json.loads((out / results[0].meta["experiment_file"]).read_text())["experiments"][0]
 

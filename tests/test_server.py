@@ -11,7 +11,7 @@ import pytest
 from bench.backends.base import BackendError
 from bench.backends.openai_http import OpenAIBackend
 from bench.models import resolve_model
-from bench.run.runner import _deltas
+from bench.run.assemble import deltas as _deltas
 from bench.run.server import ManagedServer, ServerError, ServerSpec, free_port
 from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
 

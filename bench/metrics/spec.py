@@ -74,18 +74,11 @@ def fixed_draft_len(options: dict[str, Any]) -> int | None:
     return None
 
 
-def is_speculative(backend: str, options: dict[str, Any]) -> bool:
-    if backend == "hf":
-        return bool(options.get("assistant_model")) or \
-            "prompt_lookup_num_tokens" in (options.get("generate_kwargs") or {})
-    return bool(options.get("speculative_config"))
-
-
-def for_run(backend: str, options: dict[str, Any], engine: dict[str, float],
+def for_run(backend, options: dict[str, Any], engine: dict[str, float],
             samples: list[Sample]) -> dict[str, float]:
-    """The speculative metrics of one run of a speculative arm; {} for other arms."""
-    if not is_speculative(backend, options):
+    """The speculative metrics of one run of a speculative arm; {} for other arms.
+    `backend`: the backend class, which says whether its options are speculative and how it
+    reports acceptance (engine counters or chunks)."""
+    if not backend.is_speculative(options):
         return {}
-    if backend == "hf":
-        return from_chunks(samples, fixed_draft_len(options))
-    return from_engine(engine)
+    return backend.spec_metrics(options, engine, samples)

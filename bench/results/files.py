@@ -2,7 +2,9 @@
 
 run.json is rewritten (temp file + rename) at start, on each status change and at the end;
 samples.jsonl is appended and flushed as each request completes, so a crash loses nothing
-that was measured.
+that was measured. This module is the only one that writes run.json: what is added after a run
+ended (the suite's token-inflation table, an experiment's arm and effects) goes through
+`update_run`.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -64,6 +67,18 @@ class RunWriter:
         self.meta.update(fields, status=status, n_samples=self.n_samples)
         self._samples.close()
         self.write_meta()
+
+
+def update_run(run_dir: Path | str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Add or replace top-level `fields` in a finished run's run.json (atomic rewrite); returns it."""
+    meta = read_run(run_dir) | fields
+    atomic_write_json(Path(run_dir) / "run.json", meta)
+    return meta
+
+
+def copy_into(run_dir: Path | str, src: Path | str, name: str) -> None:
+    """Keep a file beside run.json (e.g. a managed server's log), under `name`."""
+    shutil.copyfile(src, Path(run_dir) / name)
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

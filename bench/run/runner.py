@@ -1,12 +1,14 @@
-"""One RunSpec -> one RunResult: start backend, warm up, drive, stop, save.
+"""One RunSpec -> one RunResult: start backend, warm up, drive, stop, then bench.run.assemble
+makes the summary and bench.results.files writes it.
 
 Consecutive runs with the same model and backend settings share one started backend (a load
 sweep does not restart the engine). A failure in one run is recorded and the next run goes on.
+The run path measures and stores; an A/B experiment's analysis (bench.analysis.experiment.finish)
+is the caller's next step (the CLI's), over the results run_all returns.
 """
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import sys
 import time
@@ -15,22 +17,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import registry
+from bench.config import RunSpec
+from bench.metrics import inflation
+from bench.models import resolve_model
+from bench.results.files import RunWriter, copy_into, new_run_id, update_run
+from bench.run import live_fidelity
+from bench.run.assemble import Pieces, assemble
+from bench.run.driver import Driver, seeded
+from bench.run.load import strategy
+from bench.run.server import ManagedServer
 from bench.telemetry import client as client_monitor
 from bench.telemetry import env as envinfo
-from bench.metrics import inflation
-from bench.metrics import core as metrics
-from bench.telemetry import prometheus
-from bench.metrics import roofline
-from bench.metrics import tasks as task_metrics
-from bench.config import RunSpec
-from bench.run.driver import Driver, seeded
 from bench.telemetry.gpu import GpuSampler
-from bench.run.load import strategy
-from bench.models import resolve_model
-from bench.results.files import RunWriter, new_run_id
-from bench.run.server import ManagedServer
 from bench.telemetry.memory import MemorySampler
 from bench.types import Sample
+from bench.workloads import make_workload
 
 WARMUP_INDEX = 1_000_000_000  # warm-up sessions come from their own index range
 
@@ -58,75 +59,76 @@ def _backend_key(spec: RunSpec) -> str:
     return f"{spec.model}|{spec.seed}|{spec.backend.model_dump_json()}|{server}"
 
 
-def _make_workload(spec: RunSpec, model_path: str):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    cls = registry.workload_class(spec.workload["kind"])
-    return cls(cls.Params.model_validate(spec.workload), tokenizer, spec.seed)
-
-
-def _deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """Counters as run deltas; gauges (names ending in _perc, _size or _tokens_capacity) as is."""
-    out = {}
-    for key, value in after.items():
-        gauge = key.endswith(("_perc", "_size", "_capacity", "_max_concurrency"))
-        out[key] = value if gauge or key not in before else value - before[key]
-    return out
+def _timing(spec: RunSpec, max_in_flight: int | None, workload) -> tuple[bool, bool]:
+    """(open loop, scheduled): whether sends wait for completions, and whether requests have
+    planned send times (a trace-timed workload has them whatever the load kind)."""
+    timed = workload.trace_timed
+    open_loop = max_in_flight is None and (spec.load.kind == "rate" or timed)
+    return open_loop, spec.load.kind != "concurrency" or timed
 
 
-def _roofline(spec: RunSpec, samples: list[Sample], summary: dict[str, float], model_path: str,
-              meta: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-    """MBU/MFU on a known GPU (absent elsewhere); never the reason a run's results are lost."""
-    gpu = meta["env"].get("gpu") or {}
-    options = dict(spec.backend.options)
-    if meta["backend_info"].get("dtype"):          # the dtype the backend actually loaded
-        options["dtype"] = meta["backend_info"]["dtype"]
+def _status(stats, samples: list[Sample]) -> tuple[str, str | None]:
+    status, error = "complete", None
+    if stats.session_errors:
+        error = "; ".join(stats.session_errors[:5])
+    if stats.aborted:  # the server went away: what was planned was not all sent
+        status, error = "partial", (f"stopped after {stats.started_sessions} sessions, server "
+                                    f"unreachable: {stats.aborted}")
+    if samples and not any(s.ok for s in samples):  # e.g. a server that is not there
+        status, error = "failed", f"all {len(samples)} requests failed; first: {samples[0].error}"
+    return status, error
+
+
+async def _drive(spec: RunSpec, driver: Driver, workload, strat, progress: Progress,
+                 pieces: Pieces) -> tuple[str, str | None]:
+    """Warm up, then the measured requests with the samplers on; the samplers that ran are
+    left in `pieces` (they summarise after they stop)."""
+    load = spec.load
+    if load.warmup:
+        progress.start(f"{spec.label or spec.name} warm-up", load.warmup)
+        await driver.run(workload.sessions(WARMUP_INDEX), strat.offsets_s(seeded(spec.seed + 1)),
+                         strat.max_in_flight or load.warmup, load.warmup, None, warmup=True)
+        progress.stop()
+    progress.start(spec.label or spec.name, load.requests)
+    with MemorySampler() as pieces.mem, GpuSampler() as pieces.gpu:
+        async with client_monitor.ClientMonitor() as pieces.client:
+            stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
+                                     strat.max_in_flight, load.requests, load.duration_s)
+    return _status(stats, pieces.samples)
+
+
+async def _counters_after(backend, pieces: Pieces) -> None:
     try:
-        return roofline.for_run(samples, summary, model_path, options, (gpu.get("names") or [None])[0])
+        pieces.engine_after = backend.stats()
     except Exception:
-        return {}, {}
+        pieces.engine_after = {}
+    if pieces.server_before is not None:
+        pieces.server_after = await backend.server_stats()
 
 
 async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
                    progress: Progress, server: ManagedServer | None = None) -> RunResult:
-    load = spec.load
+    """A pipe: open the run folder, drive, read the counters, then assemble() makes the summary."""
     writer = RunWriter(results_dir, new_run_id(spec.name, spec.label), {
         "name": spec.name, "label": spec.label, "started_at": time.time(),
         "config": spec.model_dump(mode="json"), "model_path": model_path,
         "env": envinfo.collect(), "backend_info": backend.info()})
-    samples: list[Sample] = []
+    pieces = Pieces(spec, model_path, writer.meta)
 
     def record(sample: Sample) -> None:
         writer.add(sample)
         if not sample.warmup:
-            samples.append(sample)
+            pieces.samples.append(sample)
         progress.advance(sample)
 
+    workload = make_workload(spec.workload, model_path, spec.seed)
+    strat = strategy(spec.load)
+    pieces.open_loop, pieces.scheduled = _timing(spec, strat.max_in_flight, workload)
+    pieces.engine_before = backend.stats()
+    pieces.server_before = await backend.server_stats()
     status, error = "complete", None
-    driver = Driver(backend, record)
-    workload = _make_workload(spec, model_path)
-    strat = strategy(load)
-    before = backend.stats()
-    server_before = await backend.server_stats()
     try:
-        if load.warmup:
-            progress.start(f"{spec.label or spec.name} warm-up", load.warmup)
-            await driver.run(workload.sessions(WARMUP_INDEX), strat.offsets_s(seeded(spec.seed + 1)),
-                             strat.max_in_flight or load.warmup, load.warmup, None, warmup=True)
-            progress.stop()
-        progress.start(spec.label or spec.name, load.requests)
-        with MemorySampler() as mem, GpuSampler() as gpu:
-            async with client_monitor.ClientMonitor() as client:
-                stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
-                                         strat.max_in_flight, load.requests, load.duration_s)
-        if stats.session_errors:
-            error = "; ".join(stats.session_errors[:5])
-        if stats.aborted:  # the server went away: what was planned was not all sent
-            status, error = "partial", (f"stopped after {stats.started_sessions} sessions, server "
-                                        f"unreachable: {stats.aborted}")
-        if samples and not any(s.ok for s in samples):  # e.g. a server that is not there
-            status, error = "failed", f"all {len(samples)} requests failed; first: {samples[0].error}"
+        status, error = await _drive(spec, Driver(backend, record), workload, strat, progress, pieces)
     except (asyncio.CancelledError, KeyboardInterrupt):
         status, error = "partial", "interrupted"
         raise
@@ -134,39 +136,12 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
         progress.stop()
-        summary = metrics.summarize(samples, spec.slo.model_dump())
-        summary |= task_metrics.summarize_tasks(samples, summary["duration_s"], spec.slo.model_dump())
-        if "mem" in locals():
-            summary |= mem.summary()
-        if "client" in locals():
-            summary |= client.summary()
-        if "gpu" in locals():   # GPU-only keys: absent on the CPU, never zero
-            summary |= gpu.summary(summary.get("output_tokens_total", 0.0))
-        roof, roof_info = _roofline(spec, samples, summary, model_path, writer.meta)
-        summary |= roof
-        try:
-            engine = _deltas(before, backend.stats())
-        except Exception:
-            engine = {}
-        extra = {}
-        server_after = await backend.server_stats() if server_before is not None else None
-        if server_after is not None:
-            extra["server_metrics"] = _deltas(server_before, server_after)
-        # The engine's and server's own latency histograms, as percentiles beside the client's.
-        for name, counters in (("engine_latency_ms", engine), ("server_latency_ms", extra.get("server_metrics"))):
-            if counters and (lat := prometheus.latency_quantiles_ms(counters)):
-                extra[name] = lat
+        await _counters_after(backend, pieces)
         if server is not None:  # the log so far: start-up and every run this server served
-            shutil.copyfile(server.log_path, writer.dir / "server.log")
-            extra["server"] = {"argv": server.argv, "url": server.url, "log": "server.log"}
-        if roof_info:
-            extra["roofline"] = roof_info
-        open_loop = strat.max_in_flight is None and (load.kind == "rate" or spec.workload["kind"] == "trace")
-        scheduled = load.kind != "concurrency" or spec.workload["kind"] == "trace"
-        extra["warnings"] = client_monitor.warnings(summary, open_loop, scheduled)
-        writer.finish(status, error=error, summary=summary, engine=engine, **extra,
-                      error_reasons=metrics.error_reasons(samples), finished_at=time.time())
-    return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
+            copy_into(writer.dir, server.log_path, "server.log")
+            pieces.server = {"argv": server.argv, "url": server.url, "log": "server.log"}
+        writer.finish(status, error=error, **assemble(pieces), finished_at=time.time())
+    return RunResult(writer.meta["run_id"], writer.dir, status, spec, writer.meta["summary"], writer.meta)
 
 
 def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
@@ -175,8 +150,8 @@ def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
         (r.spec.label or r.spec.name, r.spec.workload["kind"],
          registry.workload_class(r.spec.workload["kind"]).unit, r.summary) for r in results])
     data = inflation.table(rows)
-    inflation.store([r.dir for r in results], data)
     for r in results:
+        update_run(r.dir, {"inflation": data})
         r.meta["inflation"] = data
     return rows
 
@@ -196,17 +171,15 @@ def _keep(key: str, spec: RunSpec, specs: list[RunSpec]) -> bool:
 
 
 async def _experiment_done(exp: str | None, results: list[RunResult], live: dict) -> None:
-    """After an experiment's last run, with its engines up: vLLM teacher-forced fidelity."""
+    """After an experiment's last run, with its backends up: live teacher-forced fidelity."""
     if exp is None:
         return
-    from bench.analysis import experiment
 
-    def engine_of(spec: RunSpec):
-        backend = live.get(_backend_key(spec), (None,))[0]
-        return backend if hasattr(backend, "prompt_logprobs") else None
+    def backend_of(spec: RunSpec):
+        return live.get(_backend_key(spec), (None,))[0]
 
     try:
-        await experiment.teacher_forced_live([r for r in results if _experiment(r.spec) == exp], engine_of)
+        await live_fidelity.measure([r for r in results if _experiment(r.spec) == exp], backend_of)
     except Exception as exc:   # never the reason measured results are lost
         print(f"bench: teacher-forced fidelity of experiment {exp} not computed: "
               f"{type(exc).__name__}: {exc}", file=sys.stderr)
@@ -256,9 +229,6 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
         if specs:
             await _experiment_done(_experiment(specs[-1]), results, live)
         suite_inflation(results)
-        if any(r.spec.treatment for r in results):
-            from bench.analysis import experiment
-            experiment.finish(results, results_dir)
     finally:
         for backend, server, _ in live.values():
             await _stop(backend, server)

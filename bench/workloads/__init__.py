@@ -1,0 +1,28 @@
+"""Workloads: one module per kind, built by name through bench.registry."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def make_workload(params: dict[str, Any], model_path: str, seed: int):
+    """The workload a run's `workload` settings describe, with the model's own tokenizer (prompt
+    lengths are exact token counts of that model)."""
+    from transformers import AutoTokenizer
+
+    from bench import registry
+
+    cls = registry.workload_class(params["kind"])
+    return cls(cls.Params.model_validate(params), AutoTokenizer.from_pretrained(model_path), seed)
+
+
+def single_prompts(workload, n: int) -> dict[str, tuple[int, ...]]:
+    """Prompt token ids by request id of the first `n` sessions, regenerated from the seeded
+    workload; {} when its sessions are not single requests (a multi-turn prompt depends on the
+    model's earlier answers)."""
+    out = {}
+    for _, session in zip(range(n), workload.sessions()):
+        req = getattr(session, "request", None)
+        if req is None:
+            return {}
+        out[req.id] = req.prompt_token_ids
+    return out

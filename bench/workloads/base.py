@@ -23,6 +23,9 @@ def session_rng(seed: int, index: int) -> np.random.Generator:
 class Workload:
     Params = WorkloadParams
     unit = "request"  # what token inflation counts per: request, turn, query or task
+    # Sessions carry their own send times (a replayed trace): the run is open-loop and TTFT
+    # from `scheduled` is meaningful whatever the load kind.
+    trace_timed = False
 
     def __init__(self, params: WorkloadParams, tokenizer, seed: int):
         self.params = params

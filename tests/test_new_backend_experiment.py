@@ -1,0 +1,94 @@
+"""A new backend measured in an A/B experiment is its file plus one registry line.
+
+tests/loop_backend.py (a real greedy decode loop over the tiny model with transformers, not part
+of the package) is registered by one line and run through `bench run` with three treatments: the
+same settings, a bfloat16 model and KV cache, and prompt-lookup speculation. KV bytes per token,
+acceptance and fidelity reach the experiment file and run.json because the backend declares what
+it can report (bench.backends.base.Backend), not because anything tests its name.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from bench import cli, registry
+from bench.results.files import read_run
+
+pytestmark = pytest.mark.engine
+
+PER_ELEMENT = 2 * 2 * 2 * 64           # K and V x 2 layers x 2 kv heads x head_dim 64 (tiny)
+DOC = {
+    "name": "exp-loop", "model": "tiny", "seed": 3,
+    "workload": {"kind": "chat", "input_tokens": {"dist": "uniform", "low": 20, "high": 40},
+                 "output_tokens": {"dist": "fixed", "value": 24}},
+    "load": {"kind": "concurrency", "concurrency": 1, "requests": 4, "warmup": 1},
+    "backend": {"name": "loop"},
+    "treatments": [{"name": "same", "options": {}},
+                   {"name": "kv-bf16", "options": {"dtype": "bfloat16"}},
+                   {"name": "lookup", "options": {"lookup_tokens": 3}}],
+}
+
+
+@pytest.fixture(scope="module")
+def exp(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("exp-loop")
+    (tmp / "exp-loop.yaml").write_text(yaml.safe_dump(DOC))
+    registry.register_backend("loop", "tests.loop_backend:LoopBackend")      # the one line
+    try:
+        rc = cli.main(["run", str(tmp / "exp-loop.yaml"), "--results-dir", str(tmp / "results"),
+                       "--no-progress"])
+    finally:
+        registry.BACKENDS.pop("loop")
+    [path] = (tmp / "results").glob("*.experiment.json")
+    return rc, json.loads(path.read_text())["experiments"][0], tmp / "results"
+
+
+def _arm(e, name):
+    return next(a for a in e["arms"] if a["treatment"] == name)
+
+
+def test_the_experiment_ran_every_arm(exp):
+    rc, e, _ = exp
+    assert rc == 0 and e["backend"] == "loop"
+    assert [a["treatment"] for a in e["arms"]] == ["baseline", "same", "kv-bf16", "lookup"]
+    assert {r["metric"] for r in _arm(e, "kv-bf16")["effects"]} >= {"tpot_ms_p50", "output_tok_s"}
+
+
+def test_kv_bytes_per_token_follow_the_declared_element_size(exp):
+    _, e, _ = exp
+    assert _arm(e, "baseline")["kv"]["kv_bytes_per_token"] == PER_ELEMENT * 4       # float32
+    assert _arm(e, "kv-bf16")["kv"]["kv_bytes_per_token"] == PER_ELEMENT * 2
+    assert _arm(e, "lookup")["kv"]["kv_bytes_per_token"] == PER_ELEMENT * 4
+
+
+def test_live_teacher_forced_fidelity(exp):
+    _, e, _ = exp
+    same, bf16 = _arm(e, "same")["fidelity"], _arm(e, "kv-bf16")["fidelity"]
+    assert same["fid_token_agreement"] == 1.0 and same["fid_requests"] == 4
+    assert same["tf_top1_agreement"] == 1.0 and same["tf_kl_mean"] == pytest.approx(0, abs=1e-9)
+    assert bf16["tf_requests"] == 4 and 0 < bf16["tf_top1_agreement"] <= 1
+    assert bf16["tf_kl_mean"] > 0       # bfloat16 rounding moves the next-token distributions
+
+
+def test_acceptance_from_the_backends_own_counters(exp):
+    _, e, _ = exp
+    arm = _arm(e, "lookup")
+    s = arm["spec"]
+    assert s["spec_drafts"] > 0 and s["spec_draft_tokens"] <= 3 * s["spec_drafts"]
+    assert 0 <= s["spec_acceptance_rate"] <= 1
+    assert s["spec_mean_accept_len"] == pytest.approx(1 + s["spec_accepted_tokens"] / s["spec_drafts"])
+    # greedy verification keeps the baseline's tokens; no teacher-forced pass for a speculative arm
+    assert arm["fidelity"]["fid_token_agreement"] == 1.0
+    assert "tf_top1_agreement" not in arm["fidelity"]
+    assert _arm(e, "baseline")["spec"] == {}
+
+
+def test_run_json_carries_the_arm(exp):
+    _, _, results = exp
+    runs = [read_run(d) for d in results.iterdir() if d.is_dir()]
+    bf16 = next(r for r in runs if r["treatment"]["name"] == "kv-bf16")
+    assert bf16["kv"]["kv_bytes_per_token"] == PER_ELEMENT * 2
+    assert bf16["fidelity"]["tf_requests"] == 4 and bf16["treatment_effects"]
+    assert all(r["inflation"]["rows"] for r in runs)       # written through results.files too
