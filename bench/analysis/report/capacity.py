@@ -147,7 +147,7 @@ def capacity_section(runs: list[store.Run], names: dict[str, str], files: list[P
     by_id = {r.run_id: r for r in runs}
     figs = [f for d in docs for f in curves(d, by_id, names)]
     header = ["search", "workload", "backend", "model", "SLO", "capacity", "interval", "unit", "stopped", "probes"]
-    return Section("Capacity at SLO", (header, [_row(d) for d in docs]), figures=figs, note=(
+    return Section("Capacity at SLO", (header, [_row(d) for d in docs]), figures=figs, png_name="capacity.png", note=(
         "each point is a probed load (a normal run): green met every SLO at the stated percentile, red did "
         "not; dashed red: the SLO limit or attainment target; blue line and band: the capacity found and "
         "its interval. Hover a point for its run and config."))

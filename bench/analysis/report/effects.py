@@ -111,7 +111,7 @@ def effects_section(runs: list[store.Run], files: list[Path] = ()) -> Section | 
     header = ["treatment", "load", "metric", "ratio", "95% CI", "verdict"]
     table = [[str(r.get("treatment", "?")), fmt(r.get("load")), str(r.get("metric", "?")), fmt(r.get("ratio")),
               f"[{fmt(r.get('ci_low'))}, {fmt(r.get('ci_high'))}]", str(r.get("verdict", "-"))] for r in rows]
-    return Section("Treatment effects", (header, table), figures=figs,
+    return Section("Treatment effects", (header, table), figures=figs, png_name="effects.png",
                    note="treatment / baseline at the same load point, 95% bootstrap interval (log scale); "
                         "green: improvement, red: regression, grey: no verdict (the interval reaches "
                         "within the minimum effect of 1)")

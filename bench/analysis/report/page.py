@@ -29,6 +29,7 @@ class Section:
     images: list[tuple[str, bytes]] = field(default_factory=list)
     note: str = ""
     figures: list[Any] = field(default_factory=list)          # plotly Figures, in order
+    png_name: str = ""                                        # Markdown: the figures' PNG file
 
 
 def _plt():
@@ -88,14 +89,15 @@ def to_html(sections: list[Section], title: str, subtitle: str = "") -> str:
 
 def to_markdown(sections: list[Section], title: str, files_dir: Path) -> str:
     """Tables inline; figures as PNGs beside the file (PR comments show neither scripts nor data: URIs)."""
-    from bench.analysis.report.static import figure_png
+    from bench.analysis.report.static import figures_png
 
     out = [f"# {title}"]
     for s in sections:
         out.append(f"\n## {s.title}\n")
         if s.note:
             out.append(s.note + "\n")
-        pngs = list(s.images) + [(f"{_anchor(s.title)}-{i}.png", figure_png(f)) for i, f in enumerate(s.figures)]
+        pngs = list(s.images) + ([(s.png_name or f"{_anchor(s.title)}.png", figures_png(s.figures))]
+                                 if s.figures else [])
         for name, png in pngs:
             files_dir.mkdir(parents=True, exist_ok=True)
             (files_dir / name).write_bytes(png)

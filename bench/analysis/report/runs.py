@@ -75,7 +75,7 @@ def cdf_section(runs: list[store.Run], names: dict[str, str]) -> Section:
                                                        "%{y:.1%} of requests<extra></extra>"))
         figs.append(fig)
     figs[-1].update_layout(width=620, legend={"font": {"size": 9}})
-    return Section("Latency CDFs", figures=figs, note="completed requests, warm-up excluded; "
+    return Section("Latency CDFs", figures=figs, png_name="latency_cdf.png", note="completed requests, warm-up excluded; "
                    "click a legend entry to hide a run, double-click to show only it")
 
 
@@ -121,7 +121,7 @@ def pareto_section(runs: list[store.Run], names: dict[str, str]) -> Section | No
     front = sorted(allpts[i] for i in pareto_front(allpts))
     figs[0].add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines",
                                  line={"dash": "dash", "color": "grey"}, name="Pareto front", hoverinfo="skip"))
-    return Section("Throughput against latency (Pareto)", figures=figs,
+    return Section("Throughput against latency (Pareto)", figures=figs, png_name="pareto.png",
                    note="one line per configuration across load points; point labels: concurrency or rate")
 
 
@@ -175,4 +175,5 @@ def task_section(runs: list[store.Run], names: dict[str, str] | None = None) -> 
                                  hovertemplate=f"%{{y}}<br>{part}: %{{x:.4g}} ms<extra></extra>"))
             left += v
         sec.figures.append(fig)
+        sec.png_name = "task_breakdown.png"
     return sec

@@ -79,11 +79,9 @@ def _shape(ax, s) -> None:
         ax.axhline(s.y0, color=color, linestyle=DASH.get(s.line.dash or "", "-"))
 
 
-def figure_png(fig) -> bytes:
-    plt = _plt()
+def draw(fig, ax) -> None:
+    """One plotly figure onto one matplotlib axes."""
     lay = fig.layout
-    w, h = (lay.width or 900) / 100, (lay.height or 400) / 100
-    mfig, ax = plt.subplots(figsize=(w, h))
     cats = None
     if lay.yaxis.type == "category" or any(t.type == "bar" for t in fig.data):
         order = _list(lay.yaxis.categoryarray) or list(dict.fromkeys(str(v) for t in fig.data for v in _list(t.y)))
@@ -94,7 +92,9 @@ def figure_png(fig) -> bytes:
     for s in lay.shapes:
         _shape(ax, s)
     if lay.xaxis.type == "log":
+        from matplotlib.ticker import NullFormatter
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())   # minor labels overlap on short ranges
     if lay.yaxis.type == "log":
         ax.set_yscale("log")
     if lay.yaxis.autorange == "reversed":
@@ -103,6 +103,20 @@ def figure_png(fig) -> bytes:
     ax.set_ylabel(lay.yaxis.title.text or "", fontsize=8)
     ax.set_title(re.sub(r"<[^>]+>", "", (lay.title.text or "").replace("<br>", "\n")), fontsize=9)
     ax.grid(alpha=0.3)
-    if any(t.name and t.showlegend is not False for t in fig.data):
+    if lay.showlegend is not False and any(t.name and t.showlegend is not False for t in fig.data):
         ax.legend(fontsize=7, loc="best")
+
+
+def figures_png(figs: list) -> bytes:
+    """A section's figures as one PNG: a grid of up to 3 panels a row, wide figures alone on theirs."""
+    plt = _plt()
+    cols = 1 if any((f.layout.width or 900) > 700 for f in figs) else min(3, len(figs))
+    rows = -(-len(figs) // cols)
+    w = max((f.layout.width or 900) for f in figs) / 100 * cols
+    h = sum(max((f.layout.height or 400) for f in figs[i * cols:(i + 1) * cols]) for i in range(rows)) / 100
+    mfig, axes = plt.subplots(rows, cols, figsize=(w, h), squeeze=False)
+    for ax, fig in zip(axes.flat, figs):
+        draw(fig, ax)
+    for ax in list(axes.flat)[len(figs):]:
+        ax.set_visible(False)
     return _png(mfig)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.analysis.report import labels
 from bench.analysis.report.page import Section
 from bench.analysis.report.runs import fmt
 from bench.results import store
@@ -154,7 +153,7 @@ def timeline_section(runs: list[store.Run], names: dict[str, str]) -> Section | 
     if not figs:
         return None
     more = f" {len(cands) - MAX_RUNS} more run(s) with tasks are not drawn." if len(cands) > MAX_RUNS else ""
-    return Section("Task timeline", figures=figs, note=(
+    return Section("Task timeline", figures=figs, png_name="timeline.png", note=(
         "one lane per agent (sub-agents indented under their task): dark blue = waiting for the first "
         "token (queue + prefill), light blue = decoding, purple = compaction call, orange = tool wait, "
         "green = the parent waiting for its sub-agents. Hover a bar for the call's tokens and times; "

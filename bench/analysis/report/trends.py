@@ -92,6 +92,6 @@ def trend_section(runs: list[store.Run], names: dict[str, str],
         heads.append(head)
     cp = ("red dotted lines: change points found by bench.analysis.changepoints" if detected else
           "change points are not marked: bench.analysis.changepoints is not in this build")
-    return Section("Trend", figures=figs, note=(
+    return Section("Trend", figures=figs, png_name="trend.png", note=(
         f"series: {'; '.join(heads)}. Each point is a run with its 95% bootstrap interval, in commit order; "
         f"{cp}. A step across several runs is a change; one odd run is not."))
