@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.analysis.report import labels
 from bench.analysis.report.page import Section
-from bench.analysis.report.runs import figure, fmt
+from bench.analysis.report.runs import figure, fmt, two_lines
 from bench.results import store
 
 MET, MISSED = "#2ca02c", "#d62728"
@@ -115,7 +115,7 @@ def curves(doc: dict[str, Any], by_id: dict[str, store.Run], names: dict[str, st
         if all(v is None for v in y):
             continue
         head = f"{doc.get('name')} · {doc.get('workload')} · {doc.get('backend')}"
-        fig = figure(f"{head}<br><sup>{title}</sup>", f"offered load ({unit})", key, showlegend=False)
+        fig = figure(two_lines(head, title), f"offered load ({unit})", key, showlegend=False)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", line={"color": "#999"},
                                  marker={"color": colors, "size": 10, "line": {"width": 1, "color": "white"}},
                                  hovertext=[hov(p, {key: v}) for p, v in zip(probes, y)],

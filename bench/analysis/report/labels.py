@@ -66,7 +66,8 @@ def distinct(bases: list[str], configs: list[dict[str, Any]], tails: list[str],
         keys = _separating([flat(configs[i]) for i in idx], differing([configs[i] for i in idx], ignore))
         for i in idx:
             f = flat(configs[i])
-            extra = " ".join(f"{k.split('.')[-1] if k.count('.') > 1 else k}={_short(f.get(k))}" for k in keys)
+            extra = " ".join(f"{k.split('.')[-1] if k.count('.') > 1 else k}={_short(f.get(k))}"
+                             for k in keys if f.get(k) is not None)     # "rate=None" says nothing
             out[i] = f"{b} {extra}".strip()
     if len(set(out)) < len(out):
         seen: dict[str, int] = {}

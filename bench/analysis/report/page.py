@@ -16,7 +16,8 @@ from bench.analysis.compare import markdown_table
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em 2em;max-width:1400px;color:#222}"
          "table{border-collapse:collapse;font-size:13px;margin:.5em 0}"
-         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}"
+         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}th{background:#f3f3f3}"
+         ".tbl{overflow-x:auto;max-width:100%}"
          "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
          ".figs{display:flex;flex-wrap:wrap;gap:8px}.note{color:#555;font-size:14px;max-width:1100px}"
          "nav a{margin-right:1em}h2{border-bottom:1px solid #ddd;padding-top:.6em}")
@@ -54,9 +55,9 @@ def _anchor(title: str) -> str:
 
 
 def _table_html(head: list[str], rows: list[list[str]]) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    out = ["<div class='tbl'><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
-    return "\n".join(out + ["</table>"])
+    return "\n".join(out + ["</table></div>"])
 
 
 def to_html(sections: list[Section], title: str, subtitle: str = "") -> str:

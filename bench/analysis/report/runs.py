@@ -42,6 +42,11 @@ def figure(title: str, x_title: str, y_title: str, width: int = 440, height: int
     return fig
 
 
+def two_lines(head: str, sub: str) -> str:
+    """A figure title over a smaller, grey second line."""
+    return f"{head}<br><span style='font-size:11px;color:#555'>{sub}</span>"
+
+
 def summary_section(runs: list[store.Run], names: dict[str, str]) -> Section:
     keys = [k for k in SUMMARY_KEYS if any(k in r.summary for r in runs)]
     rows = [[names[r.run_id], r.run_id, r.meta.get("status", "?"), store.backend_version(r.meta) or "-",
@@ -164,7 +169,7 @@ def task_section(runs: list[store.Run], names: dict[str, str] | None = None) -> 
     parts = sorted({m["part"] for k in task_keys if (m := TASK_PART.match(k))})
     if parts:
         cats = [names[r.run_id] for r in with_tasks]
-        fig = figure("mean time per task, by where it went", "ms per task (mean)", "", width=900,
+        fig = figure("mean time per task, by where it went", "ms per task (mean)", "", width=900, barmode="overlay",
                      height=int(26 * len(cats) + 140), yaxis={"type": "category", "categoryarray": cats,
                                                              "autorange": "reversed"})
         left = np.zeros(len(with_tasks))

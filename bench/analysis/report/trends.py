@@ -8,7 +8,7 @@ from typing import Any
 from bench.analysis import trend
 from bench.analysis.report import labels
 from bench.analysis.report.page import Section
-from bench.analysis.report.runs import figure, fmt
+from bench.analysis.report.runs import figure, fmt, two_lines
 from bench.results import store
 
 MAX_SERIES = 3
@@ -86,7 +86,7 @@ def trend_section(runs: list[store.Run], names: dict[str, str],
         f, d = series_figures(s, names, metrics)
         head = f"{labels.base_label(s[-1].meta)} ({len(s)} runs)"
         for fig in f:
-            fig.update_layout(title_text=f"{head}<br><sup>{fig.layout.title.text}</sup>")
+            fig.update_layout(title_text=two_lines(head, fig.layout.title.text))
         figs += f
         detected |= d
         heads.append(head)
