@@ -22,7 +22,7 @@ def _list(v: Any) -> list:
 
 
 def _errors(err, n: int):
-    if err is None or not err.visible or err.array is None:
+    if err is None or err.visible is False or err.array is None:
         return None
     plus = np.asarray(err.array, dtype=float)
     minus = np.asarray(err.arrayminus if err.arrayminus is not None else err.array, dtype=float)
@@ -57,6 +57,9 @@ def _scatter(ax, t, cats: dict[str, int] | None) -> None:
     colors = _color(t.marker.color, len(x))
     if marker and isinstance(colors, list):
         ax.scatter(x, y, c=colors, zorder=3, s=20)
+    if "text" in mode and t.text is not None:
+        for xi, yi, s in zip(x, y, t.text):
+            ax.annotate(str(s), (xi, yi), fontsize=7, textcoords="offset points", xytext=(3, 3))
 
 
 def _bar(ax, t, cats: dict[str, int]) -> None:
@@ -93,8 +96,10 @@ def draw(fig, ax) -> None:
         _shape(ax, s)
     if lay.xaxis.type == "log":
         from matplotlib.ticker import NullFormatter
+        from matplotlib.ticker import ScalarFormatter
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())   # minor labels overlap on short ranges
+        ax.xaxis.set_major_formatter(ScalarFormatter())   # 1, 10, 100 rather than 10^0
+        ax.xaxis.set_minor_formatter(NullFormatter())     # minor labels overlap on short ranges
     if lay.yaxis.type == "log":
         ax.set_yscale("log")
     if lay.yaxis.autorange == "reversed":
