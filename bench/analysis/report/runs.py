@@ -79,7 +79,12 @@ def cdf_section(runs: list[store.Run], names: dict[str, str]) -> Section:
                                          hovertemplate=f"{names[r.run_id]}<br>{key} %{{x:.4g}}: "
                                                        "%{y:.1%} of requests<extra></extra>"))
         figs.append(fig)
-    figs[-1].update_layout(width=620, legend={"font": {"size": 9}})
+    if len(runs) > 4:    # long labels beside the plot would squeeze it: list them under it instead
+        figs[-1].update_layout(height=360 + 24 * len(runs), legend={"orientation": "h", "y": -0.25,
+                                                                    "yanchor": "top", "font": {"size": 9}},
+                               margin={"b": 40 + 24 * len(runs)})
+    else:
+        figs[-1].update_layout(width=620, legend={"font": {"size": 9}})
     return Section("Latency CDFs", figures=figs, png_name="latency_cdf.png", note="completed requests, warm-up excluded; "
                    "click a legend entry to hide a run, double-click to show only it")
 
