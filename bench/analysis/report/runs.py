@@ -76,8 +76,8 @@ def cdf_section(runs: list[store.Run], names: dict[str, str]) -> Section:
                 x, y = _thin(v)
                 fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line={"shape": "hv", "color": color(i)},
                                          name=names[r.run_id], legendgroup=r.run_id,
-                                         hovertemplate=f"{names[r.run_id]}<br>{key} %{{x:.4g}}: "
-                                                       "%{y:.1%} of requests<extra></extra>"))
+                                         hovertemplate=f"<b>{names[r.run_id]}</b><br>{r.run_id}<br>{key} "
+                                                       "%{x:.4g}: %{y:.1%} of requests<extra></extra>"))
         figs.append(fig)
     if len(runs) > 4:    # long labels beside the plot would squeeze it: list them under it instead
         figs[-1].update_layout(height=360 + 24 * len(runs), legend={"orientation": "h", "y": -0.25,
@@ -181,8 +181,9 @@ def task_section(runs: list[store.Run], names: dict[str, str] | None = None) -> 
         for i, part in enumerate(parts):
             v = np.array([r.summary.get(f"task_{part}_ms_mean", 0.0) or 0.0 for r in with_tasks])
             fig.add_trace(go.Bar(x=v, y=cats, base=left.copy(), orientation="h", name=part,
-                                 marker={"color": color(i)},
-                                 hovertemplate=f"%{{y}}<br>{part}: %{{x:.4g}} ms<extra></extra>"))
+                                 marker={"color": color(i)}, hovertemplate="%{hovertext}<extra></extra>",
+                                 hovertext=[labels.hover(r, names[r.run_id], {f"{part} ms per task": x})
+                                            for r, x in zip(with_tasks, v)]))
             left += v
         sec.figures.append(fig)
         sec.png_name = "task_breakdown.png"

@@ -110,7 +110,7 @@ def _lane_title(lane: str) -> str:
 def timeline_figure(run: store.Run, label: str):
     import plotly.graph_objects as go
 
-    from bench.analysis.report.runs import figure
+    from bench.analysis.report.runs import figure, two_lines
 
     all_spans = spans(run.samples())
     lanes, n_tasks = lane_order(all_spans)
@@ -118,7 +118,8 @@ def timeline_figure(run: store.Run, label: str):
         return None, 0
     shown = [sp for sp in all_spans if sp.lane in set(lanes)]
     titles = [_lane_title(lane) for lane in lanes]
-    fig = figure(f"{label}: {min(n_tasks, MAX_TASKS)} of {n_tasks} task(s)", "seconds from the run's first send",
+    title = two_lines(f"{label}: {min(n_tasks, MAX_TASKS)} of {n_tasks} task(s)", run.run_id)
+    fig = figure(title, "seconds from the run's first send",
                  "", width=1300, height=int(24 * len(lanes) + 170), barmode="overlay",
                  yaxis={"type": "category", "categoryarray": titles, "autorange": "reversed"},
                  legend={"orientation": "h", "y": -0.12 if len(lanes) > 8 else -0.3, "font": {"size": 10}})
