@@ -175,8 +175,9 @@ def task_section(runs: list[store.Run], names: dict[str, str] | None = None) -> 
     if parts:
         cats = [names[r.run_id] for r in with_tasks]
         fig = figure("mean time per task, by where it went", "ms per task (mean)", "", width=900, barmode="overlay",
-                     height=int(26 * len(cats) + 140), yaxis={"type": "category", "categoryarray": cats,
-                                                             "autorange": "reversed"})
+                     height=int(26 * len(cats) + 160), yaxis={"type": "category", "categoryarray": cats,
+                                                             "autorange": "reversed"},
+                     legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
         left = np.zeros(len(with_tasks))
         for i, part in enumerate(parts):
             v = np.array([r.summary.get(f"task_{part}_ms_mean", 0.0) or 0.0 for r in with_tasks])
