@@ -21,7 +21,8 @@ MAX_TASKS = 8            # per run: more lanes than a screen holds say less, not
 MAX_RUNS = 3
 # Colours by kind; the LLM call is split where the first token arrived (waiting+prefill | decode).
 KINDS = {"LLM: to first token": "#1f77b4", "LLM: decode": "#aec7e8", "compaction": "#9467bd",
-         "tool wait": "#ff7f0e", "sub-agents running": "#c7e9c0", "failed call": "#d62728"}
+         "tool wait": "#ff7f0e", "think wait": "#e7ba52", "sub-agents running": "#c7e9c0",
+         "failed call": "#d62728"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,5 +158,6 @@ def timeline_section(runs: list[store.Run], names: dict[str, str]) -> Section | 
     return Section("Task timeline", figures=figs, png_name="timeline.png", note=(
         "one lane per agent (sub-agents indented under their task): dark blue = waiting for the first "
         "token (queue + prefill), light blue = decoding, purple = compaction call, orange = tool wait, "
-        "green = the parent waiting for its sub-agents. Hover a bar for the call's tokens and times; "
+        "yellow = a chat user's think time, green = the parent waiting for its sub-agents, red = a failed "
+        "call. Hover a bar for the call's tokens and times; "
         "drag to zoom, double-click to reset." + more))
