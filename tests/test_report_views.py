@@ -1,0 +1,312 @@
+"""The report's views on hand-built runs: labels that tell runs apart, the task timeline, capacity
+curves, the forest plot of effects, the trend with change points, one offline HTML file, and
+(when Chromium is installed) that a real browser draws every figure."""
+import json
+import shutil
+import subprocess
+import sys
+import types
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import bench.analysis
+from bench import cli
+from bench.analysis import report
+from bench.analysis.report import capacity, effects, labels, timeline, trends
+from bench.results import store
+from bench.types import Sample
+from tests.synth import MS, sample, write_run
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 10**12
+
+
+def _samples(n=12, slow=1.0, task=False):
+    return [sample(i, T0 + i * 50 * MS, 5.0 * slow + i % 3, T0 + i * 50 * MS + int(40 * slow * MS), output=5,
+                   task_id=f"t{i // 3}" if task else None) for i in range(n)]
+
+
+def _edit(run_dir: Path, **changes):
+    """Change a written run.json (config keys given as dotted paths)."""
+    meta = json.loads((run_dir / "run.json").read_text())
+    for key, value in changes.items():
+        node, *path = key.split(".")
+        target = meta
+        for part in [node, *path][:-1]:
+            target = target.setdefault(part, {})
+        target[([node, *path])[-1]] = value
+    (run_dir / "run.json").write_text(json.dumps(meta))
+
+
+# --- labels -------------------------------------------------------------------------------------
+
+def test_runs_that_read_the_same_get_what_differs_then_their_id(tmp_path):
+    a = write_run(tmp_path, "20260101T000000Z-x-aaaa", _samples())
+    b = write_run(tmp_path, "20260101T000001Z-x-bbbb", _samples())
+    c = write_run(tmp_path, "20260101T000002Z-x-cccc", _samples())
+    _edit(b, **{"config.backend": {"name": "vllm", "options": {"dtype": "bfloat16"}}})
+    names = labels.run_labels(store.find_runs([tmp_path]))
+    # a and c have the same config (repetitions): their run ids tell them apart; b differs by backend
+    assert names["20260101T000001Z-x-bbbb"] == "synth backend.name=vllm"
+    assert names["20260101T000000Z-x-aaaa"] == "synth backend.name=hf #aaaa"
+    assert names["20260101T000002Z-x-cccc"] == "synth backend.name=hf #cccc"
+    assert len(set(names.values())) == 3
+    assert a and c
+
+
+def test_matrix_label_and_treatment_and_sweep_lines():
+    meta = {"name": "treat", "label": "concurrency=4,backend=hf#2", "config": {}, "treatment": {"name": "kv-fp8"}}
+    assert labels.base_label(meta) == "treat concurrency=4,backend=hf#2 [kv-fp8]"
+    assert labels.base_label(meta, labels._is_load_part) == "treat backend=hf#2 [kv-fp8]"
+    assert labels.distinct(["x", "x", "y"], [{"seed": 0}, {"seed": 1}, {"seed": 0}], ["1", "2", "3"]) == \
+        ["x seed=0", "x seed=1", "y"]
+
+
+def test_pareto_lines_of_two_backends_are_not_both_named_by_the_config(tmp_path):
+    for i, (backend, conc) in enumerate([("hf", 1), ("hf", 4), ("vllm", 1), ("vllm", 4)]):
+        d = write_run(tmp_path, f"r{i}", _samples(slow=conc), load={"kind": "concurrency", "concurrency": conc})
+        _edit(d, **{"config.backend.name": backend, "label": f"concurrency={conc}", "config.label": f"concurrency={conc}"})
+    runs = store.find_runs([tmp_path])
+    sec = report.pareto_section(runs, labels.run_labels(runs))
+    names = sorted(t.name for t in sec.figures[0].data if t.name != "Pareto front")
+    assert names == ["synth backend.name=hf", "synth backend.name=vllm"]
+
+
+# --- timeline -----------------------------------------------------------------------------------
+
+def _call(rid, task, agent, sent_ms, first_ms, last_ms, **meta):
+    toks = (T0 + int(first_ms * MS), T0 + int(last_ms * MS))
+    return Sample(rid, task, T0 + int(sent_ms * MS), T0 + int(sent_ms * MS), toks, toks, 100, None, 2,
+                  meta={"agent": agent, **meta})
+
+
+def _agent_samples():
+    tool = {"wait_kind": "tool", "wait_start_ns": T0 + 30 * MS, "wait_end_ns": T0 + 80 * MS}
+    return [_call("a0.s0", "a0", "a0", 0, 10, 30, step=0, tool_calls=1),
+            _call("a0.s1", "a0", "a0", 80, 90, 100, step=1, subagents=1, **tool),
+            _call("a0.s1.c0.s0", "a0", "a0.s1.c0", 100, 120, 200, step=0),
+            _call("a0.s1.compact", "a0", "a0", 200, 210, 260, step=1, kind="compaction"),
+            _call("a1.s0", "a1", "a1", 5, 15, 25, step=0)]
+
+
+def test_timeline_spans_by_hand():
+    sp = timeline.spans(_agent_samples())
+    got = {(s.lane, s.kind, round(s.start_s * 1000), round(s.end_s * 1000)) for s in sp}
+    assert ("a0", "LLM: to first token", 0, 10) in got and ("a0", "LLM: decode", 10, 30) in got
+    assert ("a0", "tool wait", 30, 80) in got                         # the wait before step 1
+    assert ("a0", "sub-agents running", 100, 200) in got              # step 1's end to its child's end
+    assert ("a0.s1.c0", "LLM: to first token", 100, 120) in got
+    assert ("a0", "compaction", 200, 260) in got                      # one bar, not split at the first token
+    assert not any(s.lane == "a0" and s.kind.startswith("LLM") and s.start_s >= 0.2 for s in sp)
+    lanes, n = timeline.lane_order(sp)
+    assert lanes == ["a0", "a0.s1.c0", "a1"] and n == 2
+    assert timeline.lane_order(sp, max_tasks=1) == (["a0", "a0.s1.c0"], 2)
+
+
+def test_timeline_section_draws_a_bar_per_span(tmp_path):
+    write_run(tmp_path, "agent", _agent_samples())
+    runs = store.find_runs([tmp_path])
+    sec = timeline.timeline_section(runs, labels.run_labels(runs))
+    fig = sec.figures[0]
+    assert sum(len(t.x) for t in fig.data) == len(timeline.spans(_agent_samples()))
+    assert list(fig.layout.yaxis.categoryarray) == ["a0", "a0 ↳ s1.c0", "a1"]
+    assert "a0.s1.c0.s0" in " ".join(h for t in fig.data for h in t.hovertext)
+    # a run of single requests has no tasks to draw
+    assert timeline.timeline_section(store.find_runs([write_run(tmp_path / "x", "chat", _samples())]), {}) is None
+
+
+# --- capacity -----------------------------------------------------------------------------------
+
+SLO = {"ttft_ms": 20.0, "percentile": 90}
+
+
+def _search(tmp_path, probes=((1.0, True, 0.99, 10.0), (2.0, True, 0.95, 15.0), (4.0, False, 0.5, 40.0),
+                              (3.0, False, 0.8, 25.0))):
+    rows = []
+    for i, (load, met, att, ttft) in enumerate(probes):
+        d = write_run(tmp_path, f"probe{i}", _samples(), load={"kind": "rate", "rate": load},
+                      extra={"capacity_probe": {"search": "s1", "load": load, "over": "rate",
+                                                "slo_met": met, "attainment": att}})
+        rows.append({"run_id": d.name, "load": load, "slo_met": met, "attainment": att,
+                     "output_tok_s": 100 * load, "ttft_ms_p90": ttft})
+    doc = {"search": "s1", "name": "cap", "workload": "chat", "backend": "vllm", "model": "tiny", "over": "rate",
+           "unit": "requests/s", "slo": SLO, "capacity": 2.4, "ci_low": 2.0, "ci_high": 3.0,
+           "stopped": "converged", "probes": rows}
+    path = tmp_path / "20260101T000000Z-cap.capacity.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_capacity_curves_mark_slo_capacity_and_interval(tmp_path):
+    path = _search(tmp_path)
+    runs = store.find_runs([tmp_path])
+    sec = capacity.capacity_section(runs, labels.run_labels(runs), [path])
+    assert sec.rows[1][0][:7] == ["cap", "chat", "vllm", "tiny", "ttft_ms <= 20 at p90", "2.4", "[2, 3]"]
+    ttft, attain, tput = sec.figures
+    trace = ttft.data[0]
+    assert list(trace.x) == [1.0, 2.0, 3.0, 4.0] and list(trace.y) == [10.0, 15.0, 25.0, 40.0]
+    assert list(trace.marker.color) == [capacity.MET, capacity.MET, capacity.MISSED, capacity.MISSED]
+    shapes = {(s.type, s.x0, s.x1, s.y0, s.y1) for s in ttft.layout.shapes}
+    assert ("line", 0, 1, 20.0, 20.0) in shapes                              # the SLO limit
+    assert ("line", 2.4, 2.4, 0, 1) in shapes and ("rect", 2.0, 3.0, 0, 1) in shapes
+    assert ("line", 0, 1, 0.9, 0.9) in {(s.type, s.x0, s.x1, s.y0, s.y1) for s in attain.layout.shapes}
+    assert "probe0" in trace.hovertext[0] and "probe: 1 of 4" in trace.hovertext[0]
+    assert list(tput.data[0].y) == [100.0, 200.0, 300.0, 400.0]
+
+
+def test_capacity_file_found_beside_its_probe_runs_only(tmp_path):
+    path = _search(tmp_path)
+    other = tmp_path / "20260101T000000Z-other.capacity.json"
+    other.write_text(json.dumps({"search": "s2", "probes": [{"run_id": "elsewhere", "load": 1.0}]}))
+    probe = tmp_path / "probe1"
+    assert capacity.find_files([probe], {"probe1"}) == [path]
+    assert set(capacity.find_files([tmp_path], set())) == {path, other}
+
+
+def test_probe_runs_without_a_file_still_draw(tmp_path):
+    _search(tmp_path).unlink()
+    runs = store.find_runs([tmp_path])
+    sec = capacity.capacity_section(runs, labels.run_labels(runs), [])
+    assert sec.rows[1][0][5] == "-" and len(sec.figures) == 2           # attainment and throughput
+    assert list(sec.figures[1].data[0].y) == [r.summary["output_tok_s"] for r in runs]   # from run.json
+    assert not any(s.type == "rect" or s.x0 == s.x1 for f in sec.figures for s in f.layout.shapes)
+
+
+# --- treatment effects --------------------------------------------------------------------------
+
+ROWS = [{"treatment": "kv-fp8", "load": 1, "metric": "tpot_ms_p50", "ratio": 0.8, "ci_low": 0.7, "ci_high": 0.9,
+         "verdict": "improvement"},
+        {"treatment": "spec", "load": 1, "metric": "tpot_ms_p50", "ratio": 1.3, "ci_low": 1.1, "ci_high": 1.6,
+         "verdict": "regression"},
+        {"treatment": "spec", "load": 1, "metric": "output_tok_s", "ratio": 1.0, "ci_low": 0.9, "ci_high": 1.2,
+         "verdict": "no significant change"}]
+
+
+def test_forest_plot_ratio_interval_and_verdict_colour(tmp_path):
+    write_run(tmp_path, "arm", _samples(), extra={"treatment": "spec", "treatment_effects": ROWS})
+    sec = report.effects_section(store.find_runs([tmp_path]))
+    tpot, tput = sec.figures
+    t = tpot.data[0]
+    assert list(t.x) == [0.8, 1.3] and list(t.y) == ["kv-fp8 @1", "spec @1"]
+    assert [round(v, 6) for v in t.error_x.array] == [0.1, 0.3] and [round(v, 6) for v in t.error_x.arrayminus] == [0.1, 0.2]
+    assert list(t.marker.color) == [effects.VERDICT_COLOR["improvement"], effects.VERDICT_COLOR["regression"]]
+    assert tpot.layout.xaxis.title.text.endswith("(< 1 is better)")
+    assert tput.layout.xaxis.title.text.endswith("(> 1 is better)") and tput.data[0].marker.color[0] == effects.NEUTRAL
+    assert any(s.x0 == 1.0 and s.x1 == 1.0 for s in tpot.layout.shapes)    # the line of no effect
+
+
+def test_effects_from_an_experiment_file_when_runs_carry_none(tmp_path):
+    write_run(tmp_path, "arm", _samples(), extra={"treatment": "spec"})
+    f = tmp_path / "x.experiment.json"
+    f.write_text(json.dumps({"experiments": [{"name": "e", "backend": "vllm", "arms": [
+        {"treatment": "baseline", "runs": ["b"]}, {"treatment": "spec", "runs": ["arm"], "effects": ROWS[1:2]}]}]}))
+    sec = report.effects_section(store.find_runs([tmp_path]), [f])
+    assert sec.rows[1] == [["spec", "1", "tpot_ms_p50", "1.3", "[1.1, 1.6]", "regression"]]
+
+
+# --- trend --------------------------------------------------------------------------------------
+
+def _series(tmp_path, n=5):
+    for i in range(n):
+        write_run(tmp_path, f"t{i}", _samples(slow=1.0 if i < 3 else 2.0), started_at=float(i))
+    return store.find_runs([tmp_path])
+
+
+def test_trend_without_changepoints_module_plots_the_series(tmp_path, monkeypatch):
+    monkeypatch.delattr(bench.analysis, "changepoints", raising=False)
+    monkeypatch.setitem(sys.modules, "bench.analysis.changepoints", None)     # import fails
+    runs = _series(tmp_path)
+    sec = trends.trend_section(runs, labels.run_labels(runs), ("ttft_ms_p50",))
+    fig = sec.figures[0]
+    assert len(fig.data[0].x) == 5 and not fig.layout.shapes
+    assert "not in this build" in sec.note
+
+
+def test_trend_marks_change_points_found(tmp_path, monkeypatch):
+    seen = []
+
+    def detect(values):
+        seen.append(list(values))
+        return [types.SimpleNamespace(index=3, change_pct=100.0, p_value=0.001)]
+
+    fake = types.ModuleType("bench.analysis.changepoints")
+    fake.detect = detect
+    monkeypatch.setitem(sys.modules, "bench.analysis.changepoints", fake)
+    monkeypatch.setattr(bench.analysis, "changepoints", fake, raising=False)
+    runs = _series(tmp_path)
+    sec = trends.trend_section(runs, labels.run_labels(runs), ("ttft_ms_p50",))
+    fig = sec.figures[0]
+    assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(2.5, 2.5)]       # between run 2 and run 3
+    assert seen and seen[0][3] > 1.5 * seen[0][2]                          # it was given the series
+    assert "change_pct 100" in fig.layout.annotations[0].hovertext
+    assert "found by bench.analysis.changepoints" in sec.note
+
+
+def test_change_point_shapes_understood():
+    assert trends._index(2) == 2 and trends._index({"index": 4}) == 4 and trends._index("x") is None
+
+
+# --- the file -----------------------------------------------------------------------------------
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs, self.scripts = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.scripts += tag == "script"
+        self.refs += [v or "" for k, v in attrs if k in ("src", "href")]
+
+
+def _full_report(tmp_path) -> Path:
+    root = tmp_path / "results"
+    _search(root)
+    write_run(root, "arm", _samples(task=True), extra={"treatment": "spec", "treatment_effects": ROWS})
+    write_run(root, "agent", _agent_samples(), summary_extra={"task_model_ms_mean": 100.0, "task_tool_ms_mean": 50.0})
+    out = tmp_path / "report.html"
+    assert cli.main(["report", str(root), "--out", str(out)]) == 0
+    return out
+
+
+def test_html_is_one_file_with_no_external_urls(tmp_path, capsys):
+    out = _full_report(tmp_path)
+    text = out.read_text()
+    for title in ("Runs", "Latency CDFs", "Capacity at SLO", "Treatment effects", "Task timeline", "Tasks"):
+        assert f">{title}</h2>" in text
+    p = _Refs()
+    p.feed(text)
+    assert p.refs and all(r.startswith(("#", "data:")) for r in p.refs), [r for r in p.refs if not r.startswith("#")]
+    assert text.count("plotly.js v") >= 1 and text.count("Plotly.newPlot") >= 8
+    assert [f.name for f in tmp_path.iterdir() if f.name != "results"] == ["report.html"]
+
+
+def test_markdown_keeps_tables_and_writes_one_png_per_section(tmp_path, capsys):
+    root = tmp_path / "results"
+    _search(root)
+    md = tmp_path / "r.md"
+    assert cli.main(["report", str(root), "--out", str(md), "--markdown"]) == 0
+    text = md.read_text()
+    assert "![capacity.png](r_files/capacity.png)" in text and "| cap | chat | vllm |" in text
+    png = (tmp_path / "r_files" / "capacity.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_chromium_draws_every_figure_offline(tmp_path, capsys):
+    out = _full_report(tmp_path)
+    n_figs = out.read_text().count("Plotly.newPlot")
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+                          "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count('class="main-svg"') >= n_figs            # plotly drew each figure (2+ svgs each)
+    png = tmp_path / "shot.png"
+    subprocess.run([str(ROOT / "scripts" / "screenshot_report.sh"), str(out), str(png), "1200", "2000"],
+                   check=True, capture_output=True, timeout=120)
+    from PIL import Image
+    img = Image.open(png)
+    assert img.size == (1200, 2000) and len(img.convert("RGB").getcolors(1 << 20) or []) > 50   # not blank
