@@ -15,7 +15,7 @@ FORMATS = ("auto", "otel", "openai", "mooncake", "azure")
 
 def detect(path: Path) -> str:
     """The format from the file's first 4 kB (the CSV header, the keys of the first record)."""
-    with open(path, errors="replace") as f:
+    with open(path, errors="replace", encoding="utf-8-sig") as f:
         head = f.read(4096).lstrip()
     if path.suffix == ".csv" or head.startswith("TIMESTAMP"):
         return "azure"
