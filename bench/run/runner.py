@@ -161,8 +161,9 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
             extra["server"] = {"argv": server.argv, "url": server.url, "log": "server.log"}
         if roof_info:
             extra["roofline"] = roof_info
-        open_loop = strat.max_in_flight is None and (load.kind == "rate" or spec.workload["kind"] == "trace")
-        scheduled = load.kind != "concurrency" or spec.workload["kind"] == "trace"
+        timed = registry.workload_class(spec.workload["kind"]).timed(spec.workload)   # a trait, not a name
+        open_loop = strat.max_in_flight is None and (load.kind == "rate" or timed)
+        scheduled = load.kind != "concurrency" or timed
         extra["warnings"] = client_monitor.warnings(summary, open_loop, scheduled)
         writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())

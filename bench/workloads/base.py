@@ -23,6 +23,12 @@ def session_rng(seed: int, index: int) -> np.random.Generator:
 class Workload:
     Params = WorkloadParams
     unit = "request"  # what token inflation counts per: request, turn, query or task
+    trace_timed = False  # requests go at the times a trace recorded (an open loop whatever the load)
+
+    @classmethod
+    def timed(cls, params: dict) -> bool:
+        """Whether a run of these (resolved) parameters is trace-timed."""
+        return cls.trace_timed
 
     def __init__(self, params: WorkloadParams, tokenizer, seed: int):
         self.params = params
