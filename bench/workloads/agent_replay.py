@@ -10,8 +10,8 @@ Prompts keep the recorded prefix structure: the recorded `hash_ids` name the pro
 a block id gets its tokens once per session (id spelled first, then a pool slice:
 tokens.distinct_block), so the same id is the same tokens wherever it recurs and a prefix cache
 sees exactly the recorded reuse. A call that continues an earlier one (its ids start with all of
-that call's ids and it is at least that prompt + output long) starts with that call's actual
-prompt followed by the output the model really produced: the live output stands where the
+that call's ids) starts with that call's actual prompt followed by the output the model really
+produced (as much as the recorded length leaves room for): the live output stands where the
 recorded one was, and the blocks holding it keep those tokens for later calls. Lengths are the
 recorded ones x `scale`: round(n x scale) (Python's round: halves to even, at least 1 token); a
 block covers positions [round(i x b), round((i+1) x b)) with b = block size x scale, so blocks
@@ -85,13 +85,15 @@ def window(p: AgentReplayParams) -> tuple[Agent, ...]:
 
 
 def continued(calls: list[Call], k: int) -> int | None:
-    """The latest earlier call that call k continues (resends whole, then its output), if any."""
+    """The earlier call that call k continues (resends all its blocks, then its output), if any:
+    of the last few, the one sharing the most blocks (a side call with a shorter prompt may come
+    between). A recorded next prompt may hold less than the whole output (thinking is dropped):
+    the live output then fills what room there is."""
     c = calls[k]
-    for j in range(k - 1, max(-1, k - 5), -1):
-        p = calls[j]
-        if c.hash_ids[:len(p.hash_ids)] == p.hash_ids and c.in_tokens >= p.in_tokens + p.out_tokens:
-            return j
-    return None
+    fits = [j for j in range(k - 1, max(-1, k - 9), -1)
+            if c.hash_ids[:len(calls[j].hash_ids)] == calls[j].hash_ids
+            and c.in_tokens >= calls[j].in_tokens]
+    return max(fits, key=lambda j: (len(calls[j].hash_ids), j)) if fits else None
 
 
 class AgentReplayWorkload(Workload):
@@ -218,7 +220,7 @@ class ReplayTask:
             if not sample.ok:
                 raise StepFailed(sample)
             live[k] = prompt + tuple(sample.output_token_ids)
-            live.pop(k - 5, None)
+            live.pop(k - 9, None)
             ready_ns, rec_ready, k = sample.end_ns, item.end_s, k + 1
         ends = await asyncio.gather(*(t for t, _ in subs))
         return max([ready_ns, *ends])
