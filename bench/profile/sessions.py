@@ -40,7 +40,9 @@ def _calls(agent: Agent, task: str, parent: str | None, t0: float, static: int |
             continue
         start = t0 + item.t_s
         if prev is not None and not sub_since:
-            out.append(Call(task, f"{task}/{agent.path}.g{k}", parent, max(prev.end_s, start - item.think_s), start, "tool"))
+            # lasting the recorded think time (whole seconds: it may overlap the call by a fraction)
+            t_tool = max(prev.end_s, start - item.think_s)
+            out.append(Call(task, f"{task}/{agent.path}.g{k}", parent, t_tool, t_tool + item.think_s, "tool"))
         resent = None if prev is None else min(item.in_tokens, _shared(prev_ids, item.hash_ids) * agent.block_tokens)
         c = Call(task, f"{task}/{agent.path}.c{k}", parent, start, max(start, t0 + item.end_s), "llm",
                  item.in_tokens, None, item.out_tokens, prefix_tokens=static if k == 0 else None,
