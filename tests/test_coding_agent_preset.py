@@ -2,7 +2,7 @@
 the real tiny model (HF, scaled) and re-profiled, gives back what it was fitted to: steps per
 session, context growth per step (the observations), output per step and think/tool time, with
 the round-trip tolerances of tests/test_profile_roundtrip.py (3.5 standard errors of a median or
-p90 on the log scale, plus the rounding of token counts at `scale`; 3.5 SEs of a mean for counts).
+p90 on the log scale, plus the rounding of token counts at `scale`).
 
 Task statements are fixed at 1,000 tokens for the run: the fitted ones reach 594K tokens (the
 first prompts of resumed sessions), more than the tiny model's 8,192 at any useful scale, and
