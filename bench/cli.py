@@ -114,7 +114,7 @@ def cmd_export_otel(args: argparse.Namespace) -> int:
 def _profile_verbs(sub) -> None:
     pr = sub.add_parser("profile", help="token-usage profile of call logs; fitted workload; forecast")
     pr.add_argument("logs", nargs="+", help="log files (OTel spans JSON/JSONL, OpenAI JSONL, Mooncake, Azure)")
-    pr.add_argument("--format", default="auto", choices=["auto", "otel", "openai", "mooncake", "azure"])
+    pr.add_argument("--format", default="auto", choices=["auto", "otel", "openai", "mooncake", "azure", "sessions"])
     pr.add_argument("--group-by", metavar="FIELD", help="OpenAI logs: the session/trace id field (dotted path)")
     pr.add_argument("--write-workload", metavar="PATH", help="write a fitted workload file, e.g. workloads/mine.yaml")
     pr.add_argument("--report", metavar="HTML", help="write the profile as an HTML report")

@@ -16,6 +16,7 @@ WORKLOADS: dict[str, str] = {
     "rag": "bench.workloads.rag:RagWorkload",
     "agentic": "bench.workloads.agentic:AgenticWorkload",
     "trace": "bench.workloads.trace:TraceWorkload",
+    "agent_replay": "bench.workloads.agent_replay:AgentReplayWorkload",
 }
 
 

@@ -23,6 +23,8 @@ class Call:
     output_tokens: int = 0
     label: str = ""                     # "compaction" for a context-compaction call (bench's own runs)
     prefix_tokens: int | None = None    # llm: tokens of a prefix shared across tasks, when the log shows it
+    resent_tokens: int | None = None    # llm: leading tokens shared with its agent's previous call (hash ids)
+    think_s: float | None = None        # llm: the recorded think/tool time before it, when the log has it
 
     @property
     def duration_s(self) -> float:

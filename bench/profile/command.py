@@ -6,19 +6,21 @@ from pathlib import Path
 
 from bench.errors import UserError
 from bench.profile import fit as fitting
-from bench.profile import openai_log, otel, traces
+from bench.profile import openai_log, otel, sessions, traces
 from bench.profile.calls import Log
 from bench.profile.profile import Profile, build, render
 
-FORMATS = ("auto", "otel", "openai", "mooncake", "azure")
+FORMATS = ("auto", "otel", "openai", "mooncake", "azure", "sessions")
 
 
 def detect(path: Path) -> str:
     """The format from the file's first 4 kB (the CSV header, the keys of the first record)."""
-    with open(path, errors="replace") as f:
+    with open(path, errors="replace", encoding="utf-8-sig") as f:
         head = f.read(4096).lstrip()
     if path.suffix == ".csv" or head.startswith("TIMESTAMP"):
         return "azure"
+    if '"requests"' in head and '"hash_ids"' in head:   # an agentic session (one JSON per session)
+        return "sessions"
     if any(k in head for k in ('"resourceSpans"', '"spanId"', '"span_id"', '"traceId"', '"trace_id"')):
         return "otel"
     if '"hash_ids"' in head or ('"input_length"' in head and '"output_length"' in head):
@@ -26,13 +28,16 @@ def detect(path: Path) -> str:
     if '"usage"' in head or '"messages"' in head or '"request"' in head:
         return "openai"
     raise UserError(str(path), "cannot tell the log format from its start; pass --format "
-                               "otel|openai|mooncake|azure")
+                               "otel|openai|mooncake|azure|sessions")
 
 
 def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) -> Log:
     if fmt not in FORMATS:
         raise UserError("--format", f"{fmt!r}: allowed {', '.join(FORMATS)}")
     log = Log()
+    # A directory stands for its files (a folder of session files, one per session).
+    paths = [str(f) for name in paths for f in (sorted(x for x in Path(name).iterdir() if x.suffix in (".json", ".jsonl"))
+                                                 if Path(name).is_dir() else [Path(name)])]
     for name in paths:
         path = Path(name)
         if not path.is_file():
@@ -40,6 +45,8 @@ def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) 
         kind = detect(path) if fmt == "auto" else fmt
         if kind == "otel":
             part = otel.read(path)
+        elif kind == "sessions":
+            part = sessions.read(path)
         elif kind == "openai":
             part = openai_log.read(path, group_by)
         else:

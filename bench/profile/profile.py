@@ -41,7 +41,10 @@ DISTRIBUTIONS = {
     "output_tokens_per_task": ("tokens", "per task: output tokens over its calls"),
     "steps_per_task": ("steps", "per task: LLM calls of its own loop (no sub-agents, no compactions)"),
     "task_tokens": ("tokens", "per task: first prompt - static prefix"),
+    "step_prompt_tokens": ("tokens", "per step of a task's own loop: input tokens"),
     "step_output_tokens": ("tokens", "per step (not a sub-agent's last): output tokens"),
+    "new_context_tokens": ("tokens", "per pair of steps of a task's own loop: prompt(k+1) - prompt(k) - output(k), signed"),
+    "think_s": ("s", "per step of a task's own loop: recorded think/tool time before it (where logged)"),
     "context_growth_tokens": ("tokens", "per step: prompt(k+1) - prompt(k) - output(k)"),
     "observation_tokens": ("tokens", "per tool call: context growth / fan-out"),
     "tool_calls_per_step": ("calls", "per step but the last: tool calls (fan-out)"),
@@ -77,6 +80,7 @@ class Profile:
     cached_share: float | None    # cached / prompt tokens where reported
     inflation: float | None
     log: Log
+    tasks_with_subagents: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -163,6 +167,10 @@ def build(log: Log) -> Profile:
         "output_tokens_per_task": _arr(sum(c.output_tokens for c in cs if c.kind == "llm") for cs in by_task.values()),
         "steps_per_task": _arr(len(r) for r, _ in shapes.values() if r),
         "task_tokens": _arr(max(1.0, r[0].call.prompt_tokens - prefix) for r, _ in shapes.values() if r),
+        "step_prompt_tokens": _arr(s.call.prompt_tokens for s in roots),
+        "new_context_tokens": _arr(b.call.prompt_tokens - a.call.prompt_tokens - a.call.output_tokens
+                                   for r, _ in shapes.values() for a, b in zip(r, r[1:])),
+        "think_s": _arr(s.call.think_s for s in roots if s.call.think_s is not None),
         "step_output_tokens": _arr([s.call.output_tokens for s in roots] +
                                    [s.call.output_tokens for k in kids for s in k[:-1]]),
         "context_growth_tokens": _arr(s.growth for s in all_steps if s.growth is not None),
@@ -184,6 +192,7 @@ def build(log: Log) -> Profile:
         prefix_tokens=prefix, prefix_source=source,
         repeated_prefix_share=_repeated(shapes, prefix) / total_prompt if total_prompt else 0.0,
         cached_share=_cached_share(llm), inflation=_inflation(by_task), log=log,
+        tasks_with_subagents=sum(1 for _, ch in shapes.values() if any(ch.values())),
         notes=_notes(all_steps))
 
 
@@ -195,6 +204,8 @@ def _repeated(shapes, prefix: float) -> float:
                 if k == 0:   # a reader that saw this call's own shared prefix (Mooncake) says so
                     own = s.call.prefix_tokens
                     total += min(prefix if own is None else own, s.call.prompt_tokens)
+                elif s.call.resent_tokens is not None:   # the log's hash ids say what was resent
+                    total += min(s.call.resent_tokens, s.call.prompt_tokens)
                 elif steps[k - 1].growth is not None:
                     prev = steps[k - 1].call
                     total += min(prev.prompt_tokens + prev.output_tokens, s.call.prompt_tokens)
@@ -251,6 +262,7 @@ def scalars(p: Profile) -> list[tuple[str, str]]:
            ("cached share of prompt tokens", "-" if p.cached_share is None else f"{p.cached_share:.1%}"),
            ("fan-out (tool calls per step: steps)", fan),
            ("sub-agent spawn probability per step", f"{p.spawn_probability:.3g}"),
+           ("tasks with sub-agents (sub-agents in all)", f"{p.tasks_with_subagents} ({len(p.values['subagent_steps'])})"),
            ("inflation (tokens per multi-call task / per single-call task)",
             "-" if p.inflation is None else f"{p.inflation:.3g}x")]
     return out + [("note", n) for n in p.notes] + [("skipped", s) for s in p.log.skipped_lines()]

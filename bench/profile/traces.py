@@ -30,7 +30,7 @@ def _rows_mooncake(path: Path, log: Log) -> list[tuple[str, Row]]:
 
 def _rows_azure(path: Path, log: Log) -> list[tuple[str, Row]]:
     rows = []
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:   # a BOM is not part of the header
         for where, d in azure_records(f, path):
             log.rows += 1
             try:

@@ -59,3 +59,36 @@ def hash_key(part) -> int:
     if isinstance(part, int):
         return part
     return int.from_bytes(hashlib.blake2b(str(part).encode(), digest_size=8).digest(), "little")
+
+
+ID_DIGITS = 3   # leading tokens that spell a block's id: ~2,000^3 ids stay distinct
+
+
+_ALPHABETS: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # id(pool) -> (pool kept alive, its tokens)
+
+
+def _alphabet(pool: np.ndarray) -> np.ndarray:
+    if id(pool) not in _ALPHABETS:
+        _ALPHABETS[id(pool)] = (pool, np.unique(pool))
+    return _ALPHABETS[id(pool)][1]
+
+
+def id_digits(pool: np.ndarray, ident: int, n: int) -> tuple[int, ...]:
+    """`ident` in base B (B = the pool's distinct tokens), least significant digit first, cut to
+    n tokens: two ids below B**ID_DIGITS give different tokens whenever n >= ID_DIGITS, and ids
+    that differ in their last digit (consecutive ids) differ already in the first token."""
+    alphabet = _alphabet(pool)
+    out, x = [], int(ident)
+    for _ in range(min(n, ID_DIGITS)):
+        x, d = divmod(x, len(alphabet))
+        out.append(int(alphabet[d]))
+    return tuple(out)
+
+
+def distinct_block(factory: PromptFactory, key: tuple, ident: int, n: int) -> tuple[int, ...]:
+    """n tokens for block `key`: its id spelled in the first tokens, then `factory.keyed(key)`.
+    A random slice alone made two different blocks identical whenever their slices started at
+    the same pool offset (164 of 276,535 Mooncake blocks; 2.6% of Azure prompt tokens at scale 1):
+    a prefix cache then saw reuse the trace does not have. Still a prefix of a longer block."""
+    head = id_digits(factory.pool, ident, n)
+    return head + factory.keyed(key, n - len(head)) if n > len(head) else head

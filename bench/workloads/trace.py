@@ -5,6 +5,15 @@ Each row is one request due at its own timestamp (offset from the window start, 
 block contents are a function of the hash id alone, so two requests whose lists share their
 first k ids share exactly their first k blocks of prompt tokens. `scale` shrinks every length
 and the block size together, so the sharing structure survives the shrinking.
+
+Tokens the trace does not share are never shared: each Mooncake block starts with its hash id
+spelled in tokens, and each Azure row (no hash ids: nothing shared) with its row index, so two
+different blocks or rows never get the same tokens (tokens.distinct_block).
+
+Scaled lengths are `round(n x scale)` with Python's round(), which rounds halves to even
+(2.5 -> 2, 3.5 -> 4), never below 1 token; the block size likewise (`block_tokens x scale`).
+Azure TIMESTAMPs carry no zone: they are naive wall-clock offsets (read as UTC, so a
+daylight-saving change of the machine's zone never moves a row).
 """
 from __future__ import annotations
 
@@ -21,7 +30,7 @@ from pydantic import Field, model_validator
 from bench.errors import UserError
 from bench.types import Request, SingleRequest
 from bench.workloads.base import Workload, WorkloadParams
-from bench.workloads.tokens import PromptFactory
+from bench.workloads.tokens import PromptFactory, distinct_block
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -101,7 +110,8 @@ def read_mooncake(path: Path) -> list[Row]:
 def _azure_time(text: str, where: str) -> float:
     head, _, frac = text.strip().partition(".")
     try:
-        t = dt.datetime.fromisoformat(head)
+        # As UTC: as local time, rows across a DST change moved by an hour (3,602 s -> 2 s).
+        t = dt.datetime.fromisoformat(head).replace(tzinfo=dt.timezone.utc)
         return t.timestamp() + (float(f"0.{frac}") if frac else 0.0)
     except ValueError:
         raise UserError(where, f"TIMESTAMP: expected 'YYYY-MM-DD HH:MM:SS.fffffff', got {text!r}") from None
@@ -120,7 +130,7 @@ def azure_records(f, path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def read_azure(path: Path) -> list[Row]:
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:   # a BOM (Excel's CSVs) is not a column name
         return _relative([azure_row(d, where) for where, d in azure_records(f, path)])
 
 
@@ -176,12 +186,12 @@ class TraceWorkload(Workload):
         p = self.params
         n = max(1, int(round(row.input_tokens * p.scale)))
         if not row.hash_ids:
-            return self.prompts.keyed(("row", index), n)
+            return distinct_block(self.prompts, ("row", index), index, n)
         out: list[int] = []
         for i, h in enumerate(row.hash_ids):
             # The last block takes whatever length is left, so rounding never loses tokens.
             size = self.block if i < len(row.hash_ids) - 1 else max(self.block, n - len(out))
-            out.extend(self.prompts.keyed(("block", h), size))
+            out.extend(distinct_block(self.prompts, ("block", h), h, size))
         return tuple(out[:n])
 
     def request(self, index: int, scheduled: bool = True, rid: str | None = None) -> Request:
