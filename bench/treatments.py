@@ -42,9 +42,15 @@ BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
 
 
 class Treatment(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)   # deep-merged over backend.options
+
+
+class TreatmentSpec(Treatment):
+    """What a run of an A/B experiment carries in RunSpec.treatment (and run.json's config)."""
+    experiment: str = Field(min_length=1)    # runs of one experiment are paired afterwards
+    repetition: int = Field(ge=0)
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -88,6 +94,8 @@ def parse_treatments(doc: dict, where: str) -> tuple[list[Treatment], int]:
         raise UserError(where, "treatments: expected a non-empty list")
     backend = doc.get("backend", "hf")
     backend = backend if isinstance(backend, str) else (backend or {}).get("name", "hf")
+    if not isinstance(backend, str):
+        raise UserError(where, f"backend.name: expected a backend name, got {backend!r}")
     out = [_parse(item, backend, where, i) for i, item in enumerate(items)]
     names = [t.name for t in out]
     dup = next((n for n in names if names.count(n) > 1), None)

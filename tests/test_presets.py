@@ -124,6 +124,6 @@ def test_gpu_h100_config_validates():
     arms = {(s.backend.name, s.backend.options.get("compile")) for s in specs}
     assert arms == {("hf", False), ("hf", True), ("vllm", None)}
     assert all(s.backend.options["load_format"] == "dummy" for s in specs if s.backend.name == "vllm")
-    assert {s.workload["kind"] for s in specs} == {"chat", "chat_multiturn", "rag", "agentic"}
+    assert {s.workload.kind for s in specs} == {"chat", "chat_multiturn", "rag", "agentic"}
     assert {s.load.concurrency for s in specs} == {1, 8, 32} and len(specs) == 36
     assert len({s.label for s in specs}) == 36

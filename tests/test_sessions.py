@@ -51,8 +51,7 @@ def tokenizer(backend):
 
 def make(tokenizer, seed=0, **params):
     p = config.resolve_workload(params, "test")
-    cls = CLASSES[p["kind"]]
-    return cls(cls.Params.model_validate(p), tokenizer, seed)
+    return CLASSES[p.kind](p, tokenizer, seed)
 
 
 def drive(backend, workload, n, load):

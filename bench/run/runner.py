@@ -62,8 +62,7 @@ def _make_workload(spec: RunSpec, model_path: str):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    cls = registry.workload_class(spec.workload["kind"])
-    return cls(cls.Params.model_validate(spec.workload), tokenizer, spec.seed)
+    return registry.workload_class(spec.workload.kind)(spec.workload, tokenizer, spec.seed)
 
 
 def _deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -161,8 +160,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
             extra["server"] = {"argv": server.argv, "url": server.url, "log": "server.log"}
         if roof_info:
             extra["roofline"] = roof_info
-        open_loop = strat.max_in_flight is None and (load.kind == "rate" or spec.workload["kind"] == "trace")
-        scheduled = load.kind != "concurrency" or spec.workload["kind"] == "trace"
+        open_loop = strat.max_in_flight is None and (load.kind == "rate" or spec.workload.kind == "trace")
+        scheduled = load.kind != "concurrency" or spec.workload.kind == "trace"
         extra["warnings"] = client_monitor.warnings(summary, open_loop, scheduled)
         writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())
@@ -172,8 +171,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
 def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
     """The token-inflation table of the suite, stored in every run.json as `inflation`."""
     rows = inflation.inflation_rows([
-        (r.spec.label or r.spec.name, r.spec.workload["kind"],
-         registry.workload_class(r.spec.workload["kind"]).unit, r.summary) for r in results])
+        (r.spec.label or r.spec.name, r.spec.workload.kind,
+         registry.workload_class(r.spec.workload.kind).unit, r.summary) for r in results])
     data = inflation.table(rows)
     inflation.store([r.dir for r in results], data)
     for r in results:
@@ -182,7 +181,7 @@ def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
 
 
 def _experiment(spec: RunSpec) -> str | None:
-    return (spec.treatment or {}).get("experiment")
+    return spec.treatment.experiment if spec.treatment else None
 
 
 def _keep(key: str, spec: RunSpec, specs: list[RunSpec]) -> bool:

@@ -17,10 +17,14 @@ from bench.types import Request, SingleRequest
 from bench.workloads.base import Workload, WorkloadParams, session_rng
 from bench.workloads.tokens import PromptFactory
 
+# Chunk ids are drawn by popularity over the whole corpus (O(chunks) per query): past this the
+# corpus is a typo, not a benchmark.
+MAX_CHUNKS = 10_000_000
+
 
 class RagParams(WorkloadParams):
-    kind: str = "rag"
-    documents: int = Field(default=1000, ge=1)
+    kind: Literal["rag"] = "rag"
+    documents: int = Field(default=1000, ge=1, le=1_000_000)
     document_tokens: Dist                  # each document's length before chunking
     chunk_tokens: int = Field(default=512, ge=1)
     chunks_per_query: int = Field(default=10, ge=1)
@@ -29,6 +33,26 @@ class RagParams(WorkloadParams):
     system_tokens: int = Field(default=200, ge=0)
     question_tokens: Dist
     output_tokens: Dist
+
+    def check_seeded(self, seed: int) -> None:
+        n = len(chunk_lengths(self, seed))
+        if self.chunks_per_query > n:
+            raise ValueError(f"chunks_per_query: {self.chunks_per_query} is more than the {n} chunks "
+                             f"the corpus has (documents x document_tokens / chunk_tokens)")
+
+
+def chunk_lengths(p: RagParams, seed: int) -> list[int]:
+    """The corpus: each document's drawn length cut into chunk_tokens-sized chunks."""
+    rng = np.random.default_rng([seed, 11])
+    size = max(1, int(round(p.chunk_tokens * p.scale)))
+    lengths: list[int] = []
+    for _ in range(p.documents):
+        n = p.document_tokens.sample_int(rng, p.scale)
+        lengths += [size] * (n // size) + ([n % size] if n % size else [])
+        if len(lengths) > MAX_CHUNKS:
+            raise ValueError(f"documents: the corpus has more than {MAX_CHUNKS} chunks "
+                             "(fewer documents, shorter ones or longer chunk_tokens)")
+    return lengths
 
 
 class RagWorkload(Workload):
@@ -39,23 +63,12 @@ class RagWorkload(Workload):
         super().__init__(params, tokenizer, seed)
         self.prompts = PromptFactory(tokenizer, seed)
         self.system = self.prompts.keyed(("rag-system",), int(round(params.system_tokens * params.scale)))
-        self.chunk_lengths = self._chunk(np.random.default_rng([seed, 11]))
+        self.chunk_lengths = chunk_lengths(params, seed)
         n = len(self.chunk_lengths)
-        if params.chunks_per_query > n:
-            raise ValueError(f"chunks_per_query {params.chunks_per_query} > {n} chunks in the corpus")
         # Popularity rank -> chunk id is a seeded permutation: popular chunks are not all
         # from the first document.
         self.by_rank = np.random.default_rng([seed, 12]).permutation(n)
         self.popularity = zipf_weights(n, params.zipf_s)
-
-    def _chunk(self, rng: np.random.Generator) -> list[int]:
-        p = self.params
-        size = max(1, int(round(p.chunk_tokens * p.scale)))
-        lengths: list[int] = []
-        for _ in range(p.documents):
-            n = p.document_tokens.sample_int(rng, p.scale)
-            lengths += [size] * (n // size) + ([n % size] if n % size else [])
-        return lengths
 
     @functools.lru_cache(maxsize=4096)
     def chunk(self, chunk_id: int) -> tuple[int, ...]:

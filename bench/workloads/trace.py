@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class TraceParams(WorkloadParams):
-    kind: str = "trace"
+    kind: Literal["trace"] = "trace"
     format: Literal["mooncake", "azure"]
     path: str                              # relative paths: from the working directory, else the repo
     block_tokens: int = Field(default=512, ge=1, description="tokens per Mooncake hash id")
