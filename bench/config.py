@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import typing
 from pathlib import Path
@@ -151,6 +152,20 @@ def _read_yaml(path: Path) -> Any:
         raise UserError(str(path), f"{line}invalid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
+@functools.lru_cache(maxsize=64)
+def _read_yaml_cached(path: str, mtime_ns: int) -> Any:
+    return _read_yaml(Path(path))
+
+
+def _read_workload_file(path: Path) -> Any:
+    """A matrix names the same workload file once per run; parse it once (PyYAML is slow)."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return _read_yaml(path)         # the one-line error for a missing or unreadable file
+    return copy.deepcopy(_read_yaml_cached(str(path), mtime))
+
+
 def resolve_workload(value: Any, where: str) -> Any:
     """A workload is a name/path of a YAML file, {file: ..., <overrides>}, or inline {kind: ...};
     the result is that workload's validated Params. Key paths in errors are the file's own keys
@@ -170,7 +185,10 @@ def resolve_workload(value: Any, where: str) -> Any:
         path = Path(name)
         if not path.suffix:
             path = WORKLOADS_DIR / f"{name}.yaml"
-        base = _read_yaml(path)
+        if not path.exists():
+            names = ", ".join(sorted(p.stem for p in WORKLOADS_DIR.glob("*.yaml")))
+            raise UserError(where, f"workload.file: {path}: file not found (a path, or one of: {names})")
+        base = _read_workload_file(path)
         if not isinstance(base, dict):
             raise UserError(str(path), "expected a mapping of workload settings")
         value = {**base, **value}
@@ -225,7 +243,8 @@ def _labels(key: str, values: list) -> list[str]:
 
 def expand(doc: dict, where: str) -> list[dict]:
     """The matrix section: each key (a dotted path) takes each of its listed values."""
-    matrix = doc.pop("matrix", None) or {}
+    matrix = doc.pop("matrix", None)
+    matrix = {} if matrix is None else matrix
     if not isinstance(matrix, dict) or any(not isinstance(k, str) or not k or not isinstance(v, list) or not v
                                            for k, v in matrix.items()):
         raise UserError(where, "matrix: expected a mapping of dotted key -> non-empty list")

@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bench.errors import UserError
 
 BASELINE = "baseline"
+# Runs per arm and load point; the arms are expanded into specs up front, so a typo like 1e12
+# would hang the config's load.
+MAX_REPETITIONS = 1000
 
 # Built-in treatments: name -> backend -> option overrides. Write `- kv-fp8` instead of the mapping.
 BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
@@ -86,8 +89,8 @@ def parse_treatments(doc: dict, where: str) -> tuple[list[Treatment], int]:
     """Pop and validate `treatments` and `repetitions` from one run document."""
     items = doc.pop("treatments", None)
     reps = doc.pop("repetitions", 1)
-    if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
-        raise UserError(where, f"repetitions: {reps!r}: expected an integer >= 1")
+    if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= MAX_REPETITIONS:
+        raise UserError(where, f"repetitions: {reps!r}: expected an integer from 1 to {MAX_REPETITIONS}")
     if items is None:
         return [], reps
     if not isinstance(items, list) or not items:

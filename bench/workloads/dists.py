@@ -35,8 +35,9 @@ class _Dist(BaseModel):
     def bound(self) -> float:
         """A value draws seldom pass (p90, the top of a range, the largest value), after the
         clip: what a config's limits are checked against at load."""
-        top = self._typical_max()
-        return min(top, self.max) if self.max is not None else top
+        lo = -np.inf if self.min is None else self.min
+        hi = np.inf if self.max is None else self.max
+        return float(np.clip(self._typical_max(), lo, hi))
 
     def _clip(self, x: np.ndarray) -> np.ndarray:
         lo = -np.inf if self.min is None else self.min

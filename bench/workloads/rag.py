@@ -28,7 +28,8 @@ class RagParams(WorkloadParams):
     document_tokens: Dist                  # each document's length before chunking
     chunk_tokens: int = Field(default=512, ge=1)
     chunks_per_query: int = Field(default=10, ge=1)
-    zipf_s: float = Field(default=1.0, ge=0, description="popularity exponent; 0 = uniform")
+    # At most 10: past it 1 / r^s underflows to 0 for most ranks and k distinct chunks cannot be drawn.
+    zipf_s: float = Field(default=1.0, ge=0, le=10, description="popularity exponent; 0 = uniform")
     chunk_order: Literal["popularity", "retrieval", "corpus"] = "retrieval"
     system_tokens: int = Field(default=200, ge=0)
     question_tokens: Dist
@@ -42,7 +43,14 @@ class RagParams(WorkloadParams):
 
 
 def chunk_lengths(p: RagParams, seed: int) -> list[int]:
-    """The corpus: each document's drawn length cut into chunk_tokens-sized chunks."""
+    """The corpus: each document's drawn length cut into chunk_tokens-sized chunks. Drawn at load
+    (check_seeded) and again by the workload, and once per run of a matrix: cached."""
+    return list(_chunk_lengths(p.model_dump_json(), seed))
+
+
+@functools.lru_cache(maxsize=16)
+def _chunk_lengths(params_json: str, seed: int) -> tuple[int, ...]:
+    p = RagParams.model_validate_json(params_json)
     rng = np.random.default_rng([seed, 11])
     size = max(1, int(round(p.chunk_tokens * p.scale)))
     lengths: list[int] = []
@@ -52,7 +60,7 @@ def chunk_lengths(p: RagParams, seed: int) -> list[int]:
         if len(lengths) > MAX_CHUNKS:
             raise ValueError(f"documents: the corpus has more than {MAX_CHUNKS} chunks "
                              "(fewer documents, shorter ones or longer chunk_tokens)")
-    return lengths
+    return tuple(lengths)
 
 
 class RagWorkload(Workload):

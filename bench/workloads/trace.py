@@ -39,6 +39,8 @@ class TraceParams(WorkloadParams):
 
     @model_validator(mode="after")
     def _readable(self):
+        if not resolve_path(self.path).is_file():     # named as a key of the config
+            raise ValueError(f"path: {self.path}: trace file not found")
         rows = read_trace(self.format, self.path)  # a bad row: a UserError naming file and line
         if not TraceWorkload.window(self, rows):
             raise ValueError(f"no trace rows in the window (start_s {self.start_s:g}, duration_s "
