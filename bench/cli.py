@@ -39,7 +39,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     specs = config.load(args.config)
     for spec in specs:
         print(f"ok: {spec.name} {spec.label} backend={spec.backend.name} "
-              f"workload={spec.workload['kind']} load={spec.load.kind}")
+              f"workload={spec.workload.kind} load={spec.load.kind}")
     print(f"{args.config}: {len(specs)} run(s) valid")
     return 0
 

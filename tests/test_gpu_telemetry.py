@@ -66,6 +66,7 @@ def test_energy_falls_back_to_power_times_time(monkeypatch):
     assert "gpu_j_per_output_tok" not in s                   # no tokens: no ratio, not infinity
 
 
+@pytest.mark.engine
 def test_no_gpu_means_no_keys_in_a_real_run(tmp_path, tiny_path):
     import torch
 

@@ -7,6 +7,8 @@ from bench.backends.hf import HFBackend
 from bench.run.driver import measure, now_ns
 from bench.types import Request
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 
 @pytest.fixture(scope="module")
 def backend(tiny_path):

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 CONFIG = """
 name: long
 model: tiny

@@ -71,6 +71,7 @@ def small_dummy(built, tmp_path_factory):
     return path
 
 
+@pytest.mark.engine
 def test_hf_backend_builds_dummy_weights_and_generates(small_dummy):
     from bench.backends.hf import HFBackend
     from bench.run.driver import measure, now_ns
@@ -95,6 +96,7 @@ async def _gather(b, reqs, measure, now_ns):
     return await asyncio.gather(*(measure(b, r, now_ns()) for r in reqs))
 
 
+@pytest.mark.engine
 def test_compile_option_compiles_the_decode_step_with_same_outputs(tiny_path):
     """compile: true goes through transformers' generate-time torch.compile (also on the CPU);
     greedy outputs must not change. The first call compiles (about 20 s on 2 cores)."""
@@ -124,6 +126,6 @@ def test_gpu_h100_config_validates():
     arms = {(s.backend.name, s.backend.options.get("compile")) for s in specs}
     assert arms == {("hf", False), ("hf", True), ("vllm", None)}
     assert all(s.backend.options["load_format"] == "dummy" for s in specs if s.backend.name == "vllm")
-    assert {s.workload["kind"] for s in specs} == {"chat", "chat_multiturn", "rag", "agentic"}
+    assert {s.workload.kind for s in specs} == {"chat", "chat_multiturn", "rag", "agentic"}
     assert {s.load.concurrency for s in specs} == {1, 8, 32} and len(specs) == 36
     assert len({s.label for s in specs}) == 36

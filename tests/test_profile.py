@@ -118,7 +118,7 @@ def test_cli_writes_workload_report_and_json(tmp_path, capsys):
     assert "kind: agentic" in text and "# tool latency (s): lognormal by MLE" in text
     from bench import config
     w = config.resolve_workload({"file": str(out)}, "test")
-    assert w["tool_calls_per_step"] == {"1": pytest.approx(2 / 3, abs=1e-3), "2": pytest.approx(1 / 3, abs=1e-3)}
+    assert w.tool_calls_per_step == {1: pytest.approx(2 / 3, abs=1e-3), 2: pytest.approx(1 / 3, abs=1e-3)}
     page = html.read_text()
     assert "Token-usage profile" in page and "observation_tokens" in page and "data:image/png" in page
     capsys.readouterr()

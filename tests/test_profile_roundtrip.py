@@ -25,6 +25,8 @@ from bench.profile import fit as fitting
 from bench.profile.command import read_logs
 from bench.profile.profile import build
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 SCALE, TOOL_FACTOR, TASKS, Z = 0.1, 0.02, 30, 3.5
 S = 10**9
 T0 = 1_750_000_000 * S   # Unix ns

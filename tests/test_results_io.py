@@ -55,6 +55,7 @@ def test_samples_reach_disk_as_they_finish_and_status_starts_partial(tmp_path):
     w.finish("complete")
 
 
+@pytest.mark.engine
 def test_harness_killed_mid_run_leaves_partial_results(tmp_path, tiny_path):
     cfg = tmp_path / "long.yaml"
     cfg.write_text(json.dumps({

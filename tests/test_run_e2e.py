@@ -3,7 +3,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from bench.results.files import read_samples
+
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
 
 CONFIG = """
 name: e2e

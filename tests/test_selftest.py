@@ -2,7 +2,11 @@
 that checks open file descriptors and memory do not grow after warm-up."""
 import asyncio
 
+import pytest
+
 from bench.selftest import command as selftest
+
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
 
 
 def test_selftest_measures_and_soak_does_not_leak(capsys):

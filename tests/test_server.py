@@ -15,6 +15,8 @@ from bench.run.assemble import deltas as _deltas
 from bench.run.server import ManagedServer, ServerError, ServerSpec, free_port
 from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 MAX_LEN = 1024
 # The tiny tokenizer has no chat template; this one sends the user's text as is.
 PLAIN_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"

@@ -17,6 +17,8 @@ from bench.workloads.agentic import AgenticWorkload
 from bench.workloads.chat_multiturn import ChatMultiturnWorkload
 from bench.workloads.trace import TraceWorkload
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 CLASSES = {"agentic": AgenticWorkload, "chat_multiturn": ChatMultiturnWorkload, "trace": TraceWorkload}
 
 
@@ -51,8 +53,7 @@ def tokenizer(backend):
 
 def make(tokenizer, seed=0, **params):
     p = config.resolve_workload(params, "test")
-    cls = CLASSES[p["kind"]]
-    return cls(cls.Params.model_validate(p), tokenizer, seed)
+    return CLASSES[p.kind](p, tokenizer, seed)
 
 
 def drive(backend, workload, n, load):

@@ -29,7 +29,7 @@ def _specs(**extra):
 def test_arms_interleave_per_load_point_and_merge_options():
     specs = _specs(repetitions=2, treatments=[
         {"name": "quant", "options": {"generate_kwargs": {"cache_implementation": "static"}}}, "spec-ngram"])
-    got = [(s.load.concurrency, s.treatment["repetition"], s.treatment["name"]) for s in specs]
+    got = [(s.load.concurrency, s.treatment.repetition, s.treatment.name) for s in specs]
     arms = ["baseline", "quant", "spec-ngram"]
     assert got == [(c, r, a) for c in (1, 4) for r in (0, 1) for a in arms]
     quant = specs[1].backend.options
@@ -37,7 +37,7 @@ def test_arms_interleave_per_load_point_and_merge_options():
     assert quant["max_batch_size"] == 2
     assert specs[2].backend.options["generate_kwargs"] == {"top_k": 5, "prompt_lookup_num_tokens": 3}
     assert specs[0].backend.options == DOC["backend"]["options"]
-    assert {s.treatment["experiment"] for s in specs} == {"t#0"}
+    assert {s.treatment.experiment for s in specs} == {"t#0"}
     assert "treatment=quant" in specs[1].label and "rep=1" in specs[4].label
 
 
@@ -45,7 +45,7 @@ def test_runs_entries_are_separate_experiments():
     doc = {**DOC, "backend": "hf", "runs": [{"treatments": ["static-cache"]},
                                             {"backend": {"name": "vllm"}, "treatments": ["kv-fp8"]}]}
     specs = config.load_doc(doc, "t.yaml")
-    assert [s.treatment["experiment"] for s in specs] == ["t#0"] * 4 + ["t#1"] * 4
+    assert [s.treatment.experiment for s in specs] == ["t#0"] * 4 + ["t#1"] * 4
     assert specs[-1].backend.options == {"kv_cache_dtype": "fp8"}
 
 

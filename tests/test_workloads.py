@@ -22,8 +22,8 @@ def tokenizer():
 def make(tokenizer, file, seed=0, **over):
     params = config.resolve_workload({"file": file, **over}, "test")
     cls = {"chat_multiturn": ChatMultiturnWorkload, "rag": RagWorkload, "agentic": AgenticWorkload,
-           "trace": TraceWorkload}[params["kind"]]
-    return cls(cls.Params.model_validate(params), tokenizer, seed)
+           "trace": TraceWorkload}[params.kind]
+    return cls(params, tokenizer, seed)
 
 
 AGENT = dict(scale=0.05, tool_latency_factor=0.1, context_limit_tokens=8192)
@@ -177,9 +177,9 @@ def test_bad_azure_rows_name_file_and_line(tmp_path):
 
 def test_runs_section_gives_each_workload_its_own_load():
     specs = config.load("configs/workloads-cpu.yaml")
-    kinds = [s.workload["kind"] for s in specs]
+    kinds = [s.workload.kind for s in specs]
     assert kinds == ["chat_multiturn", "rag", "agentic", "trace"]
     assert specs[3].load.kind == "offline" and specs[1].load.requests == 16
-    assert specs[2].load.concurrency == 4 and specs[2].workload["scale"] == 0.02
+    assert specs[2].load.concurrency == 4 and specs[2].workload.scale == 0.02
     with pytest.raises(UserError, match="runs: expected"):
         config.load_doc({"runs": "x", "load": {"requests": 1, "concurrency": 1}}, "c.yaml")

@@ -35,7 +35,7 @@ EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "itl_ms_p50", "e2e_ms_p50", "output
 
 
 def _arm_name(r) -> str:
-    return (r.spec.treatment or {}).get("name", BASELINE)
+    return r.spec.treatment.name if r.spec.treatment else BASELINE
 
 
 def _load(r) -> float | None:
@@ -104,7 +104,7 @@ def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
         effects = _effects(name, load, base_s, treat_s, slo)
         speed = next((e for e in effects if e["metric"] == "output_tok_s"), None)
         out.append({"treatment": name, "load": load, "runs": [r.run_id for r in runs],
-                    "options": runs[0].spec.treatment.get("options", {}), "effects": effects,
+                    "options": runs[0].spec.treatment.options, "effects": effects,
                     "speedup": speed and {k: speed[k] for k in ("ratio", "ci_low", "ci_high", "verdict")},
                     **_arm_metrics(backend, runs, treat_s),
                     "fidelity": _fidelity(backend, base_runs, runs, base_s, treat_s)})
@@ -116,7 +116,7 @@ def analyze(results: list) -> list[dict[str, Any]]:
     groups: dict[str, dict[Any, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in results:
         if r.spec.treatment and r.status != "failed":
-            groups[r.spec.treatment["experiment"]][_load(r)][_arm_name(r)].append(r)
+            groups[r.spec.treatment.experiment][_load(r)][_arm_name(r)].append(r)
     out = []
     for exp, points in groups.items():
         first = next(iter(next(iter(points.values())).values()))[0]
@@ -138,7 +138,7 @@ def _annotate(results: list, exps: list[dict[str, Any]], path: Path) -> None:
         for arm in exp["arms"]:
             for i, run_id in enumerate(arm["runs"]):
                 r = by_id[run_id]
-                extra = {"treatment": r.spec.treatment, "experiment_file": path.name,
+                extra = {"treatment": r.spec.treatment.model_dump(mode="json"), "experiment_file": path.name,
                          "spec": arm.get("spec"), "kv": arm.get("kv")}
                 if arm["treatment"] != BASELINE:
                     extra["fidelity"] = arm.get("fidelity")

@@ -35,7 +35,9 @@ class Chunk:
 
 
 class BackendOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a mapping, a list or a quoted number is refused where a name or a number belongs,
+    # at load, never coerced; inf and nan are refused wherever a number is.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Backend:

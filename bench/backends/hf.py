@@ -12,7 +12,7 @@ import asyncio
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Literal
 
 from pydantic import Field
 
@@ -23,8 +23,9 @@ _DONE = object()
 
 
 class HFOptions(BackendOptions):
-    device: str = "auto"                      # auto: cuda when present, else cpu
-    dtype: str = "auto"                       # auto: bfloat16 on cuda, float32 on cpu
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")  # auto: cuda when present, else cpu
+    # auto: bfloat16 on cuda, float32 on cpu
+    dtype: Literal["auto", "float32", "float16", "bfloat16", "float64", "float", "half"] = "auto"
     max_batch_size: int = Field(default=8, ge=1)
     batch_wait_ms: float = Field(default=2.0, ge=0)
     assistant_model: str | None = None        # draft model (path or 'tiny-draft') for assisted generation
@@ -38,7 +39,8 @@ class HFOptions(BackendOptions):
     # None = its default (compiles when the cache is static and the device a GPU); True = always,
     # with a static cache unless generate_kwargs names another compilable one; False = never.
     compile: bool | None = None
-    compile_mode: str = "reduce-overhead"                          # torch.compile mode (CUDA graphs)
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune",                # torch.compile modes
+                          "max-autotune-no-cudagraphs"] = "reduce-overhead"
     # torch.set_num_threads for the process (None: torch's default, one per core). On a CPU that
     # other processes also use, 1 avoids OpenMP barrier stalls (a tiny model ran 3-10x slower with
     # 2 threads while one other process kept a core busy).

@@ -22,16 +22,17 @@ from bench.types import Request
 
 
 class OpenAIOptions(BackendOptions):
-    base_url: str = "http://127.0.0.1:8000/v1"
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", pattern="^https?://")
     endpoint: Literal["completions", "chat"] = "completions"
     prompt: Literal["token_ids", "text"] = "token_ids"   # completions: exact ids, or decoded text
     served_model: str | None = None          # the `model` field sent; default: the run's model path
-    api_key_env: str | None = None           # NAME of the environment variable holding the key
+    api_key_env: str | None = Field(default=None, min_length=1)  # NAME of the variable holding the key
     connect_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=600.0, gt=0)
     max_connections: int = Field(default=1024, ge=1)
     vllm_extras: bool = True                 # ignore_eos, min_tokens, return_token_ids, continuous usage
-    metrics_url: str | None = "auto"         # Prometheus /metrics; auto: base_url's host + /metrics
+    # Prometheus /metrics; auto: base_url's host + /metrics
+    metrics_url: str | None = Field(default="auto", pattern="^(auto|https?://.*)$")
     tokenizer: str | None = None             # for decoding prompts and counting text; default: model
     extra_body: dict[str, Any] = Field(default_factory=dict)   # merged into every request body
 

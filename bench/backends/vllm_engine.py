@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import os
-from typing import Any, AsyncIterator
+import types
+import typing
+from typing import Any, AsyncIterator, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
 from bench.telemetry.prometheus import from_vllm_snapshot
@@ -37,8 +40,33 @@ def _engine_arg_names() -> set[str] | None:
     return {f.name for f in dataclasses.fields(AsyncEngineArgs)}
 
 
+def _plain(tp: Any) -> bool:
+    """An annotation built of names, numbers, flags, Literals, lists and dicts only."""
+    if tp in (str, int, float, bool, type(None), Any):
+        return True
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return True
+    return origin in (typing.Union, list, dict, types.UnionType) and \
+        all(_plain(a) for a in typing.get_args(tp))
+
+
+@functools.lru_cache(maxsize=None)
+def _engine_arg_check(name: str) -> TypeAdapter | None:
+    """A strict validator from the engine argument's own annotation, so `enable_prefix_caching:
+    "yes"` fails at load, not when the engine starts. None for vLLM's config classes: the value
+    is passed through and vLLM checks it."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    tp = {f.name: f.type for f in dataclasses.fields(AsyncEngineArgs)}.get(name)
+    if tp is None or not _plain(tp):
+        return None
+    return TypeAdapter(tp, config=ConfigDict(strict=True, allow_inf_nan=False))
+
+
 class VLLMOptions(BackendOptions):
-    model_config = ConfigDict(extra="allow", frozen=True)  # extras are vLLM engine arguments
+    # extras are vLLM engine arguments, typed by AsyncEngineArgs' own annotations
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
     sampling_params: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -49,6 +77,12 @@ class VLLMOptions(BackendOptions):
         if unknown:
             raise ValueError(f"{unknown[0]}: not a vLLM engine argument (see vllm.engine.arg_utils."
                              f"AsyncEngineArgs) nor one of {sorted(HARNESS_KEYS)}")
+        for key, value in (self.model_extra or {}).items() if names else ():
+            check = _engine_arg_check(key)
+            try:
+                check and check.validate_python(value)
+            except ValidationError as err:
+                raise ValueError(f"{key}: {err.errors()[0]['msg']} (the type vLLM's AsyncEngineArgs declares)") from None
         return self
 
     def engine_args(self) -> dict[str, Any]:

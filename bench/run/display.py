@@ -105,7 +105,7 @@ def inflation_table(results: list[RunResult]) -> Table | None:
 
 def print_summary(results: list[RunResult]) -> None:
     console.print(summary_table(results))
-    kinds = {r.spec.workload["kind"] for r in results}
+    kinds = {r.spec.workload.kind for r in results}
     infl = inflation_table(results)
     if infl is not None and (len(kinds) > 1 or any("tasks" in r.summary for r in results)):
         console.print(infl)

@@ -26,7 +26,7 @@ def arms_by_load(results: list) -> dict[Any, dict[str, list]]:
     points: dict[Any, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         if r.spec.treatment and r.status != "failed":
-            points[load_point(r.meta["config"])][r.spec.treatment.get("name", BASELINE)].append(r)
+            points[load_point(r.meta["config"])][r.spec.treatment.name or BASELINE].append(r)
     return points
 
 

@@ -147,8 +147,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
 def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
     """The token-inflation table of the suite, stored in every run.json as `inflation`."""
     rows = inflation.inflation_rows([
-        (r.spec.label or r.spec.name, r.spec.workload["kind"],
-         registry.workload_class(r.spec.workload["kind"]).unit, r.summary) for r in results])
+        (r.spec.label or r.spec.name, r.spec.workload.kind,
+         registry.workload_class(r.spec.workload.kind).unit, r.summary) for r in results])
     data = inflation.table(rows)
     for r in results:
         update_run(r.dir, {"inflation": data})
@@ -157,7 +157,7 @@ def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
 
 
 def _experiment(spec: RunSpec) -> str | None:
-    return (spec.treatment or {}).get("experiment")
+    return spec.treatment.experiment if spec.treatment else None
 
 
 def _keep(key: str, spec: RunSpec, specs: list[RunSpec]) -> bool:

@@ -4,15 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def make_workload(params: dict[str, Any], model_path: str, seed: int):
-    """The workload a run's `workload` settings describe, with the model's own tokenizer (prompt
-    lengths are exact token counts of that model)."""
+def make_workload(params: Any, model_path: str, seed: int):
+    """The workload a run's `workload` settings describe (its validated Params, as RunSpec carries
+    them, or their JSON as run.json stores them), with the model's own tokenizer (prompt lengths
+    are exact token counts of that model)."""
     from transformers import AutoTokenizer
 
     from bench import registry
 
-    cls = registry.workload_class(params["kind"])
-    return cls(cls.Params.model_validate(params), AutoTokenizer.from_pretrained(model_path), seed)
+    kind = params["kind"] if isinstance(params, dict) else params.kind
+    cls = registry.workload_class(kind)
+    if isinstance(params, dict):
+        params = cls.Params.model_validate(params)
+    return cls(params, AutoTokenizer.from_pretrained(model_path), seed)
 
 
 def single_prompts(workload, n: int) -> dict[str, tuple[int, ...]]:

@@ -44,7 +44,7 @@ from bench.workloads.trace import resolve_path
 
 
 class AgentReplayParams(WorkloadParams):
-    kind: str = "agent_replay"
+    kind: Literal["agent_replay"] = "agent_replay"
     format: Literal["auto", "sessions", "otel", "tracelab"] = "auto"
     path: str = Field(description="a file, a directory (its .json/.jsonl files, sorted) or a glob")
     start: int = Field(default=0, ge=0, description="first session (in file order)")

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from bench.workloads.dists import Dist
+from bench.workloads.dists import MAX_COUNT, Dist
 from bench.types import Request, Send
-from bench.workloads.base import Workload, WorkloadParams, session_rng
+from bench.workloads.base import STRICT, Workload, WorkloadParams, session_rng
 from bench.workloads.steps import StepFailed, now_ns, wait_meta, wait_until
 from bench.workloads.tokens import PromptFactory
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
 class LatencyComponent(_Strict):
@@ -57,12 +57,12 @@ class CompactionParams(_Strict):
 
 class StopParams(_Strict):
     mode: Literal["steps", "model"] = "steps"   # model: EOS or the marker ends the task
-    max_steps: int = Field(default=100, ge=1)   # the cap in model mode
+    max_steps: int = Field(default=100, ge=1, le=MAX_COUNT)   # the cap in model mode
     marker: str | None = None
 
 
 class AgenticParams(WorkloadParams):
-    kind: str = "agentic"
+    kind: Literal["agentic"] = "agentic"
     prefix_tokens: int = Field(default=6000, ge=0)
     task_tokens: Dist
     steps: Dist
@@ -70,7 +70,9 @@ class AgenticParams(WorkloadParams):
     observation_tokens: Dist
     tool_latency: list[LatencyComponent] = Field(min_length=1)
     tool_latency_factor: float = Field(default=1.0, ge=0, description="0 turns tool time off")
-    tool_calls_per_step: dict[int, float] = Field(default_factory=lambda: {1: 1.0})
+    # parallel calls per step -> weight
+    tool_calls_per_step: dict[Annotated[int, Field(ge=1, le=MAX_COUNT)], Annotated[float, Field(ge=0)]] = \
+        Field(default_factory=lambda: {1: 1.0}, min_length=1)
     subagents: SubagentParams = Field(default_factory=SubagentParams)
     compaction: CompactionParams = Field(default_factory=CompactionParams)
     context_limit_tokens: int = Field(default=131072, ge=16, description="the model's limit; not scaled")

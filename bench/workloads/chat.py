@@ -1,6 +1,8 @@
 """Single-turn chat: prompt and output lengths drawn from published distributions."""
 from __future__ import annotations
 
+from typing import Literal
+
 from bench.workloads.dists import Dist
 from bench.types import Request, SingleRequest
 from bench.workloads.base import Workload, WorkloadParams, session_rng
@@ -8,7 +10,7 @@ from bench.workloads.tokens import PromptFactory
 
 
 class ChatParams(WorkloadParams):
-    kind: str = "chat"
+    kind: Literal["chat"] = "chat"
     input_tokens: Dist
     output_tokens: Dist
 

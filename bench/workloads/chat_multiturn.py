@@ -6,6 +6,7 @@ turn k+1 is due when turn k's last token arrived plus the user's think time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field
 
@@ -17,7 +18,7 @@ from bench.workloads.tokens import PromptFactory
 
 
 class ChatMultiturnParams(WorkloadParams):
-    kind: str = "chat_multiturn"
+    kind: Literal["chat_multiturn"] = "chat_multiturn"
     turns: Dist                            # user turns per conversation
     system_tokens: int = Field(default=0, ge=0)   # shared by every conversation (prefix-cacheable)
     first_message_tokens: Dist             # the opening message (often carries pasted context)

@@ -17,18 +17,50 @@ from bench.types import Request, SingleRequest
 from bench.workloads.base import Workload, WorkloadParams, session_rng
 from bench.workloads.tokens import PromptFactory
 
+# Chunk ids are drawn by popularity over the whole corpus (O(chunks) per query): past this the
+# corpus is a typo, not a benchmark.
+MAX_CHUNKS = 10_000_000
+
 
 class RagParams(WorkloadParams):
-    kind: str = "rag"
-    documents: int = Field(default=1000, ge=1)
+    kind: Literal["rag"] = "rag"
+    documents: int = Field(default=1000, ge=1, le=1_000_000)
     document_tokens: Dist                  # each document's length before chunking
     chunk_tokens: int = Field(default=512, ge=1)
     chunks_per_query: int = Field(default=10, ge=1)
-    zipf_s: float = Field(default=1.0, ge=0, description="popularity exponent; 0 = uniform")
+    # At most 10: past it 1 / r^s underflows to 0 for most ranks and k distinct chunks cannot be drawn.
+    zipf_s: float = Field(default=1.0, ge=0, le=10, description="popularity exponent; 0 = uniform")
     chunk_order: Literal["popularity", "retrieval", "corpus"] = "retrieval"
     system_tokens: int = Field(default=200, ge=0)
     question_tokens: Dist
     output_tokens: Dist
+
+    def check_seeded(self, seed: int) -> None:
+        n = len(chunk_lengths(self, seed))
+        if self.chunks_per_query > n:
+            raise ValueError(f"chunks_per_query: {self.chunks_per_query} is more than the {n} chunks "
+                             f"the corpus has (documents x document_tokens / chunk_tokens)")
+
+
+def chunk_lengths(p: RagParams, seed: int) -> list[int]:
+    """The corpus: each document's drawn length cut into chunk_tokens-sized chunks. Drawn at load
+    (check_seeded) and again by the workload, and once per run of a matrix: cached."""
+    return list(_chunk_lengths(p.model_dump_json(), seed))
+
+
+@functools.lru_cache(maxsize=16)
+def _chunk_lengths(params_json: str, seed: int) -> tuple[int, ...]:
+    p = RagParams.model_validate_json(params_json)
+    rng = np.random.default_rng([seed, 11])
+    size = max(1, int(round(p.chunk_tokens * p.scale)))
+    lengths: list[int] = []
+    for _ in range(p.documents):
+        n = p.document_tokens.sample_int(rng, p.scale)
+        lengths += [size] * (n // size) + ([n % size] if n % size else [])
+        if len(lengths) > MAX_CHUNKS:
+            raise ValueError(f"documents: the corpus has more than {MAX_CHUNKS} chunks "
+                             "(fewer documents, shorter ones or longer chunk_tokens)")
+    return tuple(lengths)
 
 
 class RagWorkload(Workload):
@@ -39,23 +71,12 @@ class RagWorkload(Workload):
         super().__init__(params, tokenizer, seed)
         self.prompts = PromptFactory(tokenizer, seed)
         self.system = self.prompts.keyed(("rag-system",), int(round(params.system_tokens * params.scale)))
-        self.chunk_lengths = self._chunk(np.random.default_rng([seed, 11]))
+        self.chunk_lengths = chunk_lengths(params, seed)
         n = len(self.chunk_lengths)
-        if params.chunks_per_query > n:
-            raise ValueError(f"chunks_per_query {params.chunks_per_query} > {n} chunks in the corpus")
         # Popularity rank -> chunk id is a seeded permutation: popular chunks are not all
         # from the first document.
         self.by_rank = np.random.default_rng([seed, 12]).permutation(n)
         self.popularity = zipf_weights(n, params.zipf_s)
-
-    def _chunk(self, rng: np.random.Generator) -> list[int]:
-        p = self.params
-        size = max(1, int(round(p.chunk_tokens * p.scale)))
-        lengths: list[int] = []
-        for _ in range(p.documents):
-            n = p.document_tokens.sample_int(rng, p.scale)
-            lengths += [size] * (n // size) + ([n % size] if n % size else [])
-        return lengths
 
     @functools.lru_cache(maxsize=4096)
     def chunk(self, chunk_id: int) -> tuple[int, ...]:

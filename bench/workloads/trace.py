@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class TraceParams(WorkloadParams):
-    kind: str = "trace"
+    kind: Literal["trace"] = "trace"
     format: Literal["mooncake", "azure"]
     path: str                              # relative paths: from the working directory, else the repo
     block_tokens: int = Field(default=512, ge=1, description="tokens per Mooncake hash id")
@@ -48,6 +48,8 @@ class TraceParams(WorkloadParams):
 
     @model_validator(mode="after")
     def _readable(self):
+        if not resolve_path(self.path).is_file():     # named as a key of the config
+            raise ValueError(f"path: {self.path}: trace file not found")
         rows = read_trace(self.format, self.path)  # a bad row: a UserError naming file and line
         if not TraceWorkload.window(self, rows):
             raise ValueError(f"no trace rows in the window (start_s {self.start_s:g}, duration_s "
