@@ -43,10 +43,14 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     try:
         async for chunk in backend.stream(req):
             t = now_ns()
-            if chunk.count:
+            n = chunk.count   # the hot path: once per streamed chunk, so nothing done twice
+            if n:
                 chunk_ns.append(t)
-                token_ns.extend([t] * chunk.count)
-                ids.extend(chunk.token_ids)
+                if n == 1:
+                    token_ns.append(t)
+                else:
+                    token_ns.extend([t] * n)
+                ids += chunk.token_ids
             if chunk.prompt_tokens is not None:
                 prompt_tokens = chunk.prompt_tokens
             if chunk.cached_prompt_tokens is not None:
