@@ -43,6 +43,9 @@ class Backend:
 
     name = "base"
     Options: type[BackendOptions] = BackendOptions
+    # True when copies of the backend in several processes can drive one target (a client of a
+    # server); then `load.workers` may run it in worker processes (bench.run.workers).
+    multiprocess_safe = False
 
     def __init__(self, model: str, options: dict[str, Any], seed: int = 0):
         self.model = model

@@ -56,6 +56,7 @@ def _event(data: bytes) -> dict[str, Any]:
 class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
+    multiprocess_safe = True   # every copy is only a client of the same server
 
     async def start(self) -> None:
         import aiohttp

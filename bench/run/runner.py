@@ -23,7 +23,8 @@ from bench.telemetry import prometheus
 from bench.metrics import roofline
 from bench.metrics import tasks as task_metrics
 from bench.config import RunSpec
-from bench.run.driver import Driver, seeded
+from bench.run import workers as load_workers
+from bench.run.driver import seeded
 from bench.telemetry.gpu import GpuSampler
 from bench.run.load import strategy
 from bench.models import resolve_model
@@ -104,7 +105,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         progress.advance(sample)
 
     status, error = "complete", None
-    driver = Driver(backend, record)
+    driver, workers_info = load_workers.driver_for(load, backend, record)   # one process or N
     workload = _make_workload(spec, model_path)
     strat = strategy(load)
     before = backend.stats()
@@ -122,6 +123,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
                                          strat.max_in_flight, load.requests, load.duration_s)
         if stats.session_errors:
             error = "; ".join(stats.session_errors[:5])
+        if stats.dead_workers:   # its finished samples are on disk; what it still held is not
+            status, error = "partial", "; ".join(stats.dead_workers)
         if stats.aborted:  # the server went away: what was planned was not all sent
             status, error = "partial", (f"stopped after {stats.started_sessions} sessions, server "
                                         f"unreachable: {stats.aborted}")
@@ -134,6 +137,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
         progress.stop()
+        await driver.close()
         summary = metrics.summarize(samples, spec.slo.model_dump())
         summary |= task_metrics.summarize_tasks(samples, summary["duration_s"], spec.slo.model_dump())
         if "mem" in locals():
@@ -164,6 +168,14 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         open_loop = strat.max_in_flight is None and (load.kind == "rate" or spec.workload["kind"] == "trace")
         scheduled = load.kind != "concurrency" or spec.workload["kind"] == "trace"
         extra["warnings"] = client_monitor.warnings(summary, open_loop, scheduled)
+        per_worker = getattr(driver, "worker_summaries", [])
+        if per_worker:   # the loops that stamped were the workers': judge each, not the parent's
+            summary |= load_workers.merge_client(per_worker)
+            extra["warnings"] = client_monitor.warnings(
+                {"send_lag_ms_p99": summary.get("send_lag_ms_p99")}, open_loop, scheduled) + [
+                f"load worker {w['worker']}: {text}" for w in per_worker
+                for text in client_monitor.warnings(w, open_loop, scheduled)]
+        extra["load_workers"] = workers_info | {"per_worker": per_worker}
         writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
