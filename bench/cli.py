@@ -45,7 +45,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     from bench.selftest.command import main
-    return main(args.rate or [100, 300, 1000, 2000], args.seconds, args.chunks, args.concurrency, args.soak)
+    return main(args.rate or [100, 300, 1000, 2000], args.seconds, args.chunks, args.concurrency, args.soak,
+                args.workers)
 
 
 def cmd_build_tiny(args: argparse.Namespace) -> int:
@@ -202,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--chunks", type=int, default=16, help="streamed chunks (tokens) per request")
     st.add_argument("--concurrency", type=int, default=256, help="for the closed-loop ceiling and the soak")
     st.add_argument("--soak", type=int, default=0, metavar="N", help="then N requests, printing fds and RSS")
+    st.add_argument("--workers", type=int, default=1, metavar="N", help="also measure with N worker processes")
     st.set_defaults(func=cmd_selftest)
 
     models = sub.add_parser("models", help="build and list models").add_subparsers(dest="what", required=True)

@@ -28,6 +28,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from typing import Any, Callable, Iterator
 
@@ -115,26 +116,31 @@ async def _worker(index: int, inbox, outbox, backend: Backend) -> None:
     messages: asyncio.Queue = asyncio.Queue()
     shared: dict[int, Any] = {}
 
-    def readable() -> None:
-        while inbox.poll():
+    # The inbox is read by a thread, never by the loop: the loop blocks writing samples when the
+    # parent is busy, and the parent blocks writing sessions when we are; a loop that did both
+    # could deadlock with it (it did, at 3,000 sessions/s).
+    def read() -> None:
+        while True:
             try:
-                messages.put_nowait(_Unpickler(io.BytesIO(inbox.recv_bytes()), shared).load())
-            except EOFError:   # the parent is gone
-                loop.remove_reader(inbox.fileno())
-                messages.put_nowait(("quit",))
+                data = inbox.recv_bytes()
+            except (EOFError, OSError):   # the parent is gone
+                loop.call_soon_threadsafe(messages.put_nowait, ("quit",))
                 return
+            msg = _Unpickler(io.BytesIO(data), shared).load()
+            if msg[0] == "share":   # here, before the sessions that refer to it are unpickled
+                shared[msg[1]] = msg[2]
+            else:
+                loop.call_soon_threadsafe(messages.put_nowait, msg)
 
     await backend.start()
-    loop.add_reader(inbox.fileno(), readable)
+    threading.Thread(target=read, name="bench-worker-inbox", daemon=True).start()
     outbox.send_bytes(pickle.dumps(("ready", index)))
     try:
         while True:
             msg = await messages.get()
-            if msg[0] == "share":
-                shared[msg[1]] = msg[2]
-            elif msg[0] == "go":
+            if msg[0] == "go":
                 async with ClientMonitor() as mon:
-                    stats, lags = await _drive(backend, messages, outbox, shared, *msg[1:])
+                    stats, lags = await _drive(backend, messages, outbox, *msg[1:])
                 summary = mon.summary() | _lag_summary(lags)
                 outbox.send_bytes(pickle.dumps(("done", index, stats, summary)))
             elif msg[0] == "quit":
@@ -143,7 +149,7 @@ async def _worker(index: int, inbox, outbox, backend: Backend) -> None:
         await backend.stop()
 
 
-async def _drive(backend, messages: asyncio.Queue, outbox, shared, t0_ns: int, deadline_ns: int | None,
+async def _drive(backend, messages: asyncio.Queue, outbox, t0_ns: int, deadline_ns: int | None,
                  max_in_flight: int | None, warmup: bool, index: int):
     loop = asyncio.get_running_loop()
     pending: list[Sample] = []
@@ -167,9 +173,7 @@ async def _drive(backend, messages: asyncio.Queue, outbox, shared, t0_ns: int, d
     async def items():
         while True:
             msg = await messages.get()
-            if msg[0] == "share":
-                shared[msg[1]] = msg[2]
-            elif msg[0] == "sessions":
+            if msg[0] == "sessions":
                 for item in msg[1]:
                     yield item
             elif msg[0] == "stop":
