@@ -39,6 +39,9 @@ from bench.types import Sample, Session
 LOOKAHEAD_NS = 300_000_000     # open loop: a session reaches its worker this long before it is due
 START_MARGIN_NS = 200_000_000  # t0 this far after "go", so every worker is listening when it comes
 DRAIN_S = 2.0                  # on Ctrl-C, how long the parent still collects finished samples
+# Open loop, uncapped: a worker that fell this far behind gets no more until it catches up, so
+# its queue (memory) stays bounded; the schedule still stamps each session's due time.
+MAX_OUTSTANDING = 5_000
 BACKLOG = 2                    # closed loop: queued sessions per slot a worker holds beyond its slots
 
 
@@ -287,7 +290,7 @@ class _Run:
 
     def __init__(self, pool: WorkerPool, live: list[int], shares: list[int | None], t0: int, deadline):
         self.pool, self.live, self.t0, self.deadline = pool, live, t0, deadline
-        self.cap = {k: (s * (1 + BACKLOG) if s else None) for k, s in zip(live, shares)}
+        self.cap = {k: (s * (1 + BACKLOG) if s else MAX_OUTSTANDING) for k, s in zip(live, shares)}
         self.sent = dict.fromkeys(live, 0)
         self.finished = dict.fromkeys(live, 0)
         self.done: dict[int, tuple[DriveStats, dict]] = {}
@@ -381,8 +384,7 @@ class _Run:
             if self.deadline and (due or now_ns()) >= self.deadline:
                 break
             while True:
-                open_ = [k for k in self._open() if self.cap[k] is None or
-                         self.sent[k] - self.finished[k] < self.cap[k]]
+                open_ = [k for k in self._open() if self.sent[k] - self.finished[k] < self.cap[k]]
                 if not self._open():
                     return
                 if open_ and (due is None or due - now_ns() < LOOKAHEAD_NS):
