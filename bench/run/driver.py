@@ -62,8 +62,12 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
         error = f"{reason}: {exc}" if str(exc) else reason
     if error is None and not token_ns and req.max_output_tokens > 0:
         error = "empty_response: no output tokens"
+    tokens = tuple(token_ns)
+    # One token per chunk (the common case): one tuple serves both, a third of a sample's memory
+    # on long runs, where every sample stays in memory until the summary.
+    chunks = tokens if len(chunk_ns) == len(token_ns) else tuple(chunk_ns)
     return Sample(request_id=req.id, task_id=req.task_id, scheduled_ns=scheduled_ns, sent_ns=sent,
-                  token_ns=tuple(token_ns), chunk_ns=tuple(chunk_ns), prompt_tokens=prompt_tokens,
+                  token_ns=tokens, chunk_ns=chunks, prompt_tokens=prompt_tokens,
                   cached_prompt_tokens=cached, output_tokens=len(token_ns),
                   output_token_ids=tuple(ids), error=error, warmup=warmup,
                   meta=dict(req.meta))  # a session's notes (step, tool wait) reach samples.jsonl
