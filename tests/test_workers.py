@@ -108,3 +108,24 @@ def test_a_killed_worker_ends_the_run_partial_and_keeps_its_samples(tmp_path, ti
     assert len(by_worker[dead]) >= 20 and all(s["error"] is None and len(s["token_ns"]) == 4
                                                for s in by_worker[dead])
     assert len(by_worker[1 - dead]) > len(by_worker[dead])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "true", "many"])
+def test_bad_workers_is_a_one_line_config_error(tmp_path, value):
+    from bench import config
+    from bench.errors import UserError
+    path = tmp_path / "c.yaml"
+    path.write_text("model: tiny\nbackend: {name: openai}\nworkload: {file: chat, scale: 0.05}\n"
+                    f"load: {{kind: rate, rate: 5, requests: 4, workers: {value}}}\n")
+    with pytest.raises(UserError) as err:
+        config.load(path)
+    assert str(err.value) == f'{path}: load.workers: load.workers must be an integer >= 1 or "auto"'
+
+
+def test_workers_flag_overrides_and_rejects_bad_values():
+    from bench.cli import parser
+    assert parser().parse_args(["run", "c.yaml", "--workers", "auto"]).workers == "auto"
+    assert parser().parse_args(["run", "c.yaml", "--workers", "3"]).workers == 3
+    with pytest.raises(SystemExit) as exit_:
+        parser().parse_args(["run", "c.yaml", "--workers", "0"])
+    assert exit_.value.code == 2
