@@ -260,6 +260,8 @@ class WorkerPool:
         t0 = now_ns() + START_MARGIN_NS
         deadline = t0 + int(duration_s * 1e9) if duration_s else None
         live = [k for k, p in enumerate(self.procs) if p.is_alive()]
+        if not live:
+            raise RuntimeError(f"no load worker is alive (of {self.n}): see the runs before this one")
         shares = _split(max_in_flight, len(live))
         for k, share in zip(live, shares):
             _send(self.inboxes[k], ("go", t0, deadline, share, warmup, k))
