@@ -14,6 +14,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.run.display import BarProgress, print_summary
 
     specs = config.load(args.config)
+    if args.workers is not None:   # the flag wins over every run's load.workers
+        specs = [s.model_copy(update={"load": s.load.model_copy(update={"workers": args.workers})}) for s in specs]
     progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else None
     try:
         results = runner.run_all(specs, args.results_dir, progress)
@@ -46,7 +48,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     from bench.selftest.command import main
-    return main(args.rate or [100, 300, 1000, 2000], args.seconds, args.chunks, args.concurrency, args.soak)
+    return main(args.rate or [100, 300, 1000, 2000], args.seconds, args.chunks, args.concurrency, args.soak,
+                args.workers)
 
 
 def cmd_build_tiny(args: argparse.Namespace) -> int:
@@ -175,6 +178,12 @@ def _analysis_verbs(sub) -> None:
     fc.set_defaults(func=cmd_forecast)
 
 
+def _workers(text: str) -> int | str:
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text if text == "auto" else int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1 or auto")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Inference benchmarking for LLM serving.")
     sub = p.add_subparsers(dest="verb", required=True)
@@ -183,6 +192,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("config")
     run.add_argument("--results-dir", default="results")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--workers", type=_workers, metavar="N|auto",
+                     help="client processes for HTTP backends (overrides load.workers)")
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="check a config without running it")
@@ -195,6 +206,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--chunks", type=int, default=16, help="streamed chunks (tokens) per request")
     st.add_argument("--concurrency", type=int, default=256, help="for the closed-loop ceiling and the soak")
     st.add_argument("--soak", type=int, default=0, metavar="N", help="then N requests, printing fds and RSS")
+    st.add_argument("--workers", type=int, default=1, metavar="N", help="also measure with N worker processes")
     st.set_defaults(func=cmd_selftest)
 
     models = sub.add_parser("models", help="build and list models").add_subparsers(dest="what", required=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench import registry
 from bench.errors import UserError
@@ -57,6 +57,15 @@ class LoadSpec(Strict):
     requests: int | None = Field(default=None, ge=1, description="sessions to run")
     duration_s: float | None = Field(default=None, gt=0)
     warmup: int = Field(default=0, ge=0)
+    # Client processes (bench.run.workers): an integer >= 1 or "auto" (from cores and load).
+    workers: int | Literal["auto"] = 1
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, v):
+        if v != "auto" and (type(v) is not int or v < 1):
+            raise ValueError("load.workers must be an integer >= 1 or \"auto\"")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> "LoadSpec":

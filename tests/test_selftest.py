@@ -10,9 +10,13 @@ pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `b
 
 
 def test_selftest_measures_and_soak_does_not_leak(capsys):
-    out = asyncio.run(selftest._selftest([50.0], 1.0, 8, 32, 3000, print))
+    out = asyncio.run(selftest._selftest([50.0], 1.0, 8, 32, 3000, print, workers=2))
     (point,) = out["points"]
     assert point.requests == 50 and point.errors == 0
+    assert point.chunks == 50 * 8 and 0 < point.cpu_us_per_chunk < 100_000   # parsed, not assumed
+    (pooled,) = out["pooled"]["points"]
+    assert pooled.requests == 50 and pooled.chunks == 400 and pooled.errors == 0
+    assert pooled.cpu_s > 0 and out["pooled"]["closed"].chunks == out["pooled"]["closed"].requests * 8
     assert 25 < point.request_s < 100 and point.chunk_s == point.request_s * 8
     assert point.send_lag_ms_p50 < point.send_lag_ms_p99 < 1000
     closed = out["closed"]
@@ -24,4 +28,5 @@ def test_selftest_measures_and_soak_does_not_leak(capsys):
     assert end[2] - warm[2] < 15, marks                  # RSS MiB
     selftest.report(out, 8)
     text = capsys.readouterr().out
-    assert "soak    3000 requests" in text and "closed-loop ceiling" in text
+    assert "soak    3000 requests" in text and "1 worker: closed-loop ceiling" in text
+    assert "2 workers: closed-loop ceiling" in text and "us per chunk" in text

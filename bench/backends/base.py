@@ -62,6 +62,9 @@ class Backend:
     # run stage while an experiment's arms are up; "offline" = teacher_forced_offline() after the
     # runs; None = not measured.
     teacher_forced: str | None = None
+    # True when copies of the backend in several processes can drive one target (a client of a
+    # server); then `load.workers` may run it in worker processes (bench.run.workers).
+    multiprocess_safe = False
 
     def __init__(self, model: str, options: dict[str, Any], seed: int = 0):
         self.model = model

@@ -10,10 +10,10 @@ is never stored.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from typing import Any, AsyncIterator, Literal
 
+import msgspec
 from pydantic import Field
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
@@ -37,12 +37,18 @@ class OpenAIOptions(BackendOptions):
     extra_body: dict[str, Any] = Field(default_factory=dict)   # merged into every request body
 
 
+# msgspec rather than json: it decodes a streamed event in about a fifth of the time, and
+# every streamed chunk pays for one decode (profiled: json was the client's largest cost).
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
 def _event(data: bytes) -> dict[str, Any]:
     """One SSE `data:` payload; anything but a JSON object is the server's fault, not ours."""
     try:
-        event = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise BackendError(f"malformed SSE event ({exc.msg}): {data[:80].decode(errors='replace')!r}", "bad_sse") from None
+        event = _decode(data)
+    except msgspec.DecodeError as exc:
+        raise BackendError(f"malformed SSE event ({exc}): {data[:80].decode(errors='replace')!r}", "bad_sse") from None
     if not isinstance(event, dict):
         raise BackendError(f"malformed SSE event (not a JSON object): {data[:80].decode(errors='replace')!r}", "bad_sse")
     return event
@@ -52,13 +58,14 @@ class OpenAIBackend(Backend):
     name = "openai"
     Options = OpenAIOptions
     uses_server = True             # a run may start a managed server for it (`server:`)
+    multiprocess_safe = True   # every copy is only a client of the same server
 
     async def start(self) -> None:
         import aiohttp
         from yarl import URL
 
         o = self.options
-        self._headers = {}
+        self._headers = {"Content-Type": "application/json"}
         if o.api_key_env:
             key = os.environ.get(o.api_key_env)
             if not key:
@@ -110,20 +117,26 @@ class OpenAIBackend(Backend):
         path, body = self._body(request)
         url = self.options.base_url
         try:
-            async with self.client.post(self._base + path, json=body, headers=self._headers) as resp:
+            async with self.client.post(self._base + path, data=_encode(body), headers=self._headers) as resp:
                 if resp.status != 200:
                     text = (await resp.read()).decode(errors="replace")[:300]
                     raise BackendError(f"HTTP {resp.status} from {resp.url}: {text}", f"http_{resp.status}")
-                seen = 0
-                async for raw in resp.content:
-                    if not raw.startswith(b"data:"):
-                        continue
-                    data = raw[5:].strip()
-                    if data == b"[DONE]":
-                        return
-                    chunk, seen = self._chunk(_event(data), seen)
-                    if chunk is not None:
-                        yield chunk
+                seen, rest = 0, b""
+                # One await per read from the socket, not per line: the lines that arrived
+                # together are split here (SSE lines end in \n or \r\n: strip() drops the \r;
+                # events are the `data:` lines; other fields and comments are skipped).
+                async for data in resp.content.iter_any():
+                    lines = (rest + data).split(b"\n")
+                    rest = lines.pop()
+                    for raw in lines:
+                        if not raw.startswith(b"data:"):
+                            continue
+                        payload = raw[5:].strip()
+                        if payload == b"[DONE]":
+                            return
+                        chunk, seen = self._chunk(_event(payload), seen)
+                        if chunk is not None:
+                            yield chunk
             raise BackendError(f"stream from {url} ended without [DONE]", "stream_cut")
         except aiohttp.ClientConnectorError as exc:
             raise BackendError(f"cannot connect to {url} ({exc.strerror or exc}): is the server running?",

@@ -18,7 +18,15 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
+import msgspec
+
 from bench.types import Sample
+
+# msgspec encodes the Sample dataclass directly, with the same keys in the same order as
+# dataclasses.asdict + json.dumps did, in a few microseconds instead of about a millisecond
+# (asdict deep-copies every tuple and dict): this runs once per request in the client's loop.
+# Values JSON has no type for are written as str(), as before.
+_encode_sample = msgspec.json.Encoder(enc_hook=str).encode
 
 SCHEMA_VERSION = 1
 
@@ -51,7 +59,7 @@ class RunWriter:
         self.dir.parent.mkdir(parents=True, exist_ok=True)
         self.dir.mkdir(exist_ok=False)  # an existing run is never overwritten
         self.meta = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "partial", **meta}
-        self._samples = open(self.dir / "samples.jsonl", "a")
+        self._samples = open(self.dir / "samples.jsonl", "ab")
         self.n_samples = 0
         self.write_meta()
 
@@ -59,7 +67,7 @@ class RunWriter:
         atomic_write_json(self.dir / "run.json", self.meta)
 
     def add(self, sample: Sample) -> None:
-        self._samples.write(json.dumps(dataclasses.asdict(sample), default=str) + "\n")
+        self._samples.write(_encode_sample(sample) + b"\n")
         self._samples.flush()
         self.n_samples += 1
 

@@ -37,6 +37,8 @@ class Pieces:
     server: dict[str, Any] | None = None        # a managed server: argv, url, log file name
     open_loop: bool = False                     # sends do not wait for completions
     scheduled: bool = False                     # requests have planned send times
+    workers_info: dict[str, Any] = field(default_factory=dict)   # load worker processes: how many, why
+    per_worker: list[dict[str, Any]] = field(default_factory=list)  # each worker's client monitor
 
 
 def deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -91,5 +93,14 @@ def assemble(p: Pieces) -> dict[str, Any]:
     if roof_info:
         out["roofline"] = roof_info
     out["warnings"] = client_monitor.warnings(summary, p.open_loop, p.scheduled)
+    if p.per_worker:   # the loops that stamped were the workers': judge each, not the parent's
+        from bench.run import workers as load_workers
+
+        summary |= load_workers.merge_client(p.per_worker)
+        out["warnings"] = client_monitor.warnings(
+            {"send_lag_ms_p99": summary.get("send_lag_ms_p99")}, p.open_loop, p.scheduled) + [
+            f"load worker {w['worker']}: {text}" for w in p.per_worker
+            for text in client_monitor.warnings(w, p.open_loop, p.scheduled)]
+    out["load_workers"] = p.workers_info | {"per_worker": p.per_worker}
     out["error_reasons"] = metrics.error_reasons(p.samples)
     return out

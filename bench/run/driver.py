@@ -9,7 +9,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import AsyncIterator, Callable, Iterator
 
 import numpy as np
 
@@ -43,10 +43,14 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     try:
         async for chunk in backend.stream(req):
             t = now_ns()
-            if chunk.count:
+            n = chunk.count   # the hot path: once per streamed chunk, so nothing done twice
+            if n:
                 chunk_ns.append(t)
-                token_ns.extend([t] * chunk.count)
-                ids.extend(chunk.token_ids)
+                if n == 1:
+                    token_ns.append(t)
+                else:
+                    token_ns.extend([t] * n)
+                ids += chunk.token_ids
             if chunk.prompt_tokens is not None:
                 prompt_tokens = chunk.prompt_tokens
             if chunk.cached_prompt_tokens is not None:
@@ -58,8 +62,12 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
         error = f"{reason}: {exc}" if str(exc) else reason
     if error is None and not token_ns and req.max_output_tokens > 0:
         error = "empty_response: no output tokens"
+    tokens = tuple(token_ns)
+    # One token per chunk (the common case): one tuple serves both, a third of a sample's memory
+    # on long runs, where every sample stays in memory until the summary.
+    chunks = tokens if len(chunk_ns) == len(token_ns) else tuple(chunk_ns)
     return Sample(request_id=req.id, task_id=req.task_id, scheduled_ns=scheduled_ns, sent_ns=sent,
-                  token_ns=tuple(token_ns), chunk_ns=tuple(chunk_ns), prompt_tokens=prompt_tokens,
+                  token_ns=tokens, chunk_ns=chunks, prompt_tokens=prompt_tokens,
                   cached_prompt_tokens=cached, output_tokens=len(token_ns),
                   output_token_ids=tuple(ids), error=error, warmup=warmup,
                   meta=dict(req.meta))  # a session's notes (step, tool wait) reach samples.jsonl
@@ -73,6 +81,7 @@ class DriveStats:
     end_ns: int = 0
     session_errors: list[str] = field(default_factory=list)
     aborted: str | None = None   # why the driver stopped starting sessions early (first such error)
+    dead_workers: list[str] = field(default_factory=list)   # load worker processes that died (pool)
 
 
 # Errors that mean nobody is listening any more: starting more sessions would only record the
@@ -85,6 +94,9 @@ class Driver:
         self.backend = backend
         self.on_sample = on_sample
         self.stats = DriveStats()
+
+    async def close(self) -> None:
+        """Nothing to release here; the worker pool, which has the same interface, has processes."""
 
     def _sender(self, first_scheduled_ns: int, warmup: bool):
         first = [True]
@@ -106,9 +118,18 @@ class Driver:
                   max_in_flight: int | None, count: int | None, duration_s: float | None,
                   warmup: bool = False) -> DriveStats:
         """Start sessions at their offsets (or as slots free up) until count or duration is reached."""
-        stats = self.stats = DriveStats(t0_ns=now_ns())
+        t0 = now_ns()
+        deadline = t0 + int(duration_s * 1e9) if duration_s else None
+        return await self.drive(_aiter(schedule(sessions, offsets, count, t0)), t0, max_in_flight,
+                                deadline, warmup)
+
+    async def drive(self, items: AsyncIterator[tuple[Session, int | None]], t0_ns: int,
+                    max_in_flight: int | None, deadline_ns: int | None, warmup: bool = False) -> DriveStats:
+        """Start each (session, due ns or None: when a slot frees) in turn; a worker process
+        drives the share the pool hands it through this same loop."""
+        stats = self.stats = DriveStats(t0_ns=t0_ns)
         limit = asyncio.Semaphore(max_in_flight) if max_in_flight else None
-        deadline = stats.t0_ns + int(duration_s * 1e9) if duration_s else None
+        deadline = deadline_ns
         tasks: set[asyncio.Task] = set()
 
         async def one(session: Session, due_ns: int) -> None:
@@ -121,15 +142,11 @@ class Driver:
                 if limit:
                     limit.release()
 
-        source = zip(sessions, offsets) if count is None else itertools.islice(zip(sessions, offsets), count)
         try:
-            for session, offset in source:
+            async for session, due in items:
                 if stats.aborted:
                     break
-                own = getattr(session, "scheduled_s", None)
-                offset = own if own is not None else offset
-                if offset is not None:
-                    due = stats.t0_ns + int(offset * 1e9)
+                if due is not None:
                     if deadline and due >= deadline:
                         break
                     await sleep_until(due)
@@ -139,9 +156,8 @@ class Driver:
                     if limit:
                         limit.release()
                     break
-                due = stats.t0_ns + int(offset * 1e9) if offset is not None else now_ns()
                 stats.started_sessions += 1
-                task = asyncio.create_task(one(session, due))
+                task = asyncio.create_task(one(session, due if due is not None else now_ns()))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             if tasks:
@@ -151,6 +167,21 @@ class Driver:
                 task.cancel()
             stats.end_ns = now_ns()
         return stats
+
+
+def schedule(sessions: Iterator[Session], offsets: Iterator[float | None], count: int | None,
+             t0_ns: int) -> Iterator[tuple[Session, int | None]]:
+    """(session, due ns) pairs: a trace session's own arrival offset wins over the load's."""
+    source = zip(sessions, offsets) if count is None else itertools.islice(zip(sessions, offsets), count)
+    for session, offset in source:
+        own = getattr(session, "scheduled_s", None)
+        offset = own if own is not None else offset
+        yield session, (t0_ns + int(offset * 1e9) if offset is not None else None)
+
+
+async def _aiter(items: Iterator) -> AsyncIterator:
+    for item in items:
+        yield item
 
 
 def seeded(seed: int) -> np.random.Generator:

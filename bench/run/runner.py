@@ -23,7 +23,8 @@ from bench.models import resolve_model
 from bench.results.files import RunWriter, copy_into, new_run_id, update_run
 from bench.run import live_fidelity
 from bench.run.assemble import Pieces, assemble
-from bench.run.driver import Driver, seeded
+from bench.run import workers as load_workers
+from bench.run.driver import seeded
 from bench.run.load import strategy
 from bench.run.server import ManagedServer
 from bench.telemetry import client as client_monitor
@@ -71,6 +72,8 @@ def _status(stats, samples: list[Sample]) -> tuple[str, str | None]:
     status, error = "complete", None
     if stats.session_errors:
         error = "; ".join(stats.session_errors[:5])
+    if getattr(stats, "dead_workers", None):   # its finished samples are on disk; what it still held is not
+        status, error = "partial", "; ".join(stats.dead_workers)
     if stats.aborted:  # the server went away: what was planned was not all sent
         status, error = "partial", (f"stopped after {stats.started_sessions} sessions, server "
                                     f"unreachable: {stats.aborted}")
@@ -79,7 +82,7 @@ def _status(stats, samples: list[Sample]) -> tuple[str, str | None]:
     return status, error
 
 
-async def _drive(spec: RunSpec, driver: Driver, workload, strat, progress: Progress,
+async def _drive(spec: RunSpec, driver, workload, strat, progress: Progress,
                  pieces: Pieces) -> tuple[str, str | None]:
     """Warm up, then the measured requests with the samplers on; the samplers that ran are
     left in `pieces` (they summarise after they stop)."""
@@ -126,9 +129,10 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
     pieces.open_loop, pieces.scheduled = _timing(spec, strat.max_in_flight, workload)
     pieces.engine_before = backend.stats()
     pieces.server_before = await backend.server_stats()
+    driver, pieces.workers_info = load_workers.driver_for(spec.load, backend, record)   # one process or N
     status, error = "complete", None
     try:
-        status, error = await _drive(spec, Driver(backend, record), workload, strat, progress, pieces)
+        status, error = await _drive(spec, driver, workload, strat, progress, pieces)
     except (asyncio.CancelledError, KeyboardInterrupt):
         status, error = "partial", "interrupted"
         raise
@@ -136,6 +140,8 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
         progress.stop()
+        await driver.close()
+        pieces.per_worker = getattr(driver, "worker_summaries", [])
         await _counters_after(backend, pieces)
         if server is not None:  # the log so far: start-up and every run this server served
             copy_into(writer.dir, server.log_path, "server.log")

@@ -7,6 +7,10 @@ backend, the real driver and the client monitor of every run.
 - Open loop at each rate: achieved requests/s and chunks/s, send lag (sent - scheduled) p50/p99,
   event-loop lag p99 and the loop thread's CPU.
 - Closed loop at a high concurrency: the most requests/s and chunks/s the client completes.
+- Client CPU (user + system, the harness process and its load workers, not the stub) per
+  streamed chunk and per request, over each measured point only, and the chunks actually
+  received (parsed from the stream, not assumed from max_tokens).
+- `--workers N`: every point again with N worker processes (bench.run.workers).
 - `--soak N`: N requests at that concurrency, printing open file descriptors and RSS as they go;
   after warm-up neither may grow (a leak would show here long before it ends a night's run).
 """
@@ -21,6 +25,7 @@ import psutil
 from bench.backends.openai_http import OpenAIBackend
 from bench.telemetry.client import MAX_SEND_LAG_P99_MS, ClientMonitor
 from bench.run.driver import Driver, seeded
+from bench.run.workers import WorkerPool, merge_client
 from bench.run.load import Rate
 from bench.metrics.core import summarize
 from bench.run.server import ManagedServer, ServerSpec
@@ -42,6 +47,16 @@ class Point:
     send_lag_ms_p99: float
     loop_lag_ms_p99: float
     loop_cpu: float
+    chunks: int = 0                    # streamed chunks actually received
+    cpu_s: float = 0.0                 # client CPU over the point: the process and its workers
+
+    @property
+    def cpu_us_per_chunk(self) -> float:
+        return self.cpu_s / self.chunks * 1e6 if self.chunks else float("nan")
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_s / self.requests * 1e6 if self.requests else float("nan")
 
     @property
     def kept_schedule(self) -> bool:
@@ -55,8 +70,21 @@ def _sessions(chunks: int):
         i += 1
 
 
+def _cpu_s(pool: WorkerPool | None) -> float:
+    """CPU seconds of this process and the pool's workers (never the stub server's)."""
+    procs = [psutil.Process()] + [psutil.Process(p.pid) for p in (pool.procs if pool else [])]
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 async def _point(backend, label: str, rate: float | None, n: int, chunks: int, concurrency: int,
-                 on_sample=None) -> Point:
+                 on_sample=None, pool: WorkerPool | None = None) -> Point:
     samples: list[Sample] = []
 
     def record(s: Sample) -> None:
@@ -65,12 +93,19 @@ async def _point(backend, label: str, rate: float | None, n: int, chunks: int, c
             on_sample(len(samples))
 
     offsets = Rate(rate).offsets_s(seeded(0)) if rate else iter(lambda: None, 0)
+    driver = pool or Driver(backend, record)
+    driver.on_sample = record
+    cpu0 = _cpu_s(pool)
     async with ClientMonitor() as mon:
-        await Driver(backend, record).run(_sessions(chunks), offsets, None if rate else concurrency, n, None)
+        await driver.run(_sessions(chunks), offsets, None if rate else concurrency, n, None)
+    cpu = _cpu_s(pool) - cpu0
     s, m = summarize(samples), mon.summary()
+    if pool:   # the loops that stamped were the workers'
+        m = merge_client(pool.worker_summaries)
     return Point(label, rate, len(samples), int(s["errors"]), s.get("request_s", 0.0),
                  s.get("request_s", 0.0) * chunks, s.get("send_lag_ms_p50", 0.0), s.get("send_lag_ms_p99", 0.0),
-                 m.get("loop_lag_ms_p99", 0.0), m.get("client_loop_cpu_util", 0.0))
+                 m.get("loop_lag_ms_p99", 0.0), m.get("client_loop_cpu_util", 0.0),
+                 sum(len(x.chunk_ns) for x in samples), cpu)
 
 
 def _usage() -> tuple[int, float]:
@@ -94,44 +129,71 @@ async def _soak(backend, n: int, chunks: int, concurrency: int, print_fn) -> lis
     return marks
 
 
-async def _selftest(rates, seconds: float, chunks: int, concurrency: int, soak: int, print_fn) -> dict:
+async def _points(backend, rates, seconds: float, chunks: int, concurrency: int,
+                  pool: WorkerPool | None) -> dict:
+    tag = f" x{pool.n}" if pool else ""
+    await _point(backend, "warm-up", None, 200, chunks, concurrency, pool=pool)
+    points = [await _point(backend, f"rate {r:g}/s{tag}", r, max(20, int(r * seconds)), chunks, concurrency,
+                           pool=pool) for r in rates]
+    closed = await _point(backend, f"closed c={concurrency}{tag}", None,
+                          max(200, int(points[-1].request_s * seconds) if points else 2000),
+                          chunks, concurrency, pool=pool)
+    return {"points": points, "closed": closed, "workers": pool.n if pool else 1}
+
+
+async def _selftest(rates, seconds: float, chunks: int, concurrency: int, soak: int, print_fn,
+                    workers: int = 1) -> dict:
     server = ManagedServer(STUB, "stub")
     await server.start()
     backend = OpenAIBackend("stub", {"base_url": server.url + "/v1", "metrics_url": None})
     await backend.start()
+    pool = WorkerPool(backend, lambda s: None, workers) if workers > 1 else None
     try:
-        await _point(backend, "warm-up", None, 200, chunks, concurrency)
-        points = [await _point(backend, f"rate {r:g}/s", r, max(20, int(r * seconds)), chunks, concurrency)
-                  for r in rates]
-        closed = await _point(backend, f"closed c={concurrency}", None,
-                              max(200, int(points[-1].request_s * seconds) if points else 2000),
-                              chunks, concurrency)
-        marks = await _soak(backend, soak, chunks, concurrency, print_fn) if soak else []
+        result = await _points(backend, rates, seconds, chunks, concurrency, None)
+        if pool:
+            result["pooled"] = await _points(backend, rates, seconds, chunks, concurrency, pool)
+        result["soak"] = await _soak(backend, soak, chunks, concurrency, print_fn) if soak else []
     finally:
+        if pool:
+            await pool.close()
         await backend.stop()
         await server.stop()
         server.log_path.unlink(missing_ok=True)
-    return {"points": points, "closed": closed, "soak": marks}
+    return result
 
 
 def report(result: dict, chunks: int, print_fn=print) -> None:
-    print_fn(f"{'load':>16s} {'req/s':>8s} {'chunks/s':>9s} {'lag p50 ms':>10s} {'lag p99 ms':>10s} "
-             f"{'loop p99 ms':>11s} {'loop CPU':>8s} {'errors':>6s}  kept")
+    for part in [result, result.get("pooled")]:
+        if part:
+            _table(part, chunks, print_fn)
+    print_fn(f"load average {', '.join(f'{x:.2f}' for x in psutil.getloadavg())} "
+             "(other work on the machine slows the client: compare runs made side by side)")
+
+
+def _table(result: dict, chunks: int, print_fn) -> None:
+    n = result.get("workers", 1)
+    print_fn(f"{'load':>18s} {'req/s':>8s} {'chunks/s':>9s} {'chunks':>8s} {'lag p50 ms':>10s} "
+             f"{'lag p99 ms':>10s} {'loop p99 ms':>11s} {'loop CPU':>8s} {'CPU us/chunk':>12s} "
+             f"{'CPU us/req':>10s} {'errors':>6s}  kept")
     for p in [*result["points"], result["closed"]]:
-        print_fn(f"{p.label:>16s} {p.request_s:8.0f} {p.chunk_s:9.0f} {p.send_lag_ms_p50:10.3f} "
-                 f"{p.send_lag_ms_p99:10.3f} {p.loop_lag_ms_p99:11.2f} {p.loop_cpu:8.0%} {p.errors:6d}  "
+        print_fn(f"{p.label:>18s} {p.request_s:8.0f} {p.chunk_s:9.0f} {p.chunks:8d} {p.send_lag_ms_p50:10.3f} "
+                 f"{p.send_lag_ms_p99:10.3f} {p.loop_lag_ms_p99:11.2f} {p.loop_cpu:8.0%} "
+                 f"{p.cpu_us_per_chunk:12.1f} {p.cpu_us_per_request:10.0f} {p.errors:6d}  "
                  f"{'yes' if p.kept_schedule else 'no'}")
     kept = [p.target_rate for p in result["points"] if p.kept_schedule]
     best = result["closed"]
-    print_fn(f"largest open-loop rate kept (p99 send lag <= {MAX_SEND_LAG_P99_MS:g} ms, no errors): "
-             f"{max(kept):g} req/s" if kept else "no tested rate was kept")
-    print_fn(f"closed-loop ceiling: {best.request_s:.0f} req/s, {best.chunk_s:.0f} chunks/s "
-             f"({chunks} chunks per request); load average {', '.join(f'{x:.2f}' for x in psutil.getloadavg())}")
+    who = f"{n} worker{'s' if n > 1 else ''}"
+    print_fn(f"{who}: largest open-loop rate kept (p99 send lag <= {MAX_SEND_LAG_P99_MS:g} ms, no errors): "
+             f"{max(kept):g} req/s" if kept else f"{who}: no tested rate was kept")
+    print_fn(f"{who}: closed-loop ceiling: {best.request_s:.0f} req/s, {best.chunk_s:.0f} chunks/s "
+             f"({chunks} chunks per request), client CPU {best.cpu_us_per_chunk:.1f} us per chunk, "
+             f"{best.cpu_us_per_request:.0f} us per request")
 
 
-def main(rates: list[float], seconds: float, chunks: int, concurrency: int, soak: int) -> int:
+def main(rates: list[float], seconds: float, chunks: int, concurrency: int, soak: int,
+         workers: int = 1) -> int:
     t = time.monotonic()
-    result = asyncio.run(_selftest(rates, seconds, chunks, concurrency, soak, print))
+    result = asyncio.run(_selftest(rates, seconds, chunks, concurrency, soak, print, workers))
     report(result, chunks)
     print(f"selftest took {time.monotonic() - t:.0f} s")
     return 0

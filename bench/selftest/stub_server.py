@@ -34,22 +34,33 @@ def token_event(token_id: int) -> bytes:
                                                             "token_ids": [token_id]}]})
 
 
+# Encoded once: the stub must cost far less per chunk than the client it measures.
+TOKEN_EVENTS = [token_event(i) for i in range(1000)]
+
+
 def usage_event(prompt_tokens: int, completion_tokens: int) -> bytes:
     return sse({"object": "text_completion", "choices": [],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}})
 
 
 async def stream_completion(request: web.Request, body: dict, delay_s: float = 0.0) -> web.StreamResponse:
-    """Stream `max_tokens` one-token chunks (after `delay_s` each), usage, then [DONE]."""
+    """Stream `max_tokens` one-token chunks (after `delay_s` each), usage, then [DONE].
+
+    Without a delay the whole stream goes out in one write (the client still parses every
+    event): a write per chunk would make the stub, not the client, the selftest's bottleneck.
+    """
     n = int(body.get("max_tokens") or 16)
     prompt = body.get("prompt")
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
-    for i in range(n):
-        if delay_s:
+    end = usage_event(len(prompt) if isinstance(prompt, list) else 1, n) + DONE
+    if not delay_s:
+        await resp.write(b"".join(TOKEN_EVENTS[i % 1000] for i in range(n)) + end)
+    else:
+        for i in range(n):
             await asyncio.sleep(delay_s)
-        await resp.write(token_event(i % 1000))
-    await resp.write(usage_event(len(prompt) if isinstance(prompt, list) else 1, n) + DONE)
+            await resp.write(TOKEN_EVENTS[i % 1000])
+        await resp.write(end)
     await resp.write_eof()
     return resp
 

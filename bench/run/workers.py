@@ -1,0 +1,419 @@
+"""Load from N worker processes: a client that one core's worth of Python does not limit.
+
+The parent computes the schedule once (bench.run.driver.schedule) and hands each worker its
+share over a pipe, a little ahead of time; each worker runs the ordinary Driver on its own
+event loop (uvloop) against its own copy of the backend. Sessions are whole: a conversation or
+agent task lives in one worker. Stamps stay comparable across workers because they all come
+from time.monotonic_ns(), CLOCK_MONOTONIC, which on Linux is one system-wide clock for every
+process (not per process like CLOCK_PROCESS_CPUTIME_ID).
+
+Samples come back as they complete: a worker writes each event-loop turn's finished samples to
+its pipe in one message (a blocking write that returns once the kernel holds them, so a worker
+killed after it cannot lose them); the parent reads them on its own loop and hands them to
+`on_sample`, which writes them to disk as with one process. A worker that dies is reported
+(`DriveStats.dead_workers`), its samples so far are kept and the sessions still queued in it
+are lost. Only backends that declare `multiprocess_safe` are run here: an in-process engine
+cannot be shared across processes.
+
+The messages are plain pickles over multiprocessing pipes; the same worker loop could later sit
+in a Ray actor (one per host) with the pipe replaced by the actor's calls.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+from bench.backends.base import Backend
+from bench.run.driver import DriveStats, Driver, now_ns, schedule
+from bench.types import Sample, Session
+
+LOOKAHEAD_NS = 300_000_000     # open loop: a session reaches its worker this long before it is due
+START_MARGIN_NS = 200_000_000  # t0 this far after "go", so every worker is listening when it comes
+DRAIN_S = 2.0                  # on Ctrl-C, how long the parent still collects finished samples
+# Open loop, uncapped: a worker that fell this far behind gets no more until it catches up, so
+# its queue (memory) stays bounded; the schedule still stamps each session's due time.
+MAX_OUTSTANDING = 5_000
+BACKLOG = 2                    # closed loop: queued sessions per slot a worker holds beyond its slots
+
+
+def pick_workers(asked: int | str, backend: Backend, rate: float | None, concurrency: int | None,
+                 cores: int | None = None) -> tuple[int, str]:
+    """How many workers, and why (stored in run.json and printed)."""
+    if not getattr(backend, "multiprocess_safe", False):
+        why = f"backend {backend.name} runs in this process and cannot be shared across processes"
+        return 1, why if asked != 1 else "asked for 1"
+    if asked != "auto":
+        return int(asked), f"asked for {asked}"
+    cores = cores or len(os.sched_getaffinity(0))
+    # One worker keeps ~1,000 sessions/s or ~128 streams on a busy core (bench selftest here);
+    # one core is left for the parent (writing samples) and the rest of the machine.
+    need = max(math.ceil(rate / 1000) if rate else 1, math.ceil((concurrency or 1) / 128))
+    n = max(1, min(need, cores - 1))
+    return n, f"auto: {cores} cores, load needs about {need} (1,000 sessions/s or 128 streams each)"
+
+
+class _Pickler(pickle.Pickler):
+    """Sessions that point at their workload (agent tasks) send it once, not in every message."""
+
+    def __init__(self, f, shared: dict[int, Any]):
+        super().__init__(f, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shared = shared
+
+    def persistent_id(self, obj):
+        from bench.workloads.base import Workload
+        if isinstance(obj, Workload):
+            self.shared.setdefault(id(obj), obj)
+            return id(obj)
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, f, shared: dict[int, Any]):
+        super().__init__(f)
+        self.shared = shared
+
+    def persistent_load(self, key):
+        return self.shared[key]
+
+
+def _send(conn, message, sent: set[int] | None = None) -> None:
+    """`sent`: the workloads this worker already has (sessions messages only)."""
+    buf = io.BytesIO()
+    if sent is None:
+        pickle.dump(message, buf, protocol=pickle.HIGHEST_PROTOCOL)
+    else:
+        found: dict[int, Any] = {}
+        _Pickler(buf, found).dump(message)
+        for key in found.keys() - sent:  # a workload this worker has not seen yet goes first
+            conn.send_bytes(pickle.dumps(("share", key, found[key]), protocol=pickle.HIGHEST_PROTOCOL))
+            sent.add(key)
+    conn.send_bytes(buf.getvalue())
+
+
+# ---- the worker process -------------------------------------------------------------------
+
+def worker_main(index: int, inbox, outbox, backend_cls: type[Backend], model: str,
+                options: dict[str, Any], seed: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's: it tells us to stop
+    try:
+        import uvloop  # measured: ~10% less client CPU per streamed chunk than asyncio's loop
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    run(_worker(index, inbox, outbox, backend_cls(model, options, seed)))
+
+
+async def _worker(index: int, inbox, outbox, backend: Backend) -> None:
+    from bench.telemetry.client import ClientMonitor
+
+    loop = asyncio.get_running_loop()
+    messages: asyncio.Queue = asyncio.Queue()
+    shared: dict[int, Any] = {}
+
+    # The inbox is read by a thread, never by the loop: the loop blocks writing samples when the
+    # parent is busy, and the parent blocks writing sessions when we are; a loop that did both
+    # could deadlock with it (it did, at 3,000 sessions/s).
+    def read() -> None:
+        while True:
+            try:
+                data = inbox.recv_bytes()
+            except (EOFError, OSError):   # the parent is gone
+                loop.call_soon_threadsafe(messages.put_nowait, ("quit",))
+                return
+            msg = _Unpickler(io.BytesIO(data), shared).load()
+            if msg[0] == "share":   # here, before the sessions that refer to it are unpickled
+                shared[msg[1]] = msg[2]
+            else:
+                loop.call_soon_threadsafe(messages.put_nowait, msg)
+
+    await backend.start()
+    threading.Thread(target=read, name="bench-worker-inbox", daemon=True).start()
+    outbox.send_bytes(pickle.dumps(("ready", index)))
+    try:
+        while True:
+            msg = await messages.get()
+            if msg[0] == "go":
+                async with ClientMonitor() as mon:
+                    stats, lags = await _drive(backend, messages, outbox, *msg[1:])
+                summary = mon.summary() | _lag_summary(lags)
+                outbox.send_bytes(pickle.dumps(("done", index, stats, summary)))
+            elif msg[0] == "quit":
+                return
+    finally:
+        await backend.stop()
+
+
+async def _drive(backend, messages: asyncio.Queue, outbox, t0_ns: int, deadline_ns: int | None,
+                 max_in_flight: int | None, warmup: bool, index: int):
+    loop = asyncio.get_running_loop()
+    pending: list[Sample] = []
+    lags: list[int] = []
+    driver: Driver
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        stats = driver.stats
+        outbox.send_bytes(pickle.dumps(("samples", batch, stats.finished_sessions, stats.aborted),
+                                       protocol=pickle.HIGHEST_PROTOCOL))
+
+    def on_sample(sample: Sample) -> None:
+        sample.meta["worker"] = index
+        lags.append(sample.sent_ns - sample.scheduled_ns)
+        if not pending:
+            loop.call_soon(flush)   # everything finished in this loop turn goes in one message
+        pending.append(sample)
+
+    async def items():
+        while True:
+            msg = await messages.get()
+            if msg[0] == "sessions":
+                for item in msg[1]:
+                    yield item
+            elif msg[0] == "stop":
+                driver.stats.aborted = driver.stats.aborted or msg[1]
+                return
+            else:   # "end": the parent has no more sessions for this worker
+                return
+
+    driver = Driver(backend, on_sample)
+    stats = await driver.drive(items(), t0_ns, max_in_flight, deadline_ns, warmup)
+    if pending:
+        flush()
+    return stats, lags
+
+
+def _lag_summary(lags_ns: list[int]) -> dict[str, float]:
+    """This worker's send lag: the parent judges its schedule per worker too."""
+    from bench.metrics.core import distribution
+    return distribution("send_lag_ms", [x / 1e6 for x in lags_ns]) if lags_ns else {}
+
+
+# ---- the parent ---------------------------------------------------------------------------
+
+def driver_for(load, backend: Backend, on_sample: Callable[[Sample], None]):
+    """The runner's one choice: (Driver or WorkerPool, what was picked and why for run.json)."""
+    n, why = pick_workers(load.workers, backend, load.rate if load.kind == "rate" else None,
+                          load.concurrency)
+    info = {"asked": load.workers, "picked": n, "why": why}
+    if load.workers != 1:
+        print(f"bench: load workers: {n} ({why})", file=sys.stderr)
+    return (WorkerPool(backend, on_sample, n) if n > 1 else Driver(backend, on_sample)), info
+
+
+def merge_client(per_worker: list[dict[str, float]]) -> dict[str, float]:
+    """The workers' client monitors as one: the worst loop and send lag, CPU summed over cores."""
+    out: dict[str, float] = {"client_workers": float(len(per_worker))}
+    for key in ("loop_lag_ms_p99", "loop_lag_ms_max", "client_loop_cpu_util"):
+        values = [w[key] for w in per_worker if key in w]
+        if values:
+            out[key] = max(values)
+    cpu = [w["client_cpu_util"] for w in per_worker if "client_cpu_util" in w]
+    if cpu:
+        out["client_workers_cpu_util"] = sum(cpu)
+    return out
+
+
+class WorkerPool:
+    """Same `run` as Driver; the workers start on the first run and stay until close()."""
+
+    def __init__(self, backend: Backend, on_sample: Callable[[Sample], None], workers: int):
+        self.backend, self.on_sample, self.n = backend, on_sample, workers
+        self.procs: list[mp.Process] = []
+        self.stats = DriveStats()
+        self.worker_summaries: list[dict[str, float]] = []
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")   # fork would copy the parent's threads and event loop
+        b = self.backend
+        self.inboxes, self.outboxes, self.sent_shared = [], [], []
+        for k in range(self.n):
+            r_in, w_in = ctx.Pipe(duplex=False)
+            r_out, w_out = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=worker_main, name=f"bench-worker-{k}", daemon=True,
+                            args=(k, r_in, w_out, type(b), b.model, b.options.model_dump(), b.seed))
+            p.start()
+            r_in.close()
+            w_out.close()   # so the parent reads EOF when the worker dies
+            self.procs.append(p)
+            self.inboxes.append(w_in)
+            self.outboxes.append(r_out)
+            self.sent_shared.append(set())
+        for k, conn in enumerate(self.outboxes):   # the backends start in parallel
+            if not conn.poll(120) or pickle.loads(conn.recv_bytes())[0] != "ready":
+                raise RuntimeError(f"load worker {k} did not start (exit code {self.procs[k].exitcode})")
+
+    async def run(self, sessions: Iterator[Session], offsets: Iterator[float | None],
+                  max_in_flight: int | None, count: int | None, duration_s: float | None,
+                  warmup: bool = False) -> DriveStats:
+        if not self.procs:
+            await asyncio.get_running_loop().run_in_executor(None, self._start)
+        t0 = now_ns() + START_MARGIN_NS
+        deadline = t0 + int(duration_s * 1e9) if duration_s else None
+        live = [k for k, p in enumerate(self.procs) if p.is_alive()]
+        if not live:
+            raise RuntimeError(f"no load worker is alive (of {self.n}): see the runs before this one")
+        shares = _split(max_in_flight, len(live))
+        for k, share in zip(live, shares):
+            _send(self.inboxes[k], ("go", t0, deadline, share, warmup, k))
+        return await _Run(self, live, shares, t0, deadline).go(schedule(sessions, offsets, count, t0))
+
+    async def close(self) -> None:
+        for k, p in enumerate(self.procs):
+            try:
+                _send(self.inboxes[k], ("quit",))
+            except OSError:
+                pass
+        for p in self.procs:
+            await asyncio.get_running_loop().run_in_executor(None, p.join, 10)
+            if p.is_alive():
+                p.kill()
+        self.procs = []
+
+
+def _split(total: int | None, n: int) -> list[int | None]:
+    """A concurrency cap split over n workers as evenly as whole numbers allow."""
+    if not total:
+        return [None] * n
+    return [total // n + (1 if k < total % n else 0) for k in range(n)]
+
+
+class _Run:
+    """One run of the pool: feeds sessions, collects samples, merges the workers' stats."""
+
+    def __init__(self, pool: WorkerPool, live: list[int], shares: list[int | None], t0: int, deadline):
+        self.pool, self.live, self.t0, self.deadline = pool, live, t0, deadline
+        self.cap = {k: (s * (1 + BACKLOG) if s else MAX_OUTSTANDING) for k, s in zip(live, shares)}
+        self.sent = dict.fromkeys(live, 0)
+        self.finished = dict.fromkeys(live, 0)
+        self.done: dict[int, tuple[DriveStats, dict]] = {}
+        self.dead: list[str] = []
+        self.aborted: str | None = None
+        self.wake = asyncio.Event()
+
+    def _readable(self, k: int) -> None:
+        conn = self.pool.outboxes[k]
+        try:
+            while conn.poll():
+                self._handle(k, pickle.loads(conn.recv_bytes()))
+        except (EOFError, OSError):
+            self.loop.remove_reader(conn.fileno())
+            if k not in self.done:
+                proc = self.pool.procs[k]
+                proc.join(1)
+                self.dead.append(f"worker {k} (pid {proc.pid}) died, exit code {proc.exitcode}, "
+                                 f"after {self.finished[k]} of the {self.sent[k]} sessions it was given")
+                self.done[k] = (None, {})
+        self.wake.set()
+
+    def _handle(self, k: int, msg) -> None:
+        if msg[0] == "samples":
+            for sample in msg[1]:
+                self.pool.on_sample(sample)
+            self.finished[k] = msg[2]
+            if msg[3] and not self.aborted:
+                self.aborted = msg[3]
+        elif msg[0] == "done":
+            self.done[k] = (msg[2], msg[3])
+
+    def _drain(self, seconds: float) -> None:
+        """Read what the workers send for up to `seconds`, without the event loop (it is ending)."""
+        end = time.monotonic() + seconds
+        while self._open() and time.monotonic() < end:
+            for k in self._open():
+                if self.pool.outboxes[k].poll(0.01):
+                    self._readable(k)
+
+    def _open(self) -> list[int]:
+        return [k for k in self.live if k not in self.done]
+
+    async def go(self, items: Iterator[tuple[Session, int | None]]) -> DriveStats:
+        loop = self.loop = asyncio.get_running_loop()
+        pool = self.pool
+        for k in self.live:
+            loop.add_reader(pool.outboxes[k].fileno(), self._readable, k)
+        stats = DriveStats(t0_ns=self.t0)
+        try:
+            await self._feed(items)
+            for k in self._open():
+                _send(pool.inboxes[k], ("stop", self.aborted) if self.aborted else ("end",))
+            while self._open():
+                self.wake.clear()
+                await self.wake.wait()
+        except BaseException:   # Ctrl-C or a failure here: workers stop starting sessions, and
+            for k in self._open():   # what they already finished still reaches disk
+                try:
+                    _send(pool.inboxes[k], ("stop", "interrupted"))
+                except OSError:
+                    pass
+            self._drain(DRAIN_S)
+            raise
+        finally:
+            for k in self.live:
+                loop.remove_reader(pool.outboxes[k].fileno())
+            stats.end_ns = now_ns()
+        pool.worker_summaries = []
+        for k in self.live:
+            s, summary = self.done[k]
+            pool.worker_summaries.append(summary | {"worker": k})
+            if s is not None:
+                stats.started_sessions += s.started_sessions
+                stats.finished_sessions += s.finished_sessions
+                stats.session_errors += s.session_errors
+                stats.aborted = stats.aborted or s.aborted
+        stats.aborted = stats.aborted or self.aborted
+        stats.dead_workers = self.dead
+        pool.stats = stats
+        return stats
+
+    async def _feed(self, items: Iterator[tuple[Session, int | None]]) -> None:
+        """Open loop: hand sessions out round-robin just ahead of their due times. Closed loop:
+        to whichever worker has room, so a slow worker does not hold the others back."""
+        pool, turn = self.pool, 0
+        batch: dict[int, list] = {}
+        for session, due in items:
+            if self.aborted:
+                return
+            if self.deadline and (due or now_ns()) >= self.deadline:
+                break
+            while True:
+                open_ = [k for k in self._open() if self.sent[k] - self.finished[k] < self.cap[k]]
+                if not self._open():
+                    return
+                if open_ and (due is None or due - now_ns() < LOOKAHEAD_NS):
+                    break
+                self._flush(batch)
+                self.wake.clear()
+                if due is not None and open_:
+                    try:
+                        await asyncio.wait_for(self.wake.wait(), (due - now_ns() - LOOKAHEAD_NS) / 1e9)
+                    except asyncio.TimeoutError:
+                        pass
+                else:
+                    await self.wake.wait()
+            k = open_[turn % len(open_)]
+            turn += 1
+            batch.setdefault(k, []).append((session, due))
+            self.sent[k] += 1
+            if len(batch[k]) >= 256:
+                self._flush(batch)
+        self._flush(batch)
+
+    def _flush(self, batch: dict[int, list]) -> None:
+        for k, items in batch.items():
+            if k in self.done:
+                continue
+            try:
+                _send(self.pool.inboxes[k], ("sessions", items), self.pool.sent_shared[k])
+            except OSError:
+                pass   # it died: _readable reports it
+        batch.clear()

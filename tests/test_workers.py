@@ -1,0 +1,131 @@
+"""Load worker processes (bench.run.workers) against the real stub server, through the CLI."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from bench.backends.hf import HFBackend
+from bench.backends.openai_http import OpenAIBackend
+from bench.run import workers
+
+
+def _config(tmp_path, load: dict, delay_ms: float = 0.0) -> str:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(json.dumps({
+        "name": "w", "model": "tiny",
+        "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": 8},
+                     "output_tokens": {"dist": "fixed", "value": 4}},
+        "backend": {"name": "openai", "options": {"metrics_url": None}},
+        "server": {"command": ["{python}", "-m", "bench.selftest.stub_server", "--host", "{host}",
+                               "--port", "{port}", "--delay-ms", str(delay_ms)]},
+        "load": load}))
+    return str(cfg)
+
+
+def _run_dir(res):
+    (run,) = [p.parent for p in res.glob("*/run.json")]
+    return run, json.loads((run / "run.json").read_text())
+
+
+def _samples(run):
+    return [json.loads(line) for line in open(run / "samples.jsonl")]
+
+
+def test_only_multiprocess_safe_backends_get_workers():
+    http = OpenAIBackend("m", {"metrics_url": None})
+    assert workers.pick_workers(4, http, None, 8) == (4, "asked for 4")
+    n, why = workers.pick_workers(4, HFBackend.__new__(HFBackend), None, 8)
+    assert n == 1 and "cannot be shared" in why
+    assert workers.pick_workers("auto", http, 3500.0, None, cores=16)[0] == 4   # 1,000/s each
+    assert workers.pick_workers("auto", http, 3500.0, None, cores=2)[0] == 1    # a core for the parent
+    assert workers.pick_workers("auto", http, None, 512, cores=8)[0] == 4       # 128 streams each
+
+
+def test_split_keeps_every_slot():
+    assert workers._split(10, 3) == [4, 3, 3] and workers._split(None, 2) == [None, None]
+
+
+def test_merge_client_takes_the_worst_loop_and_sums_cpu():
+    merged = workers.merge_client([{"loop_lag_ms_p99": 2.0, "client_cpu_util": 0.5, "worker": 0},
+                                   {"loop_lag_ms_p99": 7.0, "client_cpu_util": 0.25, "worker": 1}])
+    assert merged == {"client_workers": 2.0, "loop_lag_ms_p99": 7.0, "client_workers_cpu_util": 0.75}
+
+
+def test_two_workers_send_every_request_once(tmp_path, tiny_path):
+    res = tmp_path / "res"
+    out = subprocess.run([sys.executable, "-m", "bench", "run", _config(tmp_path, {
+        "kind": "rate", "rate": 200, "requests": 300, "warmup": 10}), "--results-dir", str(res),
+        "--no-progress", "--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "load workers: 2 (asked for 2)" in out.stderr
+    run, meta = _run_dir(res)
+    samples = _samples(run)
+    measured = [s for s in samples if not s["warmup"]]
+    assert meta["status"] == "complete" and meta["n_samples"] == len(samples) == 310
+    assert sorted(s["request_id"] for s in measured) == sorted({s["request_id"] for s in measured})
+    assert {s["meta"]["worker"] for s in measured} == {0, 1}
+    # One schedule for both: the scheduled stamps are the Poisson offsets of one clock, 1.5 s in all
+    sched = sorted(s["scheduled_ns"] for s in measured)
+    assert 0.8 < (sched[-1] - sched[0]) / 1e9 < 3.0
+    assert all(s["sent_ns"] >= s["scheduled_ns"] for s in measured)
+    assert meta["load_workers"]["picked"] == 2 and len(meta["load_workers"]["per_worker"]) == 2
+    assert meta["summary"]["client_workers"] == 2 and meta["summary"]["requests"] == 300 and meta["summary"]["errors"] == 0
+
+
+def test_a_killed_worker_ends_the_run_partial_and_keeps_its_samples(tmp_path, tiny_path):
+    res = tmp_path / "res"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", _config(tmp_path, {
+        "kind": "concurrency", "concurrency": 4, "requests": 3000}, delay_ms=2), "--results-dir",
+        str(res), "--no-progress", "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            runs = list(res.glob("*/samples.jsonl")) if res.exists() else []
+            if runs and sum(1 for _ in open(runs[0])) >= 100:
+                break
+            time.sleep(0.1)
+        kids = [p for p in psutil.Process(proc.pid).children()
+                if "spawn_main" in " ".join(p.cmdline())]
+        assert len(kids) == 2, [p.cmdline() for p in kids]
+        victim = kids[0]
+        victim.send_signal(signal.SIGKILL)
+        stderr = proc.communicate(timeout=240)[1].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr
+    run, meta = _run_dir(res)
+    assert meta["status"] == "partial" and f"(pid {victim.pid}) died" in meta["error"]
+    samples = _samples(run)
+    assert meta["n_samples"] == len(samples) < 3000
+    by_worker = {w: [s for s in samples if s["meta"]["worker"] == w] for w in (0, 1)}
+    dead = next(w for w in (0, 1) if f"worker {w} (pid {victim.pid})" in meta["error"])
+    # What the killed worker finished is on disk, whole; the other worker went on to the end.
+    assert len(by_worker[dead]) >= 20 and all(s["error"] is None and len(s["token_ns"]) == 4
+                                               for s in by_worker[dead])
+    assert len(by_worker[1 - dead]) > len(by_worker[dead])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "true", "many"])
+def test_bad_workers_is_a_one_line_config_error(tmp_path, value):
+    from bench import config
+    from bench.errors import UserError
+    path = tmp_path / "c.yaml"
+    path.write_text("model: tiny\nbackend: {name: openai}\nworkload: {file: chat, scale: 0.05}\n"
+                    f"load: {{kind: rate, rate: 5, requests: 4, workers: {value}}}\n")
+    with pytest.raises(UserError) as err:
+        config.load(path)
+    assert str(err.value) == f'{path}: load.workers: load.workers must be an integer >= 1 or "auto"'
+
+
+def test_workers_flag_overrides_and_rejects_bad_values():
+    from bench.cli import parser
+    assert parser().parse_args(["run", "c.yaml", "--workers", "auto"]).workers == "auto"
+    assert parser().parse_args(["run", "c.yaml", "--workers", "3"]).workers == 3
+    with pytest.raises(SystemExit) as exit_:
+        parser().parse_args(["run", "c.yaml", "--workers", "0"])
+    assert exit_.value.code == 2
