@@ -162,3 +162,11 @@ def test_topk_kl_and_forced_top1():
     m = fidelity.forced_metrics([[same, same]], [[same, moved]], [(1, 1)])
     assert m["tf_top1_agreement"] == 0.5 and m["tf_kl_mean"] == pytest.approx(kl / 2)
     assert m["tf_requests"] == 1.0
+
+
+def test_repetitions_without_treatments_repeat_the_sweep_interleaved():
+    specs = _specs(repetitions=3)
+    assert [(s.load.concurrency, s.repetition) for s in specs] == [(c, r) for r in range(3) for c in (1, 4)]
+    assert all(s.treatment is None for s in specs) and specs[3].label == "concurrency=4,rep=1"
+    with_arms = _specs(repetitions=2, treatments=["spec-ngram"])
+    assert [s.repetition for s in with_arms] == [s.treatment["repetition"] for s in with_arms]

@@ -149,9 +149,9 @@ def keys(meta: dict[str, Any]) -> dict[str, str]:
     backend = cfg.get("backend") or {}
     group = [cfg.get("model"), backend.get("name"), backend_version(meta), hardware(meta["env"]),
              cfg.get("workload"), cfg.get("seed")]
-    series_cfg = {k: v for k, v in cfg.items() if k not in ("name", "label")}
+    series_cfg = {k: v for k, v in cfg.items() if k not in ("name", "label", "repetition", "treatment")}
     return {"group": _digest(group), "series": _digest([series_cfg, hardware(meta["env"]),
-                                                        meta.get("treatment")])}
+                                                        treatment_name(meta)])}
 
 
 def run_row(run: Run) -> dict[str, Any]:
