@@ -166,8 +166,10 @@ def analyze(results: list) -> list[dict[str, Any]]:
 
 def stats_rule() -> str:
     return (f"ratio = treatment / baseline; {stats.CI_LEVEL:.0%} percentile bootstrap CI ({stats.N_BOOT} "
-            f"resamples, seeded) over requests of all repetitions pooled; verdict improvement/regression "
-            f"only when the whole CI lies beyond +/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction")
+            f"resamples, seeded): with >= 2 repetitions two-stage (repetitions, then requests within "
+            f"them, paired by request id), else over the requests of the one run per arm (within-run "
+            f"spread only); verdict improvement/regression only when the whole CI lies beyond "
+            f"+/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction")
 
 
 def _annotate(results: list, exps: list[dict[str, Any]], path: Path) -> None:

@@ -197,8 +197,18 @@ class Change:
     ci_low_pct: float | None       # CI of the change, in percent
     ci_high_pct: float | None
     verdict: str                   # regression | improvement | no significant change | no CI ...
-    n_a: int = 0
+    n_a: int = 0                   # units (requests or tasks) with a value, over all runs
     n_b: int = 0
+    runs_a: int = 1
+    runs_b: int = 1
+    paired: bool = False           # stage 2 drew request ids jointly for both sides
+    mde_pct: float | None = None   # minimum detectable effect: (z_0.975 + z_0.8) * SE of change
+    cv_a_pct: float | None = None  # between-run coefficient of variation of each side
+    cv_b_pct: float | None = None
+    within_a_pct: float | None = None   # mean within-run relative SE of each side
+    within_b_pct: float | None = None
+    p_value: float | None = None   # exact tests (error_rate)
+    note: str = ""
 
 
 def min_units(key: str) -> int:
@@ -225,10 +235,20 @@ def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
     return "improvement" if up == higher_better else "regression"
 
 
-def compare_key(key: str, a: list, b: list[Sample], slo_a: dict | None = None,
+def _is_runs(x: list) -> bool:
+    return bool(x) and isinstance(x[0], list)
+
+
+def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
                 slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
                 n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
-    """B against A for one summary key; None when neither side has it."""
+    """B against A for one summary key; None when neither side has it. Two sets of runs (lists
+    of per-run sample lists, >= 2 runs each, as treatment experiments with repetitions give)
+    go through the two-stage bootstrap of bench.analysis.runsets; otherwise requests of the runs
+    given are pooled (within-run spread only)."""
+    if _is_runs(a) and _is_runs(b) and min(len(a), len(b)) >= 2:
+        from bench.analysis import runsets
+        return runsets.compare(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed, within_run=False)
     ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
     if ra is None or rb is None:
         if ra is None and rb is None:

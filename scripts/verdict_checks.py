@@ -1,0 +1,158 @@
+"""Reproduces the numbers of issue 16's "what it must show" on this machine (docs/statistics.md).
+
+    python scripts/verdict_checks.py aa        [--trials 3] [--reps 5] [--requests 48]
+    python scripts/verdict_checks.py slowdown  [--reps 5]
+    python scripts/verdict_checks.py step      [--runs 12] [--k 6]
+    python scripts/verdict_checks.py errors
+
+Each writes its runs under --out (default /tmp/bench-verdicts/<check>/) and prints the
+`bench compare` / `bench trend` output it judges, then one line PASS/FAIL per claim.
+
+- aa: configs/default.yaml with `repetitions: 2 * reps` (A B A B ... interleaved, every load point
+  in each round); even repetitions are side A, odd ones side B; per load point `bench compare`:
+  PASS when no default metric gets a regression/improvement verdict. Repeated `--trials` times.
+- slowdown: the default chat workload at concurrency 4 with hf max_batch_size 8 (A) against 1 (B),
+  a real settings change, `reps` runs per arm interleaved (a treatment experiment): PASS when
+  output_tok_s is judged a regression.
+- step: a series of `runs` runs of one config; after run k the hf backend's default
+  max_batch_size changes from 8 to 1, as a commit changing a default would (the config file is
+  the same, so the runs stay one series). PASS when `bench trend` finds the change point at
+  k +/- 1, and finds none in a second series of the same length without the change.
+- errors: two sets of runs against the stub server (bench.selftest.stub_server), B with every
+  10th request failing (an injected server fault): PASS when compare and trend flag error_rate.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import glob
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+# A "commit" that changes the hf backend's default max_batch_size from 8 to 1: the config file
+# stays the same (it does not set the option), so the runs before and after stay one series.
+PATCHED = ("import sys; from bench.backends import hf; "
+           "hf.HFOptions.model_fields['max_batch_size'].default = 1; hf.HFOptions.model_rebuild(force=True); "
+           "from bench.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def bench(*args: str, patched: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [PY, "-c", PATCHED, *args] if patched else [PY, "-m", "bench", *args]
+    out = subprocess.run(["nice", "-n", "5", *cmd], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if check and out.returncode not in (0, 1):
+        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return out
+
+
+def write_config(doc: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def runs_of(results: Path, pattern: str) -> list[str]:
+    return sorted(glob.glob(str(results / pattern)))
+
+
+def aa(args) -> bool:
+    ok_all = True
+    base = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    for trial in range(args.trials):
+        doc = copy.deepcopy(base) | {"repetitions": 2 * args.reps}
+        doc["load"]["requests"] = args.requests
+        out = Path(args.out) / "aa" / f"trial{trial}"
+        cfg = write_config(doc, out / "aa.yaml")
+        if not runs_of(out / "results", "*"):
+            bench("run", str(cfg), "--results-dir", str(out / "results"), "--no-progress")
+        for c in doc["matrix"]["load.concurrency"]:
+            side = {p: [d for d in runs_of(out / "results", f"*concurrency={c},rep=*")
+                        if int(re.search(r"rep=(\d+)", d)[1]) % 2 == p] for p in (0, 1)}
+            res = bench("compare", ",".join(side[0]), ",".join(side[1]))
+            print(f"--- A/A trial {trial}, concurrency {c}\n{res.stdout}{res.stderr}")
+            verdicts = re.findall(r"\b(regression|improvement)\b", res.stdout.split("CI:")[0])
+            ok = res.returncode == 0 and not verdicts
+            ok_all &= ok
+            print(f"{'PASS' if ok else 'FAIL'}: A/A trial {trial} concurrency {c}: "
+                  f"{len(verdicts)} regression/improvement verdicts")
+    return ok_all
+
+
+def slowdown(args) -> bool:
+    base = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    doc = {k: v for k, v in base.items() if k != "matrix"} | {"name": "slowdown", "repetitions": args.reps}
+    doc["load"] |= {"concurrency": 4}
+    doc["treatments"] = [{"name": "batch1", "options": {"max_batch_size": 1}}]
+    out = Path(args.out) / "slowdown"
+    cfg = write_config(doc, out / "slowdown.yaml")
+    if not runs_of(out / "results", "*"):
+        bench("run", str(cfg), "--results-dir", str(out / "results"), "--no-progress")
+    a = runs_of(out / "results", "*treatment=baseline*")
+    b = runs_of(out / "results", "*treatment=batch1*")
+    res = bench("compare", ",".join(a), ",".join(b), "--force")   # the arms differ on purpose
+    print(res.stdout + res.stderr)
+    line = next((ln for ln in res.stdout.splitlines() if ln.split("│")[0:2] and "output_tok_s" in ln), "")
+    ok = "regression" in line
+    print(f"{'PASS' if ok else 'FAIL'}: max_batch_size 8 -> 1 at concurrency 4: {line.strip()}")
+    return ok
+
+
+def _series(out: Path, n: int, k: int | None, requests: int) -> Path:
+    doc = {"name": "step", "model": "tiny", "backend": {"name": "hf", "options": {"torch_threads": 1}},
+           "workload": {"file": "chat", "scale": 0.25},
+           "load": {"kind": "concurrency", "concurrency": 4, "requests": requests, "warmup": 2},
+           "seed": 0}
+    cfg = write_config(doc, out / "step.yaml")
+    results = out / "results"
+    have = len(runs_of(results, "*"))
+    for i in range(have, n):
+        # the "commit" after run k: hf's default batch size 8 -> 1 (config file unchanged)
+        bench("run", str(cfg), "--results-dir", str(results), "--no-progress",
+              patched=k is not None and i >= k)
+    return results
+
+
+def step(args) -> bool:
+    ok = True
+    for name, k in (("with-step", args.k), ("no-step", None)):
+        results = _series(Path(args.out) / "step" / name, args.runs, k, args.requests)
+        res = bench("trend", str(results), "--metric", "output_tok_s", "--metric", "e2e_ms_p50",
+                    "--out", str(Path(args.out) / "step" / f"{name}.png"))
+        print(f"--- series {name} (step after run {k})\n{res.stdout}{res.stderr}")
+        found = [int(x) for x in re.findall(r"change point .*?after run (\d+)", res.stdout)]
+        good = (any(abs(x - k) <= 1 for x in found) if k is not None else not found)
+        ok &= good
+        print(f"{'PASS' if good else 'FAIL'}: series {name}: change points after runs {found}")
+    return ok
+
+
+CHECKS = {"aa": aa, "slowdown": slowdown, "step": step}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("check", choices=[*CHECKS, "errors"])
+    p.add_argument("--out", default="/tmp/bench-verdicts")
+    p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--requests", type=int, default=48)
+    p.add_argument("--runs", type=int, default=12)
+    p.add_argument("--k", type=int, default=6)
+    args = p.parse_args()
+    if args.check == "errors":
+        from errors_check import main as errors_main   # scripts/errors_check.py
+        return errors_main(args.out)
+    return 0 if CHECKS[args.check](args) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
