@@ -2,6 +2,8 @@
 that checks open file descriptors and memory do not grow after warm-up."""
 import asyncio
 
+import pytest
+
 from bench.selftest import command as selftest
 
 
@@ -9,7 +11,7 @@ def test_selftest_measures_and_soak_does_not_leak(capsys):
     out = asyncio.run(selftest._selftest([50.0], 1.0, 8, 32, 3000, print))
     (point,) = out["points"]
     assert point.requests == 50 and point.errors == 0
-    assert 25 < point.request_s < 100 and point.chunk_s == point.request_s * 8
+    assert 25 < point.request_s < 100 and point.chunk_s == pytest.approx(point.request_s * 8)
     assert point.send_lag_ms_p50 < point.send_lag_ms_p99 < 1000
     closed = out["closed"]
     assert closed.errors == 0 and closed.request_s > point.request_s   # closed loop outruns 50/s
@@ -21,3 +23,11 @@ def test_selftest_measures_and_soak_does_not_leak(capsys):
     selftest.report(out, 8)
     text = capsys.readouterr().out
     assert "soak    3000 requests" in text and "closed-loop ceiling" in text
+
+
+def test_chunks_per_second_count_what_arrived():
+    from bench.selftest.command import _chunks_received
+    from tests.synth import sample
+    full = sample(0, 0, 1.0, 10**9, output=8)                       # 8 chunks in 1 s
+    cut = sample(1, 0, 1.0, 10**9 // 2, output=3)                   # a stream cut after 3
+    assert _chunks_received([full, cut], {"duration_s": 1.0}) == 11
