@@ -8,7 +8,8 @@
 Each writes its runs under --out (default /tmp/bench-verdicts/<check>/) and prints the
 `bench compare` / `bench trend` output it judges, then one line PASS/FAIL per claim.
 
-- aa: configs/default.yaml with `repetitions: 2 * reps` (A B A B ... interleaved, every load point
+- aa: configs/default.yaml (requests 24 instead of 48 and torch_threads 1, to fit a shared
+  2-core machine) with `repetitions: 2 * reps` (A B A B ... interleaved, every load point
   in each round); even repetitions are side A, odd ones side B; per load point `bench compare`:
   PASS when no default metric gets a regression/improvement verdict. Repeated `--trials` times.
 - slowdown: the default chat workload at concurrency 4 with hf max_batch_size 8 (A) against 1 (B),
@@ -70,12 +71,14 @@ def aa(args) -> bool:
     for trial in range(args.trials):
         doc = copy.deepcopy(base) | {"repetitions": 2 * args.reps}
         doc["load"]["requests"] = args.requests
+        # one torch thread: on a CPU shared with other jobs, 2 threads ran 10x slower (FACTS.md)
+        doc["backend"]["options"]["torch_threads"] = 1
         out = Path(args.out) / "aa" / f"trial{trial}"
         cfg = write_config(doc, out / "aa.yaml")
         if not runs_of(out / "results", "*"):
             bench("run", str(cfg), "--results-dir", str(out / "results"), "--no-progress")
         for c in doc["matrix"]["load.concurrency"]:
-            side = {p: [d for d in runs_of(out / "results", f"*concurrency={c},rep=*")
+            side = {p: [d for d in runs_of(out / "results", f"*-concurrency={c}-rep=*")
                         if int(re.search(r"rep=(\d+)", d)[1]) % 2 == p] for p in (0, 1)}
             res = bench("compare", ",".join(side[0]), ",".join(side[1]))
             print(f"--- A/A trial {trial}, concurrency {c}\n{res.stdout}{res.stderr}")
@@ -90,7 +93,8 @@ def aa(args) -> bool:
 def slowdown(args) -> bool:
     base = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
     doc = {k: v for k, v in base.items() if k != "matrix"} | {"name": "slowdown", "repetitions": args.reps}
-    doc["load"] |= {"concurrency": 4}
+    doc["load"] |= {"concurrency": 4, "requests": args.requests}
+    doc["backend"]["options"]["torch_threads"] = 1
     doc["treatments"] = [{"name": "batch1", "options": {"max_batch_size": 1}}]
     out = Path(args.out) / "slowdown"
     cfg = write_config(doc, out / "slowdown.yaml")
@@ -98,7 +102,7 @@ def slowdown(args) -> bool:
         bench("run", str(cfg), "--results-dir", str(out / "results"), "--no-progress")
     a = runs_of(out / "results", "*treatment=baseline*")
     b = runs_of(out / "results", "*treatment=batch1*")
-    res = bench("compare", ",".join(a), ",".join(b), "--force")   # the arms differ on purpose
+    res = bench("compare", ",".join(a), ",".join(b))   # backend options may differ: same model, load...
     print(res.stdout + res.stderr)
     line = next((ln for ln in res.stdout.splitlines() if ln.split("│")[0:2] and "output_tok_s" in ln), "")
     ok = "regression" in line
@@ -144,7 +148,7 @@ def main() -> int:
     p.add_argument("--out", default="/tmp/bench-verdicts")
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--requests", type=int, default=48)
+    p.add_argument("--requests", type=int, default=24)
     p.add_argument("--runs", type=int, default=12)
     p.add_argument("--k", type=int, default=6)
     args = p.parse_args()

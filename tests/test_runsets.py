@@ -59,8 +59,11 @@ def test_between_run_drift_is_in_the_interval_and_in_the_cv():
     rates = np.array([1 / f for f in DRIFT])
     assert two.cv_a_pct == pytest.approx(rates.std(ddof=1) / rates.mean() * 100, rel=0.05)
     assert two.within_a_pct < two.cv_a_pct
-    # the minimum detectable effect is (z_0.975 + z_0.8) x the SE of the change: about 2.8 SE
-    assert two.mde_pct == pytest.approx(runsets.Z_MDE * width(two) / (2 * 1.96), rel=0.25)
+    # the minimum detectable effect: the 5% threshold times exp((t_0.975 + t_0.8) x SE)
+    from scipy import stats as sps
+    q = sps.t.ppf(0.975, two.df) + sps.t.ppf(0.8, two.df)
+    assert two.mde_pct == pytest.approx((1.05 * np.exp(q * two.se) - 1) * 100)
+    assert two.mde_pct > 5 + width(two) / 2
 
 
 def test_a_real_slowdown_across_drifting_runs_is_a_regression():

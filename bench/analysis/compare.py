@@ -15,13 +15,15 @@ from bench.analysis import runsets, stats
 from bench.errors import UserError
 from bench.results import store
 
-RULE = (f"CI: {stats.CI_LEVEL:.0%} percentile two-stage bootstrap of B/A - 1 ({stats.N_BOOT} resamples, "
-        "seed {seed}): runs of each side resampled with replacement, then requests (tasks) within each "
-        "drawn run{paired}; a side's value is the mean of its runs' values. Verdict: regression/"
-        "improvement only with >= 2 runs per side and the whole CI beyond +/-{min_effect:g}%, by the "
-        "metric's direction; error_rate: Fisher's exact test on failed/all requests, p < 0.05. "
-        "MDE: (z_0.975 + z_0.8) x SE of the change, the smallest change found 80% of the time at 95%. "
-        "CV: between-run spread of each side; within: mean within-run relative SE.")
+RULE = ("CI: two-stage bootstrap ({n_boot} resamples, seed {seed}): runs of each side resampled with "
+        "replacement, then requests (tasks) within each drawn run{paired}; a side's value is the mean of "
+        "its runs' values. Interval of B/A - 1: log(B/A) +/- t(df) x SE, SE from the resamples (scaled "
+        "by n/(n-1) for n runs), df by Welch over the run values; simultaneous {level:.0%} over the {m} "
+        "metrics judged (Bonferroni: each at {each:.2%}). Verdict: regression/improvement only with >= 2 "
+        "runs per side and the whole CI beyond +/-{min_effect:g}%, by the metric's direction; error_rate: "
+        "Fisher's exact test on failed/all requests, p < {alpha_each:.2g}. MDE: the smallest change this "
+        "rule finds 80% of the time (t quantiles, the same SE and threshold). CV: between-run spread of "
+        "each side; within: mean within-run relative SE.")
 ONE_RUN = ("One run per side: drift between runs is not measured, so no regression/improvement "
            "verdict is given. Repeat runs (`repetitions: N`) or pass --within-run to judge from "
            "within-run intervals only.")
@@ -45,7 +47,13 @@ def compare_sets(a: list[store.Run], b: list[store.Run], keys: tuple[str, ...] =
                              "no CI (no per-request samples)", runs_a=len(a), runs_b=len(b))
         if c is not None:
             out.append(c)
-    return out
+    # m verdicts at once: each at 1 - 0.05/m, so the chance of any false verdict stays <= 5%
+    m = max(1, sum(_judged(c) for c in out))
+    return [runsets.finalize(c, runsets.ALPHA / m, min_effect_pct, within_run) if _judged(c) else c for c in out]
+
+
+def _judged(c: stats.Change) -> bool:
+    return c.se is not None or (c.p_value is not None and c.p_value == c.p_value)
 
 
 def compare_runs(a: store.Run, b: store.Run, keys: tuple[str, ...] = stats.DEFAULT_KEYS,
@@ -77,7 +85,7 @@ def _rows(changes: list[stats.Change]) -> list[list[str]]:
     return rows
 
 
-HEADER = ["metric", "A", "B", "change", "95% CI of change", "MDE", "CV A/B", "within A/B", "verdict"]
+HEADER = ["metric", "A", "B", "change", "CI of change (simultaneous 95%)", "MDE", "CV A/B", "within A/B", "verdict"]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -87,7 +95,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def rule(changes: list[stats.Change], min_effect_pct: float, within_run: bool | None, seed: int = 0) -> str:
     paired = " (paired: the same request ids drawn for both sides)" if any(c.paired for c in changes) else ""
-    text = RULE.format(min_effect=min_effect_pct, seed=seed, paired=paired)
+    m = max(1, sum(_judged(c) for c in changes))
+    text = RULE.format(min_effect=min_effect_pct, seed=seed, paired=paired, n_boot=stats.N_BOOT, m=m,
+                       level=1 - runsets.ALPHA, each=1 - runsets.ALPHA / m, alpha_each=runsets.ALPHA / m)
     one = any(min(c.runs_a, c.runs_b) < 2 for c in changes)
     return text + (" " + (WITHIN if within_run else ONE_RUN) if one else "")
 

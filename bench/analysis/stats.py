@@ -209,6 +209,10 @@ class Change:
     within_b_pct: float | None = None
     p_value: float | None = None   # exact tests (error_rate)
     note: str = ""
+    se: float | None = None        # SE of the change (of log(B/A) when log_scale), runs as the unit
+    df: float | None = None        # Welch degrees of freedom of the run values (inf: within-run)
+    log_scale: bool = True
+    ci_level: float | None = None  # the level of the interval shown (simultaneous: 1 - 0.05 / m)
 
 
 def min_units(key: str) -> int:
