@@ -35,11 +35,15 @@ def compare_sets(a: list[store.Run], b: list[store.Run], keys: tuple[str, ...] =
                  min_effect_pct: float = stats.MIN_EFFECT_PCT, within_run: bool | None = None,
                  seed: int = 0) -> list[stats.Change]:
     """Every key both sets can resample gets a CI; summary-only keys get values and change."""
+    pair_runs = runs_pair(a, b)
+    if pair_runs:
+        a, b = sorted(a, key=store.repetition), sorted(b, key=store.repetition)
     sa, sb = [r.samples() for r in a], [r.samples() for r in b]
     slo_a, slo_b = a[0].meta["config"].get("slo"), b[0].meta["config"].get("slo")
     out = []
     for key in keys:
-        c = runsets.compare(key, sa, sb, slo_a, slo_b, min_effect_pct, seed=seed, within_run=within_run)
+        c = runsets.compare(key, sa, sb, slo_a, slo_b, min_effect_pct, seed=seed, within_run=within_run,
+                            pair_runs=pair_runs)
         if c is None and all(key in r.summary for r in a + b):
             va = sum(r.summary[key] for r in a) / len(a)
             vb = sum(r.summary[key] for r in b) / len(b)
@@ -54,6 +58,15 @@ def compare_sets(a: list[store.Run], b: list[store.Run], keys: tuple[str, ...] =
 
 def _judged(c: stats.Change) -> bool:
     return c.se is not None or (c.p_value is not None and c.p_value == c.p_value)
+
+
+def runs_pair(a: list[store.Run], b: list[store.Run]) -> bool:
+    """Pair run i of A with run i of B when both sets hold the same number of runs, each with its
+    own repetition index (an interleaved A B A B design: neighbours share the machine's drift);
+    the k-th repetition of A goes with the k-th of B. Decided from metadata, never from values."""
+    ra, rb = [store.repetition(r) for r in a], [store.repetition(r) for r in b]
+    return (len(a) == len(b) >= 2 and None not in ra + rb and len(set(ra)) == len(ra)
+            and len(set(rb)) == len(rb))
 
 
 def compare_runs(a: store.Run, b: store.Run, keys: tuple[str, ...] = stats.DEFAULT_KEYS,
@@ -95,6 +108,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def rule(changes: list[stats.Change], min_effect_pct: float, within_run: bool | None, seed: int = 0) -> str:
     paired = " (paired: the same request ids drawn for both sides)" if any(c.paired for c in changes) else ""
+    if any(c.runs_paired for c in changes):
+        paired += "; runs paired by repetition (run k of A drawn with run k of B; df = pairs - 1)"
     m = max(1, sum(_judged(c) for c in changes))
     text = RULE.format(min_effect=min_effect_pct, seed=seed, paired=paired, n_boot=stats.N_BOOT, m=m,
                        level=1 - runsets.ALPHA, each=1 - runsets.ALPHA / m, alpha_each=runsets.ALPHA / m)

@@ -152,12 +152,13 @@ def _inner(units_: list[Units], key: str, rng: np.random.Generator, n_boot: int,
                      for u in units_])
 
 
-def _outer(inner: np.ndarray, rng: np.random.Generator, paired: bool) -> np.ndarray:
-    """Stage 1: draw runs with replacement. Unpaired, the j-th draw reads the inner replicates in
-    its own random order, so a run drawn twice in one replicate gets two different stage-2
-    draws; paired, replicate b reads column b everywhere (the one id draw of that replicate)."""
+def _outer(inner: np.ndarray, rng: np.random.Generator, paired: bool, pick: np.ndarray | None = None) -> np.ndarray:
+    """Stage 1: draw runs with replacement (`pick`, shared by both sides when runs are paired by
+    repetition). Unpaired requests: the j-th draw reads the inner replicates in its own random
+    order, so a run drawn twice in one replicate gets two different stage-2 draws; paired,
+    replicate b reads column b everywhere (the one id draw of that replicate)."""
     r, n_boot = inner.shape
-    pick = rng.integers(0, r, (n_boot, r))
+    pick = rng.integers(0, r, (n_boot, r)) if pick is None else pick
     cols = (np.repeat(np.arange(n_boot)[:, None], r, axis=1) if paired
             else np.stack([rng.permutation(n_boot) for _ in range(r)], axis=1))
     with warnings.catch_warnings():
@@ -166,13 +167,17 @@ def _outer(inner: np.ndarray, rng: np.random.Generator, paired: bool) -> np.ndar
 
 
 def two_stage(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], slo_a: dict | None,
-              slo_b: dict | None, n_boot: int = stats.N_BOOT, seed: int = 0):
-    """(SetBoot A, SetBoot B, paired) or None when the key is missing on a side."""
+              slo_b: dict | None, n_boot: int = stats.N_BOOT, seed: int = 0, pair_runs: bool = False):
+    """(SetBoot A, SetBoot B, requests paired, runs paired) or None when a side lacks the key.
+    pair_runs: run i of A and run i of B were made side by side (the same repetition of an
+    interleaved A B A B design), so stage 1 draws them together and their shared drift cancels."""
     ua = [u for u in (units(key, r, slo_a) for r in runs_a) if u is not None]
     ub = [u for u in (units(key, r, slo_b) for r in runs_b) if u is not None]
     if not ua or not ub:
         return None
+    pair_runs = pair_runs and len(ua) == len(runs_a) == len(ub) == len(runs_b) >= 2
     rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(ua), (n_boot, len(ua))) if pair_runs else None
     order = _paired_ids(ua + ub)
     shared = None
     if order is not None:
@@ -184,9 +189,9 @@ def two_stage(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             se = np.nanstd(inner, axis=1, ddof=1)
-        out.append(SetBoot(np.array([point(u, key) for u in us]), _outer(inner, rng, shared is not None), se,
+        out.append(SetBoot(np.array([point(u, key) for u in us]), _outer(inner, rng, shared is not None, pick), se,
                            sum(u.count() for u in us)))
-    return out[0], out[1], order is not None
+    return out[0], out[1], order is not None, pair_runs
 
 
 def cv_pct(x: np.ndarray) -> float | None:
@@ -239,17 +244,18 @@ def _error_change(runs_a, runs_b, within_run) -> stats.Change:
 
 def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], slo_a: dict | None = None,
             slo_b: dict | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
-            n_boot: int = stats.N_BOOT, seed: int = 0, within_run: bool | None = None) -> stats.Change | None:
+            n_boot: int = stats.N_BOOT, seed: int = 0, within_run: bool | None = None,
+            pair_runs: bool = False) -> stats.Change | None:
     """B against A for one key, the run as the unit; None when neither side has it."""
     if key == "error_rate":
         return _error_change(runs_a, runs_b, within_run)
-    res = two_stage(key, runs_a, runs_b, slo_a, slo_b, n_boot, seed)
+    res = two_stage(key, runs_a, runs_b, slo_a, slo_b, n_boot, seed, pair_runs)
     if res is None:
         ua = any(units(key, r, slo_a) for r in runs_a)
         ub = any(units(key, r, slo_b) for r in runs_b)
         return None if not (ua or ub) else stats.Change(key, None, None, None, None, None, "missing on one side")
-    a, b, paired = res
-    extra = dict(runs_a=len(a.points), runs_b=len(b.points), paired=paired, cv_a_pct=cv_pct(a.points),
+    a, b, paired, runs_paired = res
+    extra = dict(runs_a=len(a.points), runs_b=len(b.points), paired=paired, runs_paired=runs_paired, cv_a_pct=cv_pct(a.points),
                  cv_b_pct=cv_pct(b.points), within_a_pct=within_pct(a), within_b_pct=within_pct(b))
     base = stats.Change(key, a.value, b.value, None, None, None, "", a.n_units, b.n_units, **extra)
     if not np.isfinite(a.value) or a.value == 0:
@@ -260,7 +266,7 @@ def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], sl
         return _with(base, change_pct=change,
                      verdict=f"too few samples (n={per_run:.0f} per run, need {stats.min_units(key)})")
     se, log_scale = _boot_se(a.boot, b.boot, min(len(a.points), len(b.points)))
-    c = _with(base, change_pct=change, se=se, df=_welch_df(a.points, b.points), log_scale=log_scale)
+    c = _with(base, change_pct=change, se=se, df=_welch_df(a.points, b.points, runs_paired), log_scale=log_scale)
     return finalize(c, ALPHA, min_effect_pct, within_run)
 
 
@@ -278,10 +284,14 @@ def _boot_se(a: np.ndarray, b: np.ndarray, n_runs: int) -> tuple[float, bool]:
     return se * (np.sqrt(n_runs / (n_runs - 1)) if n_runs >= 2 else 1.0), log_scale
 
 
-def _welch_df(pa: np.ndarray, pb: np.ndarray) -> float:
+def _welch_df(pa: np.ndarray, pb: np.ndarray, paired: bool = False) -> float:
     """Welch-Satterthwaite degrees of freedom of the difference of two means of run values (on
-    the log scale); infinite (a normal quantile) with one run per side (within-run only)."""
-    if min(len(pa), len(pb)) < 2 or (pa <= 0).any() or (pb <= 0).any():
+    the log scale; pairs of runs: n - 1); infinite (a normal quantile) with one run per side."""
+    if min(len(pa), len(pb)) < 2:
+        return float("inf")
+    if paired:
+        return float(len(pa) - 1)
+    if (pa <= 0).any() or (pb <= 0).any():
         return float("inf")
     va, vb = np.var(np.log(pa), ddof=1) / len(pa), np.var(np.log(pb), ddof=1) / len(pb)
     den = va ** 2 / (len(pa) - 1) + vb ** 2 / (len(pb) - 1)
@@ -308,7 +318,7 @@ def finalize(c: stats.Change, alpha: float, min_effect_pct: float, within_run: b
         lo, hi = (np.exp(np.log(r) + np.array([-q, q]) * c.se) - 1) * 100
         mde = ((1 + min_effect_pct / 100) * np.exp((q + q80) * c.se) - 1) * 100
     else:
-        lo, hi = (r - 1 + np.array([-q, q]) * c.se) * 100
+        lo, hi = np.maximum((r - 1 + np.array([-q, q]) * c.se) * 100, -100.0)   # a ratio is >= 0
         mde = min_effect_pct + (q + q80) * c.se * 100
     v = gate or stats.verdict(c.change_pct, lo, hi, stats.higher_is_better(c.key), min_effect_pct)
     return _with(c, ci_low_pct=float(lo), ci_high_pct=float(hi), mde_pct=float(mde), verdict=v, ci_level=1 - alpha)

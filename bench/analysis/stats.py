@@ -202,6 +202,7 @@ class Change:
     runs_a: int = 1
     runs_b: int = 1
     paired: bool = False           # stage 2 drew request ids jointly for both sides
+    runs_paired: bool = False      # stage 1 drew run i of A with run i of B (same repetition)
     mde_pct: float | None = None   # minimum detectable effect: (z_0.975 + z_0.8) * SE of change
     cv_a_pct: float | None = None  # between-run coefficient of variation of each side
     cv_b_pct: float | None = None

@@ -186,6 +186,15 @@ def treatment_name(meta: dict[str, Any]) -> str | None:
     return None if t in (None, "", "baseline") else str(t)
 
 
+def repetition(run: "Run") -> int | None:
+    """Which repetition of its config a run is (config `repetition`, else its treatment's)."""
+    cfg = run.meta["config"]
+    if isinstance(cfg.get("repetition"), int):
+        return cfg["repetition"]
+    t = cfg.get("treatment") or run.meta.get("treatment")
+    return t.get("repetition") if isinstance(t, dict) else None
+
+
 def load_point(cfg: dict[str, Any]) -> float | None:
     """The offered load of a run: sessions per second (rate) or sessions in flight."""
     load = cfg.get("load") or {}
