@@ -16,11 +16,11 @@ Each writes its runs under --out (default /tmp/bench-verdicts/<check>/) and prin
   a real settings change, `reps` runs per arm interleaved A B A B (one process per run: torch's
   thread count is per process): PASS when `bench compare` judges output_tok_s a regression.
 - step: a series of `runs` runs of one config; after run k the hf backend's default
-  max_batch_size changes from 8 to 1, as a commit changing a default would (the config file is
-  the same, so the runs stay one series). PASS when `bench trend` finds the change point at
+  torch_threads changes from 1 to torch's own (a thread per core), as a commit changing a default
+  would (the config file is the same, so the runs stay one series). PASS when `bench trend` finds the change point at
   k +/- 1, and finds none in a second series of the same length without the change.
-- errors: two sets of runs against the stub server (bench.selftest.stub_server), B with every
-  10th request failing (an injected server fault): PASS when compare and trend flag error_rate.
+- errors: hand-built runs (not measured): a set of 5 runs without errors against 5 where every
+  10th request failed, and a series of 6 + 6 such runs: PASS when compare and trend flag it.
 """
 from __future__ import annotations
 
@@ -39,10 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
-# A "commit" that changes the hf backend's default max_batch_size from 8 to 1: the config file
-# stays the same (it does not set the option), so the runs before and after stay one series.
+# The code before a "commit": the hf backend's default torch_threads is 1. The commit drops that
+# default (torch then uses a thread per core, which stalls on a shared CPU, FACTS.md). The config
+# file does not set the option, so the runs before and after the commit stay one series.
 PATCHED = ("import sys; from bench.backends import hf; "
-           "hf.HFOptions.model_fields['max_batch_size'].default = 1; hf.HFOptions.model_rebuild(force=True); "
+           "hf.HFOptions.model_fields['torch_threads'].default = 1; hf.HFOptions.model_rebuild(force=True); "
            "from bench.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
@@ -113,7 +114,7 @@ def slowdown(args) -> bool:
 
 
 def _series(out: Path, n: int, k: int | None, requests: int) -> Path:
-    doc = {"name": "step", "model": "tiny", "backend": {"name": "hf", "options": {"torch_threads": 1}},
+    doc = {"name": "step", "model": "tiny", "backend": {"name": "hf", "options": {}},
            "workload": {"file": "chat", "scale": 0.25},
            "load": {"kind": "concurrency", "concurrency": 4, "requests": requests, "warmup": 2},
            "seed": 0}
@@ -121,16 +122,16 @@ def _series(out: Path, n: int, k: int | None, requests: int) -> Path:
     results = out / "results"
     have = len(runs_of(results, "*"))
     for i in range(have, n):
-        # the "commit" after run k: hf's default batch size 8 -> 1 (config file unchanged)
+        # the "commit" after run k drops the torch_threads=1 default (config file unchanged)
         bench("run", str(cfg), "--results-dir", str(results), "--no-progress",
-              patched=k is not None and i >= k)
+              patched=k is None or i < k)
     return results
 
 
 def step(args) -> bool:
     ok = True
     for name, k in (("with-step", args.k), ("no-step", None)):
-        results = _series(Path(args.out) / "step" / name, args.runs, k, args.requests)
+        results = _series(Path(args.out) / "step" / name, args.runs, k, args.step_requests)
         res = bench("trend", str(results), "--metric", "output_tok_s", "--metric", "e2e_ms_p50",
                     "--out", str(Path(args.out) / "step" / f"{name}.png"))
         print(f"--- series {name} (step after run {k})\n{res.stdout}{res.stderr}")
@@ -141,22 +142,42 @@ def step(args) -> bool:
     return ok
 
 
-CHECKS = {"aa": aa, "slowdown": slowdown, "step": step}
+def errors(args) -> bool:
+    """Hand-built runs (tests/test_runsets.py builds the same): 5 runs of 40 requests without
+    errors, then 5 where every 10th request fails (HTTP 500 after 5 ms)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.test_runsets import DRIFT, write_set
+
+    out = Path(args.out) / "errors"
+    if not out.exists():
+        write_set(out / "a", "a", DRIFT, t0=0)
+        write_set(out / "b", "b", DRIFT, fail_every=10, t0=10)
+        write_set(out / "series", "a", [1.0] * 6, t0=0)
+        write_set(out / "series", "b", [1.0] * 6, fail_every=10, t0=10)
+    res = bench("compare", str(out / "a"), str(out / "b"), "--metric", "error_rate", "--metric", "output_tok_s")
+    tr = bench("trend", str(out / "series"), "--metric", "error_rate", "--fail-on-regression")
+    print(res.stdout + tr.stdout)
+    row = next((ln for ln in res.stdout.splitlines() if "error_rate" in ln), "")
+    ok_c, ok_t = "regression" in row, tr.returncode == 1 and "REGRESSION" in tr.stdout
+    print(f"{'PASS' if ok_c else 'FAIL'}: compare flags error_rate 0% -> 10%: {row.strip()}")
+    print(f"{'PASS' if ok_t else 'FAIL'}: trend --fail-on-regression exits {tr.returncode} on the error step")
+    return ok_c and ok_t
+
+
+CHECKS = {"aa": aa, "slowdown": slowdown, "step": step, "errors": errors}
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("check", choices=[*CHECKS, "errors"])
+    p.add_argument("check", choices=list(CHECKS))
     p.add_argument("--out", default="/tmp/bench-verdicts")
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--requests", type=int, default=24)
     p.add_argument("--runs", type=int, default=12)
+    p.add_argument("--step-requests", type=int, default=12)
     p.add_argument("--k", type=int, default=6)
     args = p.parse_args()
-    if args.check == "errors":
-        from errors_check import main as errors_main   # scripts/errors_check.py
-        return errors_main(args.out)
     return 0 if CHECKS[args.check](args) else 1
 
 

@@ -93,7 +93,10 @@ def _rows(changes: list[stats.Change]) -> list[list[str]]:
         if c.p_value is not None:
             ci = f"p={c.p_value:.2g} ({c.note.split(',')[0]})"
         mde = "-" if c.mde_pct is None else f"{c.mde_pct:.1f}%"
-        rows.append([c.key, _fmt(c.a), _fmt(c.b), _pct(c.change_pct), ci, mde,
+        change = _pct(c.change_pct)
+        if c.p_value is not None and c.a is not None and c.b is not None:    # a fraction: points
+            change = f"{(c.b - c.a) * 100:+.1f} pp"
+        rows.append([c.key, _fmt(c.a), _fmt(c.b), change, ci, mde,
                      _spread(c.cv_a_pct, c.cv_b_pct), _spread(c.within_a_pct, c.within_b_pct), c.verdict])
     return rows
 

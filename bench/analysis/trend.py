@@ -152,7 +152,7 @@ def main(paths: list[str], metrics: list[str] | None = None, out: str | None = N
         for key, cps in found.items():
             for cp, how in cps:
                 mark = "REGRESSION" if how == "regression" and cp is cps[-1][0] else how
-                print(f"  change point in {key} after run {cp.index} (before {df['run_id'][cp.index]}): "
+                print(f"  change point in {key} after run {cp.index} (new level from {df['run_id'][cp.index]}): "
                       f"{cp.before:.4g} -> {cp.after:.4g} ({cp.change_pct:+.1f}%, p={cp.p_value:.3g}) -> {mark}")
         if not any(found.values()):
             print("  no change point in any metric")
