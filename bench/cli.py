@@ -152,7 +152,8 @@ def _analysis_verbs(sub) -> None:
     cmp_.set_defaults(func=cmd_compare)
 
     tr = sub.add_parser("trend", help="each metric over a series of comparable runs; step changes in it")
-    tr.add_argument("paths", nargs="*", default=["results"])
+    tr.add_argument("paths", nargs="*", default=["results"],
+                    help="results folders, run folders, globs, series keys or run_ids")
     tr.add_argument("--metric", action="append", help="summary key (repeatable)")
     tr.add_argument("--out", help="PNG plot path")
     tr.add_argument("--min-effect", type=float, default=5.0, metavar="PCT")

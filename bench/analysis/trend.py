@@ -137,7 +137,9 @@ def plot(runs: list[store.Run], df: pd.DataFrame, metrics: tuple[str, ...], flag
 def main(paths: list[str], metrics: list[str] | None = None, out: str | None = None,
          min_effect_pct: float = stats.MIN_EFFECT_PCT, fail_on_regression: bool = False) -> int:
     keys = tuple(metrics) if metrics else DEFAULT_METRICS
-    all_series = [s for s in series(store.find_runs(paths or ["results"])) if len(s) >= 2]
+    # each path: a results folder, run folder, glob, series key or run_id (store.resolve_set)
+    runs = {r.dir.resolve(): r for p in (paths or ["results"]) for r in store.resolve_set(p)}
+    all_series = [s for s in series(list(runs.values())) if len(s) >= 2]
     if not all_series:
         raise UserError(", ".join(paths or ["results"]), "no series with 2 or more complete comparable runs")
     flagged = 0
