@@ -61,12 +61,11 @@ def _judged(c: stats.Change) -> bool:
 
 
 def runs_pair(a: list[store.Run], b: list[store.Run]) -> bool:
-    """Pair run i of A with run i of B when both sets hold the same number of runs, each with its
-    own repetition index (an interleaved A B A B design: neighbours share the machine's drift);
-    the k-th repetition of A goes with the k-th of B. Decided from metadata, never from values."""
+    """Pair the runs of A and B that carry the same repetition index, when both sets hold the
+    same distinct indices: the rounds of an interleaved A B A B design, whose two runs ran side
+    by side and share the machine's drift. Decided from metadata, never from the values."""
     ra, rb = [store.repetition(r) for r in a], [store.repetition(r) for r in b]
-    return (len(a) == len(b) >= 2 and None not in ra + rb and len(set(ra)) == len(ra)
-            and len(set(rb)) == len(rb))
+    return len(a) >= 2 and None not in ra + rb and len(set(ra)) == len(ra) and sorted(ra) == sorted(rb)
 
 
 def compare_runs(a: store.Run, b: store.Run, keys: tuple[str, ...] = stats.DEFAULT_KEYS,
