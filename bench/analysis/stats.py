@@ -1,8 +1,9 @@
 """Confidence intervals from raw samples and direction-aware verdicts.
 
 Every interval here is a seeded percentile bootstrap over *units* (requests, or tasks for task
-metrics), so it reflects the spread inside the runs given; run-to-run drift of the machine is
-not in it (repeat runs and use `bench trend` for that).
+metrics) of one run, so it reflects the spread inside that run; run-to-run drift of the machine
+is not in it. Sets of runs are compared with the run as the unit by bench.analysis.runsets
+(two-stage bootstrap); this module gives it the per-run units and the verdict rule.
 
 - Latency statistics (`ttft_ms_p99`, `e2e_ms_mean`, ...): resample requests with replacement and
   recompute the statistic with the same definition as the summary (numpy linear percentiles).
@@ -248,12 +249,15 @@ def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
                 slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
                 n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
     """B against A for one summary key; None when neither side has it. Two sets of runs (lists
-    of per-run sample lists, >= 2 runs each, as treatment experiments with repetitions give)
-    go through the two-stage bootstrap of bench.analysis.runsets; otherwise requests of the runs
+    of per-run sample lists, >= 2 runs each, as treatment experiments with repetitions give,
+    in repetition order) go through the two-stage bootstrap of bench.analysis.runsets, runs
+    paired by round; otherwise requests of the runs
     given are pooled (within-run spread only)."""
     if _is_runs(a) and _is_runs(b) and min(len(a), len(b)) >= 2:
         from bench.analysis import runsets
-        return runsets.compare(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed, within_run=False)
+        # the arms of an experiment run in rounds (A B A B): run k of each side is one round
+        return runsets.compare(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed, within_run=False,
+                               pair_runs=len(a) == len(b))
     ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
     if ra is None or rb is None:
         if ra is None and rb is None:
