@@ -137,3 +137,15 @@ def test_trend_flags_an_error_step_at_the_newest_runs_only(tmp_path, capsys):
     assert "change point in error_rate after run 6" in out and "REGRESSION" in out
     write_set(tmp_path / "q", "q", [1.0] * 12)
     assert cli.main(["trend", str(tmp_path / "q"), "--metric", "error_rate", "--fail-on-regression"]) == 0
+
+
+def test_change_points_on_real_series_with_and_without_a_step():
+    """Per-run values of two real series (tests/data/step_series.json, scripts/verdict_checks.py
+    step): a step after run 6 is found there, and nothing in the series without it."""
+    import json
+    from pathlib import Path
+    data = json.loads((Path(__file__).parent / "data" / "step_series.json").read_text())
+    for key in ("output_tok_s", "e2e_ms_p50"):
+        found = changepoints.detect(data["with-step"][key])
+        assert [c.index for c in found] == [data["k"]] and found[0].p_value < changepoints.ALPHA
+        assert changepoints.detect(data["no-step"][key]) == []
