@@ -85,7 +85,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from bench.analysis.compare import main
     return main(args.a, args.b, args.results_dir, args.format, args.fail_on_regression, args.min_effect,
-                args.metric)
+                args.metric, args.within_run, args.force)
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
@@ -141,9 +141,10 @@ def _analysis_verbs(sub) -> None:
     ls.add_argument("paths", nargs="*", default=["results"])
     ls.set_defaults(func=cmd_ls)
 
-    cmp_ = sub.add_parser("compare", help="compare run B against run A with bootstrap CIs")
-    cmp_.add_argument("a", help="baseline run: folder, run_id or a unique part of it")
-    cmp_.add_argument("b", help="candidate run")
+    cmp_ = sub.add_parser("compare", help="compare runs B against runs A (two-stage bootstrap CIs)")
+    cmp_.add_argument("a", help="baseline set: run folders, folders of runs, globs, a series key or a "
+                                "run_id (part), comma-separated")
+    cmp_.add_argument("b", help="candidate set, the same forms")
     cmp_.add_argument("--results-dir", default="results")
     cmp_.add_argument("--format", default="table", choices=["table", "markdown", "json"])
     cmp_.add_argument("--fail-on-regression", type=float, metavar="PCT",
@@ -151,14 +152,18 @@ def _analysis_verbs(sub) -> None:
     cmp_.add_argument("--min-effect", type=float, default=5.0, metavar="PCT",
                       help="smallest change called significant (the whole CI must lie beyond it)")
     cmp_.add_argument("--metric", action="append", help="summary key to compare (repeatable)")
+    cmp_.add_argument("--within-run", action="store_true",
+                      help="with one run per side, give verdicts from within-run intervals (drift not measured)")
+    cmp_.add_argument("--force", action="store_true", help="show numbers even when the runs are not comparable")
     cmp_.set_defaults(func=cmd_compare)
 
-    tr = sub.add_parser("trend", help="each metric over a series of comparable runs; flag the newest")
-    tr.add_argument("paths", nargs="*", default=["results"])
+    tr = sub.add_parser("trend", help="each metric over a series of comparable runs; step changes in it")
+    tr.add_argument("paths", nargs="*", default=["results"],
+                    help="results folders, run folders, globs, series keys or run_ids")
     tr.add_argument("--metric", action="append", help="summary key (repeatable)")
     tr.add_argument("--out", help="PNG plot path")
     tr.add_argument("--min-effect", type=float, default=5.0, metavar="PCT")
-    tr.add_argument("--fail-on-regression", action="store_true", help="exit 1 when the newest run regressed")
+    tr.add_argument("--fail-on-regression", action="store_true", help="exit 1 when the newest step of a metric is a regression")
     tr.set_defaults(func=cmd_trend)
 
     rep = sub.add_parser("report", help="self-contained HTML (or Markdown) report with plots")

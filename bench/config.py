@@ -103,6 +103,9 @@ class RunSpec(Strict):
     server: ServerSpec | None = None
     # Set by bench.treatments for A/B experiments.
     treatment: TreatmentSpec | None = None
+    # Which of the config's `repetitions` this run is (0-based); repeated runs are the unit of
+    # comparison (bench compare / trend resample runs, then requests within them).
+    repetition: int = Field(default=0, ge=0)
 
 
 def _members(annotation: Any) -> list[type[BaseModel]]:

@@ -123,8 +123,20 @@ def _arm(run: dict, t: Treatment | None, experiment: str, rep: int) -> dict:
 
 
 def expand(load_points: list[dict], treatments: list[Treatment], reps: int, experiment: str) -> list[dict]:
-    """Per load point: repetition-major interleaving of baseline and each treatment."""
-    if not treatments and reps == 1:
-        return load_points
+    """Per load point: repetition-major interleaving of baseline and each treatment. Without
+    treatments, `repetitions: N` repeats the whole sweep N times (c1 c4 c16 c1 c4 c16 ...), so
+    drift of the machine falls on every load point alike; each run carries its `repetition`."""
+    if not treatments:
+        if reps == 1:
+            return load_points
+        return [_repeat(run, rep) for rep in range(reps) for run in load_points]
     arms: list[Treatment | None] = [None, *treatments]
-    return [_arm(run, t, experiment, rep) for run in load_points for rep in range(reps) for t in arms]
+    return [{**_arm(run, t, experiment, rep), "repetition": rep}
+            for run in load_points for rep in range(reps) for t in arms]
+
+
+def _repeat(run: dict, rep: int) -> dict:
+    out = copy.deepcopy(run)
+    out["repetition"] = rep
+    out["label"] = ",".join(x for x in (out.get("label", ""), f"rep={rep}") if x)
+    return out

@@ -32,6 +32,7 @@ class Sample:
     error: str | None = None
     warmup: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    done_ns: int | None = None          # when the driver saw the request end (success or failure)
 
     @property
     def ok(self) -> bool:
@@ -39,7 +40,11 @@ class Sample:
 
     @property
     def end_ns(self) -> int:
-        return self.token_ns[-1] if self.token_ns else self.sent_ns
+        """A success ends at its last token; a failure when the driver saw it fail (samples
+        written before done_ns existed: its last token, else its send)."""
+        if self.token_ns and (self.ok or self.done_ns is None):
+            return self.token_ns[-1]
+        return self.done_ns if self.done_ns is not None else self.sent_ns
 
 
 # A session issues its requests through this; the driver stamps and returns the Sample.

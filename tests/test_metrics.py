@@ -78,3 +78,17 @@ def test_metric_directions():
     assert metrics.metric_for("output_tok_s").higher_is_better is True
     assert metrics.metric_for("goodput_request_s").higher_is_better is True
     assert metrics.metric_for("no_such_thing") is None
+
+
+def test_throughput_window_runs_to_a_failure_seen_last():
+    """Sent at 100, done at 300 ms; a request sent at 150 ms fails at 500 ms (after 2 tokens,
+    stream cut): the window is 100 -> 500 ms = 0.4 s, so 1 completed request / 0.4 s."""
+    ok = sample([200, 300], sent_ms=100, rid="ok")
+    cut = sample([160, 170], sent_ms=150, error="read_timeout: stream cut", rid="cut")
+    cut = Sample(**{**{f: getattr(cut, f) for f in cut.__slots__}, "done_ns": 500 * MS})
+    assert cut.end_ns == 500 * MS and ok.end_ns == 300 * MS
+    out = metrics.summarize([ok, cut])
+    assert out["duration_s"] == pytest.approx(0.4)
+    assert out["request_s"] == pytest.approx(2.5) and out["output_tok_s"] == pytest.approx(5)
+    # a sample written before done_ns existed ends at its last token, else its send
+    assert sample([], sent_ms=150, error="x").end_ns == 150 * MS

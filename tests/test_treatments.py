@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import config, registry
+from bench.analysis.runsets import NO_DRIFT
 from bench.analysis import experiment
 from bench.metrics import fidelity
 from bench.metrics import kv as kv_metrics
@@ -82,8 +83,8 @@ def _run(ttft_ms: float, gap_ms: float, jitter: float = 0.0, n_req: int = 40) ->
 
 
 def test_verdict_respects_each_metric_direction():
-    base = [_run(20, 10, 0.05)]
-    faster, slower = [_run(10, 5, 0.05)], [_run(40, 20, 0.05)]
+    base = [_run(20, 10, 0.05)] * 2                       # two repetitions per arm: verdicts allowed
+    faster, slower = [_run(10, 5, 0.05)] * 2, [_run(40, 20, 0.05)] * 2
     for treat, expect in ((faster, "improvement"), (slower, "regression")):
         rows = {r["metric"]: r for r in experiment._effects("x", 1, base, treat, {})}
         for key in ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s"):
@@ -95,10 +96,15 @@ def test_verdict_respects_each_metric_direction():
 
 
 def test_identical_runs_give_no_significant_change():
-    base, same = [_run(20, 10, 0.2)], [_run(20, 10, 0.2)]
+    base, same = [_run(20, 10, 0.2)] * 2, [_run(20, 10, 0.2)] * 2
     for row in experiment._effects("same", 1, base, same, {}):
         assert row["verdict"] == "no significant change", row
         assert row["ratio"] == pytest.approx(1.0)
+
+
+def test_one_repetition_per_arm_gives_no_verdict():
+    rows = experiment._effects("x", 1, [_run(20, 10, 0.05)], [_run(40, 20, 0.05)], {})
+    assert rows and all(r["verdict"] == NO_DRIFT for r in rows if r["ci_low"] is not None)
 
 
 def test_fp8_kv_bytes_are_half_of_bf16(tiny_path):
@@ -163,3 +169,11 @@ def test_topk_kl_and_forced_top1():
     m = fidelity.forced_metrics([[same, same]], [[same, moved]], [(1, 1)])
     assert m["tf_top1_agreement"] == 0.5 and m["tf_kl_mean"] == pytest.approx(kl / 2)
     assert m["tf_requests"] == 1.0
+
+
+def test_repetitions_without_treatments_repeat_the_sweep_interleaved():
+    specs = _specs(repetitions=3)
+    assert [(s.load.concurrency, s.repetition) for s in specs] == [(c, r) for r in range(3) for c in (1, 4)]
+    assert all(s.treatment is None for s in specs) and specs[3].label == "concurrency=4,rep=1"
+    with_arms = _specs(repetitions=2, treatments=["spec-ngram"])
+    assert [s.repetition for s in with_arms] == [s.treatment["repetition"] for s in with_arms]

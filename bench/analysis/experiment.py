@@ -26,6 +26,7 @@ from bench.metrics import fidelity
 from bench.metrics import kv as kv_metrics
 from bench.metrics import spec as spec_metrics
 from bench.analysis import stats
+from bench.analysis.runsets import NO_DRIFT
 from bench.results import store
 from bench.results.files import atomic_write_json, read_samples, update_run
 from bench.run.live_fidelity import TF_META, prompts_of
@@ -63,9 +64,11 @@ def _effects(name: str, load: float | None, base: list[list], treat: list[list],
         if c is None or c.change_pct is None:
             continue
         ci = c.ci_low_pct is not None
+        # one repetition per arm: drift between runs is not measured, so no verdict (stats rule)
+        verdict = c.verdict if min(len(base), len(treat)) >= 2 or not ci else NO_DRIFT
         rows.append({"treatment": name, "load": load, "metric": key, "baseline": c.a, "value": c.b,
                      "ratio": 1 + c.change_pct / 100, "ci_low": 1 + c.ci_low_pct / 100 if ci else None,
-                     "ci_high": 1 + c.ci_high_pct / 100 if ci else None, "verdict": c.verdict,
+                     "ci_high": 1 + c.ci_high_pct / 100 if ci else None, "verdict": verdict,
                      "n_baseline": c.n_a, "n_treatment": c.n_b})
     return rows
 
@@ -128,8 +131,10 @@ def analyze(results: list) -> list[dict[str, Any]]:
 
 def stats_rule() -> str:
     return (f"ratio = treatment / baseline; {stats.CI_LEVEL:.0%} percentile bootstrap CI ({stats.N_BOOT} "
-            f"resamples, seeded) over requests of all repetitions pooled; verdict improvement/regression "
-            f"only when the whole CI lies beyond +/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction")
+            f"resamples, seeded): with >= 2 repetitions two-stage (repetitions, then requests within "
+            f"them, paired by request id); with 1 repetition the CI holds within-run spread only and no "
+            f"verdict is given (drift not measured); verdict improvement/regression only when the whole CI lies beyond "
+            f"+/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction")
 
 
 def _annotate(results: list, exps: list[dict[str, Any]], path: Path) -> None:

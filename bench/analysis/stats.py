@@ -1,8 +1,9 @@
 """Confidence intervals from raw samples and direction-aware verdicts.
 
 Every interval here is a seeded percentile bootstrap over *units* (requests, or tasks for task
-metrics), so it reflects the spread inside the runs given; run-to-run drift of the machine is
-not in it (repeat runs and use `bench trend` for that).
+metrics) of one run, so it reflects the spread inside that run; run-to-run drift of the machine
+is not in it. Sets of runs are compared with the run as the unit by bench.analysis.runsets
+(two-stage bootstrap); this module gives it the per-run units and the verdict rule.
 
 - Latency statistics (`ttft_ms_p99`, `e2e_ms_mean`, ...): resample requests with replacement and
   recompute the statistic with the same definition as the summary (numpy linear percentiles).
@@ -197,8 +198,23 @@ class Change:
     ci_low_pct: float | None       # CI of the change, in percent
     ci_high_pct: float | None
     verdict: str                   # regression | improvement | no significant change | no CI ...
-    n_a: int = 0
+    n_a: int = 0                   # units (requests or tasks) with a value, over all runs
     n_b: int = 0
+    runs_a: int = 1
+    runs_b: int = 1
+    paired: bool = False           # stage 2 drew request ids jointly for both sides
+    runs_paired: bool = False      # stage 1 drew run i of A with run i of B (same repetition)
+    mde_pct: float | None = None   # minimum detectable effect: (z_0.975 + z_0.8) * SE of change
+    cv_a_pct: float | None = None  # between-run coefficient of variation of each side
+    cv_b_pct: float | None = None
+    within_a_pct: float | None = None   # mean within-run relative SE of each side
+    within_b_pct: float | None = None
+    p_value: float | None = None   # exact tests (error_rate)
+    note: str = ""
+    se: float | None = None        # SE of the change (of log(B/A) when log_scale), runs as the unit
+    df: float | None = None        # Welch degrees of freedom of the run values (inf: within-run)
+    log_scale: bool = True
+    ci_level: float | None = None  # the level of the interval shown (simultaneous: 1 - 0.05 / m)
 
 
 def min_units(key: str) -> int:
@@ -225,10 +241,23 @@ def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
     return "improvement" if up == higher_better else "regression"
 
 
-def compare_key(key: str, a: list, b: list[Sample], slo_a: dict | None = None,
+def _is_runs(x: list) -> bool:
+    return bool(x) and isinstance(x[0], list)
+
+
+def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
                 slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
                 n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
-    """B against A for one summary key; None when neither side has it."""
+    """B against A for one summary key; None when neither side has it. Two sets of runs (lists
+    of per-run sample lists, >= 2 runs each, as treatment experiments with repetitions give,
+    in repetition order) go through the two-stage bootstrap of bench.analysis.runsets, runs
+    paired by round; otherwise requests of the runs
+    given are pooled (within-run spread only)."""
+    if _is_runs(a) and _is_runs(b) and min(len(a), len(b)) >= 2:
+        from bench.analysis import runsets
+        # the arms of an experiment run in rounds (A B A B): run k of each side is one round
+        return runsets.compare(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed, within_run=False,
+                               pair_runs=len(a) == len(b))
     ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
     if ra is None or rb is None:
         if ra is None and rb is None:

@@ -1,9 +1,12 @@
-"""`bench trend`: one series of comparable runs over commit order, and a flag on the newest run.
+"""`bench trend`: one series of comparable runs over commit order; step changes found in it.
 
-A series is the same config (name and label aside) on the same hardware (store.keys); engine
-versions and project commits may change along it, which is what a trend follows.
-Rule: the newest run is tested against the pooled raw samples of all earlier runs of its series,
-with the same bootstrap and verdict as `bench compare` (stats module docstring).
+A series is the same config (name, label and repetition aside) on the same hardware
+(store.keys); engine versions and project commits may change along it, which is what a trend
+follows. Every run is one point (repetitions of a commit are neighbouring points).
+Rule: per metric, change points of the run values by E-divisive means with a permutation test
+(bench.analysis.changepoints: where, how big, how sure). A regression is a step whose newest
+segment is worse than the one before by at least min_effect (error_rate: any rise): a step
+change, never one bad run (each side of a step holds >= 2 runs).
 """
 from __future__ import annotations
 
@@ -12,16 +15,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.analysis import stats
+from bench.analysis import changepoints, stats
 from bench.results import store
 from bench.errors import UserError
 
 DEFAULT_METRICS = ("ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s",
-                   "task_latency_ms_p50", "tasks_s")
-RULE = ("rule: newest run vs the pooled per-request samples of the earlier runs of its series; "
-        f"{stats.CI_LEVEL:.0%} percentile bootstrap CI of newest/earlier - 1 (rates from (completion gap, "
-        "count) pairs, each run keeping its own gaps); flagged when the whole CI lies beyond "
-        "+/-{min_effect:g}% in the metric's bad direction.")
+                   "error_rate", "task_latency_ms_p50", "tasks_s")
+RULE = ("rule: per metric, change points of the per-run values (oldest first) by E-divisive means, "
+        f"each confirmed by a permutation test ({changepoints.PERMUTATIONS} seeded shuffles, p < "
+        f"{changepoints.ALPHA:g}; >= {changepoints.MIN_SIZE} runs on each side of a step, so one bad run is "
+        "not a change). REGRESSION: the newest segment is worse than the one before by at least "
+        "{min_effect:g}% in the metric's bad direction (error_rate: any rise); --fail-on-regression "
+        "exits 1 only then. Bars: each run's own 95% bootstrap CI (within-run spread).")
 
 
 def commit_rank(cwd: Path | str = ".") -> dict[str, int]:
@@ -80,9 +85,25 @@ def check_newest(runs: list[store.Run], metrics: tuple[str, ...],
     return out
 
 
+def steps(df: pd.DataFrame, key: str) -> list[changepoints.ChangePoint]:
+    """Change points of one metric's run values (rows in series order)."""
+    return changepoints.detect(df[key].astype(float).tolist())
+
+
+def judge(key: str, cp: changepoints.ChangePoint, min_effect_pct: float) -> str:
+    """regression / improvement / change (too small or no direction) for one step."""
+    hib = stats.higher_is_better(key)
+    if hib is None or cp.after == cp.before:
+        return "change"
+    worse = cp.after < cp.before if hib else cp.after > cp.before
+    big = key == "error_rate" or abs(cp.change_pct) >= min_effect_pct
+    return ("regression" if worse else "improvement") if big else "change"
+
+
 def plot(runs: list[store.Run], df: pd.DataFrame, metrics: tuple[str, ...], flags: dict[str, str],
-         out: Path | str) -> Path:
-    """One panel per metric: value and its CI per run; the newest run red when flagged."""
+         out: Path | str, found: dict[str, list] | None = None) -> Path:
+    """One panel per metric: value and its CI per run; change points as dashed lines (red: a
+    regression) with their size and p-value; the newest run red when flagged."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -93,6 +114,10 @@ def plot(runs: list[store.Run], df: pd.DataFrame, metrics: tuple[str, ...], flag
     for ax, key in zip(axes[:, 0], keys):
         y, lo, hi = df[key].astype(float), df[f"{key}_lo"].astype(float), df[f"{key}_hi"].astype(float)
         ax.errorbar(x, y, yerr=[(y - lo).fillna(0), (hi - y).fillna(0)], fmt="o-", capsize=3, color="C0")
+        for cp, how in (found or {}).get(key, []):
+            ax.axvline(cp.index - 0.5, ls="--", color="red" if how == "regression" else "grey")
+            ax.annotate(f"{cp.change_pct:+.0f}% p={cp.p_value:.2g}", (cp.index - 0.45, 1), fontsize=7,
+                        xycoords=("data", "axes fraction"), va="top")
         if flags.get(key) == "regression":
             ax.plot(x[-1], y.iloc[-1], "o", color="red", markersize=11, label="regression")
             ax.legend(loc="best", fontsize=8)
@@ -101,7 +126,8 @@ def plot(runs: list[store.Run], df: pd.DataFrame, metrics: tuple[str, ...], flag
     labels = [f"{i}\n{sha or '-'}" for i, sha in zip(x, df["git_sha"])]
     axes[-1, 0].set_xticks(x, labels, fontsize=7)
     axes[-1, 0].set_xlabel("run (oldest -> newest; commit)")
-    fig.suptitle(f"trend: {runs[-1].meta.get('name')} ({len(runs)} runs; bars: 95% bootstrap CI)", fontsize=10)
+    fig.suptitle(f"trend: {runs[-1].meta.get('name')} ({len(runs)} runs; bars: 95% bootstrap CI; "
+                 "dashed: change points)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -111,29 +137,31 @@ def plot(runs: list[store.Run], df: pd.DataFrame, metrics: tuple[str, ...], flag
 def main(paths: list[str], metrics: list[str] | None = None, out: str | None = None,
          min_effect_pct: float = stats.MIN_EFFECT_PCT, fail_on_regression: bool = False) -> int:
     keys = tuple(metrics) if metrics else DEFAULT_METRICS
-    all_series = [s for s in series(store.find_runs(paths or ["results"])) if len(s) >= 2]
+    # each path: a results folder, run folder, glob, series key or run_id (store.resolve_set)
+    runs = {r.dir.resolve(): r for p in (paths or ["results"]) for r in store.resolve_set(p)}
+    all_series = [s for s in series(list(runs.values())) if len(s) >= 2]
     if not all_series:
         raise UserError(", ".join(paths or ["results"]), "no series with 2 or more complete comparable runs")
     flagged = 0
     for i, runs in enumerate(all_series):
         df = table(runs, keys)
         keys_here = tuple(k for k in keys if df[k].notna().any())
-        changes = check_newest(runs, keys_here, min_effect_pct)
-        flags = {c.key: c.verdict for c in changes}
+        found = {k: [(cp, judge(k, cp, min_effect_pct)) for cp in steps(df, k)] for k in keys_here}
+        flags = {k: cps[-1][1] for k, cps in found.items() if cps}   # the newest step decides
         print(f"series {store.keys(runs[-1].meta)['series']}: {runs[-1].meta.get('name')} "
               f"{runs[-1].meta.get('label') or ''} ({len(runs)} runs)")
         print(df[["run_id", "git_sha", "backend_version", *keys_here]].to_string(index=False, float_format="%.4g"))
-        for c in changes:
-            mark = "REGRESSION" if c.verdict == "regression" else c.verdict
-            change = "-" if c.change_pct is None else f"{c.change_pct:+.1f}%"
-            ci = "no CI" if c.ci_low_pct is None else f"CI [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]"
-            b = "-" if c.b is None else f"{c.b:.4g}"
-            a = "-" if c.a is None else f"{c.a:.4g}"
-            print(f"  newest {c.key}: {b} vs earlier {a} ({change}, {ci}) -> {mark}")
-        flagged += sum(c.verdict == "regression" for c in changes)
+        for key, cps in found.items():
+            for cp, how in cps:
+                mark = "REGRESSION" if how == "regression" and cp is cps[-1][0] else how
+                print(f"  change point in {key} after run {cp.index} (new level from {df['run_id'][cp.index]}): "
+                      f"{cp.before:.4g} -> {cp.after:.4g} ({cp.change_pct:+.1f}%, p={cp.p_value:.3g}) -> {mark}")
+        if not any(found.values()):
+            print("  no change point in any metric")
+        flagged += sum(v == "regression" for v in flags.values())
         if out:
             target = Path(out) if len(all_series) == 1 else Path(out).with_stem(f"{Path(out).stem}-{i}")
-            print(f"  plot: {plot(runs, df, keys_here, flags, target)}")
+            print(f"  plot: {plot(runs, df, keys_here, flags, target, found)}")
         print()
     print(RULE.format(min_effect=min_effect_pct))
     return 1 if fail_on_regression and flagged else 0

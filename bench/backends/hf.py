@@ -88,6 +88,31 @@ class _BatchStreamer:
                 job.emit(_DONE)
 
 
+def _eos_ids(*sources) -> tuple[int, ...]:
+    """Every id that can end a sequence (tokenizer EOS, generation_config's one or list)."""
+    ids = set()
+    for src in sources:
+        ids |= {src} if isinstance(src, int) else set(src or ())
+    return tuple(sorted(ids))
+
+
+def _no_eos(jobs: list[_Job], eos_ids: tuple[int, ...]):
+    """A logits processor that makes EOS impossible in the rows whose length is forced, the
+    same effect as vLLM's ignore_eos + min_tokens: the row runs to its max_output_tokens."""
+    import torch
+    from transformers import LogitsProcessor
+
+    rows = [i for i, j in enumerate(jobs) if j.request.ignore_eos]
+
+    class NoEOS(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            if rows and eos_ids:
+                r = torch.tensor(rows, device=scores.device)[:, None]
+                scores[r, torch.tensor(eos_ids, device=scores.device)[None, :]] = float("-inf")
+            return scores
+    return NoEOS()
+
+
 class HFBackend(Backend):
     name = "hf"
     Options = HFOptions
@@ -128,6 +153,7 @@ class HFBackend(Backend):
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id or 0
         self.eos_id = self.tokenizer.eos_token_id
+        self.eos_ids = _eos_ids(self.eos_id, self.model.generation_config.eos_token_id)
         self.assistant = None
         if o.assistant_model:
             path = resolve_model(o.assistant_model)
@@ -158,7 +184,7 @@ class HFBackend(Backend):
 
     def _generate(self, jobs: list[_Job]) -> None:
         import torch
-        from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         stopping = self._stopping
 
@@ -182,8 +208,10 @@ class HFBackend(Backend):
             cfg_kw = {k: v for k, v in self.options.generate_kwargs.items() if hasattr(known, k)}
             cfg_kw |= self._compile_kwargs(cfg_kw)
             gen = {k: v for k, v in self.options.generate_kwargs.items() if k not in cfg_kw}
-            # eos_token_id=None: generation never stops on EOS; rows that honour EOS stop in
-            # the streamer, and the whole batch stops when every row is done.
+            # generate() fills eos_token_id=None back in from the model's generation_config (a
+            # None is "unset" to it), so EOS would still end a row and pad it after. Rows with a
+            # forced length (ignore_eos) therefore never sample an EOS id (_NoEOS); rows that
+            # honour EOS stop in the streamer, and the batch stops when every row is done.
             config = GenerationConfig(**{"do_sample": False, **cfg_kw},
                                       max_new_tokens=max(j.request.max_output_tokens for j in jobs),
                                       eos_token_id=None, pad_token_id=self.pad_id)
@@ -194,6 +222,7 @@ class HFBackend(Backend):
                     attention_mask=torch.tensor(mask, device=self.device),
                     generation_config=config, streamer=streamer,
                     stopping_criteria=StoppingCriteriaList([_AllDone()]),
+                    logits_processor=LogitsProcessorList([_no_eos(jobs, self.eos_ids)]),
                     assistant_model=self.assistant, **gen)
             streamer.end()
         except Exception as exc:  # one failed batch must not kill the worker

@@ -5,6 +5,7 @@ read (`upgrade`), so analysis code only ever sees the current schema.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 from dataclasses import dataclass
@@ -112,6 +113,57 @@ def resolve(ref: str, results_dir: Path | str = "results") -> Run:
     raise UserError(ref, f"matches {len(hits)} runs under {root}: {', '.join(r.run_id for r in hits[:4])} ...")
 
 
+def resolve_set(ref: str, results_dir: Path | str = "results") -> list[Run]:
+    """A set of runs: comma-separated parts, each a run folder, a folder of runs (its complete
+    runs), a glob of those, a series key (as `bench ls` prints it) or a run_id (part)."""
+    out: dict[Path, Run] = {}
+    for part in (p.strip() for p in ref.split(",") if p.strip()):
+        if any(c in part for c in "*?["):
+            paths = sorted(glob.glob(part))
+            if not paths:
+                raise UserError(part, "the pattern matches no run folder")
+            runs = [r for r in find_runs(paths) if r.meta.get("status") == "complete"]
+        elif (Path(part) / "run.json").exists():
+            runs = [read(part)]
+        elif Path(part).is_dir():
+            runs = [r for r in find_runs([part]) if r.meta.get("status") == "complete"]
+            if not runs:
+                raise UserError(part, "no complete runs under this folder")
+        else:
+            root = Path(results_dir)
+            every = find_runs([root]) if root.exists() else []
+            runs = [r for r in every if keys(r.meta)["series"] == part] or [resolve(part, results_dir)]
+        for r in runs:
+            out.setdefault(r.dir.resolve(), r)
+    if not out:
+        raise UserError(ref, "names no runs")
+    return sorted(out.values(), key=lambda r: (r.meta.get("started_at") or 0, r.run_id))
+
+
+# What makes two runs measure the same thing; compare refuses verdicts when any differs.
+def comparable_fields(meta: dict[str, Any]) -> dict[str, str]:
+    cfg = meta["config"]
+    backend = cfg.get("backend") or {}
+    load = cfg.get("load") or {}
+    return {"model": str(cfg.get("model")), "hardware": hardware(meta["env"]),
+            "backend": str(backend.get("name")), "backend version": str(backend_version(meta)),
+            "workload": f"{(cfg.get('workload') or {}).get('kind')} #{_digest(cfg.get('workload'))}",
+            "seed": str(cfg.get("seed")),
+            "load": f"{load.get('kind')} {load_point(cfg)} x{load.get('requests') or load.get('duration_s')}"}
+
+
+def differences(a: list[Run], b: list[Run]) -> list[str]:
+    """What differs between (or inside) two sets of runs, one phrase per field; [] = comparable."""
+    out = []
+    for field in comparable_fields(a[0].meta):
+        va = sorted({comparable_fields(r.meta)[field] for r in a})
+        vb = sorted({comparable_fields(r.meta)[field] for r in b})
+        if va == vb and len(va) == 1:
+            continue
+        out.append(f"{field} {' | '.join(va)} vs {' | '.join(vb)}")
+    return out
+
+
 def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
@@ -142,6 +194,15 @@ def treatment_name(meta: dict[str, Any]) -> str | None:
     return None if t in (None, "", "baseline") else str(t)
 
 
+def repetition(run: "Run") -> int | None:
+    """Which repetition of its config a run is (config `repetition`, else its treatment's)."""
+    cfg = run.meta["config"]
+    if isinstance(cfg.get("repetition"), int):
+        return cfg["repetition"]
+    t = cfg.get("treatment") or run.meta.get("treatment")
+    return t.get("repetition") if isinstance(t, dict) else None
+
+
 def load_point(cfg: dict[str, Any]) -> float | None:
     """The offered load of a run: sessions per second (rate) or sessions in flight."""
     load = cfg.get("load") or {}
@@ -157,9 +218,9 @@ def keys(meta: dict[str, Any]) -> dict[str, str]:
     backend = cfg.get("backend") or {}
     group = [cfg.get("model"), backend.get("name"), backend_version(meta), hardware(meta["env"]),
              cfg.get("workload"), cfg.get("seed")]
-    series_cfg = {k: v for k, v in cfg.items() if k not in ("name", "label")}
+    series_cfg = {k: v for k, v in cfg.items() if k not in ("name", "label", "repetition", "treatment")}
     return {"group": _digest(group), "series": _digest([series_cfg, hardware(meta["env"]),
-                                                        meta.get("treatment")])}
+                                                        treatment_name(meta)])}
 
 
 def run_row(run: Run) -> dict[str, Any]:

@@ -62,6 +62,8 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
         error = f"{reason}: {exc}" if str(exc) else reason
     if error is None and not token_ns and req.max_output_tokens > 0:
         error = "empty_response: no output tokens"
+    done = now_ns()
+    error = error or length_error(req, len(token_ns))
     tokens = tuple(token_ns)
     # One token per chunk (the common case): one tuple serves both, a third of a sample's memory
     # on long runs, where every sample stays in memory until the summary.
@@ -69,8 +71,17 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     return Sample(request_id=req.id, task_id=req.task_id, scheduled_ns=scheduled_ns, sent_ns=sent,
                   token_ns=tokens, chunk_ns=chunks, prompt_tokens=prompt_tokens,
                   cached_prompt_tokens=cached, output_tokens=len(token_ns),
-                  output_token_ids=tuple(ids), error=error, warmup=warmup,
+                  output_token_ids=tuple(ids), error=error, warmup=warmup, done_ns=done,
                   meta=dict(req.meta))  # a session's notes (step, tool wait) reach samples.jsonl
+
+
+def length_error(req: Request, streamed: int) -> str | None:
+    """A forced-length request (ignore_eos) that streamed another number of tokens than it
+    asked for did other work than the config says: an error sample, never a silent success.
+    Checked here, once for every backend, on what really arrived."""
+    if req.ignore_eos and streamed != req.max_output_tokens:
+        return f"length_mismatch: streamed {streamed} of {req.max_output_tokens} forced output tokens"
+    return None
 
 
 @dataclass

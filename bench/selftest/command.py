@@ -103,9 +103,16 @@ async def _point(backend, label: str, rate: float | None, n: int, chunks: int, c
     if pool:   # the loops that stamped were the workers'
         m = merge_client(pool.worker_summaries)
     return Point(label, rate, len(samples), int(s["errors"]), s.get("request_s", 0.0),
-                 s.get("request_s", 0.0) * chunks, s.get("send_lag_ms_p50", 0.0), s.get("send_lag_ms_p99", 0.0),
+                 _chunks_received(samples, s), s.get("send_lag_ms_p50", 0.0), s.get("send_lag_ms_p99", 0.0),
                  m.get("loop_lag_ms_p99", 0.0), m.get("client_loop_cpu_util", 0.0),
                  sum(len(x.chunk_ns) for x in samples), cpu)
+
+
+def _chunks_received(samples: list[Sample], summary: dict) -> float:
+    """Chunks that really arrived per second (a cut stream counts what it got), not the
+    configured chunks per request times requests/s."""
+    dur = summary.get("duration_s", 0.0)
+    return sum(len(x.chunk_ns) for x in samples if not x.warmup) / dur if dur > 0 else 0.0
 
 
 def _usage() -> tuple[int, float]:

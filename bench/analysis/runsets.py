@@ -1,0 +1,241 @@
+"""Two sets of runs compared with the run as the unit: a two-stage (hierarchical) bootstrap.
+
+A set's value of a metric is the mean over its runs of each run's own statistic (a run's p50
+TTFT, a run's output tok/s). One bootstrap replicate resamples the runs of each set with
+replacement (stage 1), and the requests inside each drawn run with replacement (stage 2), so
+the interval holds both the run-to-run drift of the machine and the spread inside runs.
+Where every run of both sets sent the same request ids (the same seeded workload), stage 2
+draws request ids once per replicate for all runs (paired: a slow prompt is slow on both sides
+and cancels out of B/A). numpy throughout, vectorised over replicates, seeded.
+
+Per-run units: a request (task for task metrics). Latency statistics use numpy's linear
+percentile over the requests that have the value (NaN-padded otherwise); pooled gaps
+(`itl_ms`, `chunk_gap_ms`) resample whole requests and pool their gaps; rates are a ratio of
+sums over (count, completion gap) pairs (bench.analysis.stats). Error rate is judged by an
+exact test on request counts (Fisher's exact test; `error_test`), so 0 -> anything is judged.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.analysis import stats
+from bench.analysis.verdicts import (ALPHA, NO_DRIFT, _boot_se, _error_change, _welch_df,  # noqa: F401
+                                     error_test, finalize)
+from bench.types import Sample
+
+
+@dataclass(frozen=True)
+class Units:
+    """What one run contributes to a key, one entry per unit, in `ids` order."""
+    kind: str                    # scalar | pooled | ratio
+    ids: tuple[str, ...]
+    a: np.ndarray                # scalar: values (NaN = none); pooled: (n, width) NaN-padded; ratio: num
+    b: np.ndarray | None = None  # ratio: den
+
+    def reorder(self, order: list[str]) -> "Units":
+        pos = {u: i for i, u in enumerate(self.ids)}
+        idx = np.array([pos[u] for u in order])
+        return Units(self.kind, tuple(order), self.a[idx], None if self.b is None else self.b[idx])
+
+    def count(self) -> int:
+        """Units that carry a value (for the too-few-samples rule)."""
+        if self.kind == "ratio":
+            return len(self.ids)
+        valid = ~np.isnan(self.a)
+        return int(valid.any(axis=1).sum() if valid.ndim == 2 else valid.sum())
+
+
+def _nan_stat(x: np.ndarray, stat: str) -> np.ndarray:
+    """A statistic of each row ignoring NaN; percentiles as numpy's default linear method."""
+    if stat == "mean":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(x, axis=1)
+    xs = np.sort(x, axis=1)                          # NaN sorts last
+    k = (~np.isnan(xs)).sum(axis=1)
+    pos = float(stat[1:]) / 100 * np.maximum(k - 1, 0)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, np.maximum(k - 1, 0))
+    rows = np.arange(len(xs))
+    out = xs[rows, lo] + (pos - lo) * (xs[rows, hi] - xs[rows, lo])
+    return np.where(k > 0, out, np.nan)
+
+
+def units(key: str, samples: list[Sample], slo: dict | None) -> Units | None:
+    """The per-unit data of `key` for one run (warm-up free samples); None if not computable."""
+    ids = tuple(s.request_id for s in samples)
+    if key in stats.RATES:
+        if key == "tasks_s":
+            tasks = stats._tasks(samples)
+            if not tasks:
+                return None
+            order, gaps = stats._completion_gaps([min(s.sent_ns for s in t) for t in tasks],
+                                                 [max(s.end_ns for s in t) for t in tasks])
+            num = np.array([float(all(s.ok and s.token_ns for s in tasks[i])) for i in order])
+            return Units("ratio", tuple(tasks[i][0].task_id for i in order), num, gaps)
+        part = stats._rate_units(key, samples, slo)
+        if part is None:
+            return None
+        order, _ = stats._completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
+        return Units("ratio", tuple(ids[i] for i in order), np.asarray(part[0], float), part[1])
+    if key in ("error_rate", "slo_attainment"):
+        part = stats._units(key, samples, slo)
+        return part and Units("ratio", ids, np.asarray(part[1], float), np.asarray(part[2], float))
+    m = stats._STAT.match(key)
+    if not m:
+        return None
+    ok = [s.ok and bool(s.token_ns) for s in samples]
+    if m["base"] in stats.SCALAR:
+        f = stats.SCALAR[m["base"]]
+        vals = [f(s) if good else None for s, good in zip(samples, ok)]
+        return Units("scalar", ids, np.array([np.nan if v is None else v for v in vals], float))
+    if m["base"] in stats.POOLED:
+        f = stats.POOLED[m["base"]]
+        rows = [np.asarray(f(s) if good else [], float) for s, good in zip(samples, ok)]
+        width = max((len(r) for r in rows), default=0)
+        if width == 0:
+            return None
+        pad = np.full((len(rows), width), np.nan)
+        for i, r in enumerate(rows):
+            pad[i, :len(r)] = r
+        return Units("pooled", ids, pad)
+    if m["base"] == "task_latency_ms":
+        tasks = stats._tasks(samples)
+        if not tasks:
+            return None
+        lat = [(max(s.end_ns for s in t) - min(s.sent_ns for s in t)) / 1e6
+               if all(s.ok and s.token_ns for s in t) else np.nan for t in tasks]
+        return Units("scalar", tuple(t[0].task_id for t in tasks), np.array(lat, float))
+    return None
+
+
+def of(u: Units, key: str, idx: np.ndarray) -> np.ndarray:
+    """The run's statistic for each row of an index matrix (B, n) over its units."""
+    if u.kind == "ratio":
+        return u.a[idx].sum(axis=1) / np.maximum(u.b[idx].sum(axis=1), 1e-12)
+    stat = stats._STAT.match(key)["stat"]
+    x = u.a[idx]
+    return _nan_stat(x.reshape(len(idx), -1), stat)
+
+
+def point(u: Units, key: str) -> float:
+    return float(of(u, key, np.arange(len(u.ids))[None, :])[0])
+
+
+@dataclass(frozen=True)
+class SetBoot:
+    points: np.ndarray           # each run's own value
+    boot: np.ndarray             # (B,) the set's value per two-stage replicate
+    within_se: np.ndarray        # each run's within-run bootstrap SE
+    n_units: int                 # units with a value, summed over runs
+
+    @property
+    def value(self) -> float:
+        return float(np.nanmean(self.points))
+
+
+def _paired_ids(all_units: list[Units]) -> list[str] | None:
+    first = sorted(all_units[0].ids)
+    same = all(len(u.ids) == len(first) and sorted(u.ids) == first for u in all_units[1:])
+    return first if same and len(set(first)) == len(first) else None
+
+
+def _inner(units_: list[Units], key: str, rng: np.random.Generator, n_boot: int,
+           shared: np.ndarray | None) -> np.ndarray:
+    """(runs, B): each run's statistic under stage-2 resamples (shared ids when paired)."""
+    return np.stack([of(u, key, shared if shared is not None else rng.integers(0, len(u.ids), (n_boot, len(u.ids))))
+                     for u in units_])
+
+
+def _outer(inner: np.ndarray, rng: np.random.Generator, paired: bool, pick: np.ndarray | None = None) -> np.ndarray:
+    """Stage 1: draw runs with replacement (`pick`, shared by both sides when runs are paired by
+    repetition). Unpaired requests: the j-th draw reads the inner replicates in its own random
+    order, so a run drawn twice in one replicate gets two different stage-2 draws; paired,
+    replicate b reads column b everywhere (the one id draw of that replicate)."""
+    r, n_boot = inner.shape
+    pick = rng.integers(0, r, (n_boot, r)) if pick is None else pick
+    cols = (np.repeat(np.arange(n_boot)[:, None], r, axis=1) if paired
+            else np.stack([rng.permutation(n_boot) for _ in range(r)], axis=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(inner[pick, cols], axis=1)
+
+
+def two_stage(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], slo_a: dict | None,
+              slo_b: dict | None, n_boot: int = stats.N_BOOT, seed: int = 0, pair_runs: bool = False):
+    """(SetBoot A, SetBoot B, requests paired, runs paired) or None when a side lacks the key.
+    pair_runs: run i of A and run i of B were made side by side (the same repetition of an
+    interleaved A B A B design), so stage 1 draws them together and their shared drift cancels."""
+    ua = [u for u in (units(key, r, slo_a) for r in runs_a) if u is not None]
+    ub = [u for u in (units(key, r, slo_b) for r in runs_b) if u is not None]
+    if not ua or not ub:
+        return None
+    pair_runs = pair_runs and len(ua) == len(runs_a) == len(ub) == len(runs_b) >= 2
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(ua), (n_boot, len(ua))) if pair_runs else None
+    order = _paired_ids(ua + ub)
+    shared = None
+    if order is not None:
+        ua, ub = [u.reorder(order) for u in ua], [u.reorder(order) for u in ub]
+        shared = rng.integers(0, len(order), (n_boot, len(order)))
+    out = []
+    for us in (ua, ub):
+        inner = _inner(us, key, rng, n_boot, shared)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            se = np.nanstd(inner, axis=1, ddof=1)
+        out.append(SetBoot(np.array([point(u, key) for u in us]), _outer(inner, rng, shared is not None, pick), se,
+                           sum(u.count() for u in us)))
+    return out[0], out[1], order is not None, pair_runs
+
+
+def cv_pct(x: np.ndarray) -> float | None:
+    """Between-run coefficient of variation, in percent (None below two runs)."""
+    x = x[~np.isnan(x)]
+    if len(x) < 2 or x.mean() == 0:
+        return None
+    return float(x.std(ddof=1) / abs(x.mean()) * 100)
+
+
+def within_pct(s: SetBoot) -> float | None:
+    """Mean within-run relative standard error, in percent (what one run's own CI reflects)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = s.within_se / np.abs(s.points)
+    rel = rel[np.isfinite(rel)]
+    return float(rel.mean() * 100) if len(rel) else None
+
+
+def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], slo_a: dict | None = None,
+            slo_b: dict | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
+            n_boot: int = stats.N_BOOT, seed: int = 0, within_run: bool | None = None,
+            pair_runs: bool = False) -> stats.Change | None:
+    """B against A for one key, the run as the unit; None when neither side has it."""
+    if key == "error_rate":
+        return _error_change(runs_a, runs_b, within_run)
+    res = two_stage(key, runs_a, runs_b, slo_a, slo_b, n_boot, seed, pair_runs)
+    if res is None:
+        ua = any(units(key, r, slo_a) for r in runs_a)
+        ub = any(units(key, r, slo_b) for r in runs_b)
+        return None if not (ua or ub) else stats.Change(key, None, None, None, None, None, "missing on one side")
+    a, b, paired, runs_paired = res
+    extra = dict(runs_a=len(a.points), runs_b=len(b.points), paired=paired, runs_paired=runs_paired, cv_a_pct=cv_pct(a.points),
+                 cv_b_pct=cv_pct(b.points), within_a_pct=within_pct(a), within_b_pct=within_pct(b))
+    base = stats.Change(key, a.value, b.value, None, None, None, "", a.n_units, b.n_units, **extra)
+    if not np.isfinite(a.value) or a.value == 0:
+        return _with(base, verdict="no CI (baseline is 0)")
+    change = (b.value / a.value - 1) * 100
+    per_run = min(a.n_units / len(a.points), b.n_units / len(b.points))
+    if per_run < stats.min_units(key):
+        return _with(base, change_pct=change,
+                     verdict=f"too few samples (n={per_run:.0f} per run, need {stats.min_units(key)})")
+    se, log_scale = _boot_se(a.boot, b.boot, min(len(a.points), len(b.points)))
+    c = _with(base, change_pct=change, se=se, df=_welch_df(a.points, b.points, runs_paired), log_scale=log_scale)
+    return finalize(c, ALPHA, min_effect_pct, within_run)
+
+
+def _with(c: stats.Change, **kw) -> stats.Change:
+    from dataclasses import replace
+    return replace(c, **kw)
