@@ -176,4 +176,4 @@ def test_repetitions_without_treatments_repeat_the_sweep_interleaved():
     assert [(s.load.concurrency, s.repetition) for s in specs] == [(c, r) for r in range(3) for c in (1, 4)]
     assert all(s.treatment is None for s in specs) and specs[3].label == "concurrency=4,rep=1"
     with_arms = _specs(repetitions=2, treatments=["spec-ngram"])
-    assert [s.repetition for s in with_arms] == [s.treatment["repetition"] for s in with_arms]
+    assert [s.repetition for s in with_arms] == [s.treatment.repetition for s in with_arms]
