@@ -66,6 +66,13 @@ class RunWriter:
         self.write_meta()
 
 
+def update_run(run_dir: Path, **fields: Any) -> None:
+    """Add fields to a finished run's run.json (e.g. a capacity probe's verdict), atomically."""
+    meta = read_run(run_dir)
+    meta.update(fields)
+    atomic_write_json(Path(run_dir) / "run.json", meta)
+
+
 def read_run(run_dir: Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / "run.json").read_text())
 

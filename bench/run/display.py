@@ -103,8 +103,31 @@ def inflation_table(results: list[RunResult]) -> Table | None:
     return table
 
 
+def capacity_lines(results: list[RunResult]) -> list[str]:
+    """One line per capacity search among the results (from its .capacity.json)."""
+    import json
+
+    lines = []
+    for name in dict.fromkeys(r.meta["capacity_file"] for r in results if r.meta.get("capacity_file")):
+        path = next(r.dir.parent / name for r in results if r.meta.get("capacity_file") == name)
+        d = json.loads(path.read_text())
+        slo = ", ".join(f"{k} <= {v:g}" for k, v in d["slo"].items() if v is not None and k != "percentile")
+        head = f"capacity at SLO ({d['label'] or d['name']}, {d['workload']} on {d['backend']}; {slo} for " \
+               f"{d['slo']['percentile']:g}% of units): "
+        if d["capacity"] is None:
+            lines.append(head + f"below {d['ci_high']:g} {d['unit']} (the lowest load probed missed)")
+        else:
+            hi = "no upper bound found (every probe met)" if d["ci_high"] is None else f"{d['ci_high']:.3g}"
+            lines.append(head + f"{d['capacity']:.3g} {d['unit']} in [{d['ci_low']:.3g}, {hi}], "
+                                f"{len(d['probes'])} probes, stopped: {d['stopped']}  ({path})")
+    return lines
+
+
 def print_summary(results: list[RunResult]) -> None:
-    console.print(summary_table(results))
+    probes = [r for r in results if r.meta.get("capacity_probe")]
+    results = [r for r in results if not r.meta.get("capacity_probe")]   # probes: one line per search
+    if results:
+        console.print(summary_table(results))
     kinds = {r.spec.workload["kind"] for r in results}
     infl = inflation_table(results)
     if infl is not None and (len(kinds) > 1 or any("tasks" in r.summary for r in results)):
@@ -118,3 +141,5 @@ def print_summary(results: list[RunResult]) -> None:
         if r.meta.get("error"):
             console.print(f"[yellow]{r.run_id}: {r.meta['error']}[/]")
         console.print(f"results: {r.dir}")
+    for line in capacity_lines(probes):
+        console.print(line, highlight=False, soft_wrap=True)

@@ -73,6 +73,8 @@ class DriveStats:
     end_ns: int = 0
     session_errors: list[str] = field(default_factory=list)
     aborted: str | None = None   # why the driver stopped starting sessions early (first such error)
+    finished_ids: list[str] = field(default_factory=list)   # session ids, in completion order
+    stopped: str | None = None   # why the caller's `stop` check ended the run early
 
 
 # Errors that mean nobody is listening any more: starting more sessions would only record the
@@ -104,8 +106,9 @@ class Driver:
 
     async def run(self, sessions: Iterator[Session], offsets: Iterator[float | None],
                   max_in_flight: int | None, count: int | None, duration_s: float | None,
-                  warmup: bool = False) -> DriveStats:
-        """Start sessions at their offsets (or as slots free up) until count or duration is reached."""
+                  warmup: bool = False, stop: Callable[[DriveStats], str | None] | None = None) -> DriveStats:
+        """Start sessions at their offsets (or as slots free up) until count or duration is reached,
+        or `stop` (asked before each start) gives a reason; sessions in flight then finish."""
         stats = self.stats = DriveStats(t0_ns=now_ns())
         limit = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         deadline = stats.t0_ns + int(duration_s * 1e9) if duration_s else None
@@ -118,6 +121,7 @@ class Driver:
                 stats.session_errors.append(f"{session.id}: {type(exc).__name__}: {exc}")
             finally:
                 stats.finished_sessions += 1
+                stats.finished_ids.append(session.id)
                 if limit:
                     limit.release()
 
@@ -135,7 +139,9 @@ class Driver:
                     await sleep_until(due)
                 if limit:
                     await limit.acquire()
-                if (deadline and now_ns() >= deadline) or stats.aborted:
+                if stop and stats.stopped is None:
+                    stats.stopped = stop(stats)
+                if (deadline and now_ns() >= deadline) or stats.aborted or stats.stopped:
                     if limit:
                         limit.release()
                     break

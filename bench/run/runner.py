@@ -89,12 +89,15 @@ def _roofline(spec: RunSpec, samples: list[Sample], summary: dict[str, float], m
 
 
 async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
-                   progress: Progress, server: ManagedServer | None = None) -> RunResult:
+                   progress: Progress, server: ManagedServer | None = None,
+                   stop: Callable | None = None, meta: dict[str, Any] | None = None) -> RunResult:
+    """`stop` (the capacity search's convergence check) may end the drive early; `meta` goes
+    into run.json from the start (a capacity probe's marks)."""
     load = spec.load
     writer = RunWriter(results_dir, new_run_id(spec.name, spec.label), {
         "name": spec.name, "label": spec.label, "started_at": time.time(),
         "config": spec.model_dump(mode="json"), "model_path": model_path,
-        "env": envinfo.collect(), "backend_info": backend.info()})
+        "env": envinfo.collect(), "backend_info": backend.info(), **(meta or {})})
     samples: list[Sample] = []
 
     def record(sample: Sample) -> None:
@@ -119,7 +122,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         with MemorySampler() as mem, GpuSampler() as gpu:
             async with client_monitor.ClientMonitor() as client:
                 stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
-                                         strat.max_in_flight, load.requests, load.duration_s)
+                                         strat.max_in_flight, load.requests, load.duration_s, stop=stop)
         if stats.session_errors:
             error = "; ".join(stats.session_errors[:5])
         if stats.aborted:  # the server went away: what was planned was not all sent
@@ -167,6 +170,17 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
         writer.finish(status, error=error, summary=summary, engine=engine, **extra,
                       error_reasons=metrics.error_reasons(samples), finished_at=time.time())
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, summary, writer.meta)
+
+
+async def run_capacity(spec: RunSpec, backend, model_path: str, results_dir: Path, progress: Progress,
+                       server: ManagedServer | None = None,
+                       on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
+    """A capacity search (bench.run.capacity) whose probes are runs on this started backend."""
+    from bench.run import capacity
+
+    async def probe(p_spec: RunSpec, p_progress: Progress, stop: Callable, meta: dict) -> RunResult:
+        return await _run_one(p_spec, backend, model_path, results_dir, p_progress, server, stop, meta)
+    return await capacity.search(spec, probe, results_dir, progress, on_result)
 
 
 def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
@@ -250,12 +264,15 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
             if key not in live:
                 live[key] = await _start(spec)
             backend, server, model_path = live[key]
+            if spec.load.kind == "capacity":     # a search: many probe runs on this backend
+                results += await run_capacity(spec, backend, model_path, results_dir, progress, server, on_result)
+                continue
             result = await _run_one(spec, backend, model_path, results_dir, progress, server)
             results.append(result)
             on_result(result)
         if specs:
             await _experiment_done(_experiment(specs[-1]), results, live)
-        suite_inflation(results)
+        suite_inflation([r for r in results if "capacity_probe" not in r.meta])   # probes: one row each is noise
         if any(r.spec.treatment for r in results):
             from bench.analysis import experiment
             experiment.finish(results, results_dir)

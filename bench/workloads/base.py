@@ -23,6 +23,8 @@ def session_rng(seed: int, index: int) -> np.random.Generator:
 class Workload:
     Params = WorkloadParams
     unit = "request"  # what token inflation counts per: request, turn, query or task
+    sessions_are_tasks = False  # a session is a task of several calls with its own task latency
+    trace_timed = False         # sessions carry their own arrival times (load rate cannot drive them)
 
     def __init__(self, params: WorkloadParams, tokenizer, seed: int):
         self.params = params

@@ -156,6 +156,7 @@ def read_trace(fmt: str, path: str) -> tuple[Row, ...]:
 class TraceWorkload(Workload):
     Params = TraceParams
     unit = "request"
+    trace_timed = True
 
     def __init__(self, params: TraceParams, tokenizer, seed: int):
         super().__init__(params, tokenizer, seed)
