@@ -42,7 +42,7 @@ class SearchSpec(Strict):
     max_duration_s: float = Field(default=30.0, gt=0, description="each point runs at most this long")
     min_units: int = Field(default=10, ge=1, description="each point judges at least this many units")
     rel_precision: float = Field(default=0.1, gt=0, lt=1, description=(
-        "a point also stops once its attainment interval's half-width is <= this x the target"))
+        "a point also stops once its SLO statistic at the percentile is known within +/- this share"))
     confidence: float = Field(default=0.95, gt=0.5, lt=1, description="of the Wilson bound on attainment")
 
     @model_validator(mode="after")

@@ -81,11 +81,22 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     return max(0.0, mid - half), min(1.0, mid + half)
 
 
-def point_verdict(k: int, n: int, target: float, elapsed_s: float, min_duration_s: float,
-                  min_units: int, confidence: float, rel_precision: float) -> str | None:
+def quantile_ci(sorted_values: list[float], q: float, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(low, estimate, high) of the q-quantile: order statistics at the binomial ranks
+    n q -/+ z sqrt(n q (1 - q)) (distribution-free, as for a percentile's interval in MLPerf)."""
+    n = len(sorted_values)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    half = z * math.sqrt(n * q * (1 - q))
+    at = lambda r: sorted_values[min(max(int(r), 0), n - 1)]   # noqa: E731
+    return at(math.floor(n * q - half) - 1), at(math.ceil(n * q) - 1), at(math.ceil(n * q + half) - 1)
+
+
+def point_verdict(k: int, n: int, target: float, elapsed_s: float, min_duration_s: float, min_units: int,
+                  confidence: float, rel_precision: float, pressures: list[float] | None = None) -> str | None:
     """Why a load point may stop now, or None to keep measuring: 'met' / 'missed' when the Wilson
-    bound lies wholly above / below the target, 'precise' when the interval is narrow enough
-    (half-width <= rel_precision x target) though it straddles the target."""
+    bound of the attainment k/n lies wholly above / below the target; 'precise' when the SLO
+    pressure at the percentile (sorted `pressures`, worst value / threshold per unit, inf for a
+    failed unit) is known within +/- rel_precision of itself though its interval straddles 1."""
     if elapsed_s < min_duration_s or n < min_units:
         return None
     lo, hi = wilson(k, n, confidence)
@@ -93,8 +104,10 @@ def point_verdict(k: int, n: int, target: float, elapsed_s: float, min_duration_
         return "met"
     if hi < target:
         return "missed"
-    if (hi - lo) / 2 <= rel_precision * target:
-        return "precise"
+    if pressures:
+        p_lo, p, p_hi = quantile_ci(pressures, target, confidence)
+        if math.isfinite(p_hi) and (p_hi - p_lo) / 2 <= rel_precision * p:
+            return "precise"
     return None
 
 
@@ -160,5 +173,7 @@ def estimate(good: Probe | None, bad: Probe | None, target: float) -> tuple[floa
     if bad is None:
         return good.load, good.load, None       # every probe met: a lower bound
     span = good.attainment - bad.attainment
+    if bad.attainment >= target:                # bad for saturation or a failed run, not attainment
+        return good.load, good.load, bad.load
     t = (good.attainment - target) / span if span > 0 else 0.0
     return good.load + min(max(t, 0.0), 1.0) * (bad.load - good.load), good.load, bad.load

@@ -8,6 +8,8 @@ time-capped search leaves every probe on disk and a file that says how it stoppe
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +42,7 @@ class Watch:
         self.inner, self.search, self.thresholds, self.target, self.tasks = inner, search, thresholds, target, tasks
         self.units: dict[str, list[Sample]] = {}
         self.seen = self.good = 0
+        self.pressures: list[float] = []      # sorted, per finished unit
         self.reason: str | None = None
 
     def start(self, label: str, total: int | None) -> None:
@@ -55,11 +58,15 @@ class Watch:
 
     def check(self, stats) -> str | None:
         for sid in stats.finished_ids[self.seen:]:
-            self.good += slo.unit_meets(self.units.get(sid, []), self.thresholds)
+            unit = self.units.get(sid, [])
+            self.good += slo.unit_meets(unit, self.thresholds)
+            p = slo.unit_pressure(unit, self.thresholds)
+            bisect.insort(self.pressures, math.inf if p is None else p)
         self.seen = len(stats.finished_ids)
         s = self.search
         self.reason = slo.point_verdict(self.good, self.seen, self.target, (now_ns() - stats.t0_ns) / 1e9,
-                                        s.min_duration_s, s.min_units, s.confidence, s.rel_precision)
+                                        s.min_duration_s, s.min_units, s.confidence, s.rel_precision,
+                                        self.pressures)
         return self.reason
 
     def samples(self) -> list[Sample]:
@@ -134,7 +141,9 @@ class Search:
         pct_stats, pressure = percentile_stats(ss, self.thresholds, self.target * 100, self.tasks)
         probe = slo.Probe(load, bool(n) and (stop == "met" or (stop != "missed" and share >= self.target)),
                           share, units_s, pressure)
-        sat = n >= slo.SATURATED_MIN_UNITS and slo.saturated(self.probes, probe, self.s.over)
+        # saturation is looked for while raising the load; once a point missed, the SLO decides
+        raising = all(p.slo_met for p in self.probes)
+        sat = raising and n >= slo.SATURATED_MIN_UNITS and slo.saturated(self.probes, probe, self.s.over)
         if sat or result.status == "failed":
             probe = slo.Probe(load, False, share, units_s, pressure)
         self.probes.append(probe)
