@@ -134,3 +134,39 @@ def test_capacity_configs_that_validate(tmp_path):
              "load": {"kind": "capacity", "search": {"over": "concurrency", "low": 1, "high": 8}}}
     (spec,) = config.load(write(tmp_path, agent))
     assert spec.slo.target == 0.95 and spec.slo.thresholds() == {"task_latency_ms": 60000}
+
+
+def cap_doc(over="rate", capacity=6.0, lo=4.0, hi=8.0, unit="requests/s", units_s_unit="requests/s"):
+    probe = lambda load, met, units_s: {"run_id": f"r{load}", "load": load, "slo_met": met, "units_s": units_s,  # noqa: E731
+                                        "output_tok_s": units_s * 10, "total_tok_s": units_s * 60, "ttft_ms_p90": 100.0}
+    return {"search": "s", "name": "n", "label": "cap", "workload": "chat", "backend": "vllm", "model": "tiny",
+            "over": over, "unit": unit, "units_s_unit": units_s_unit, "units_s_at_capacity": 3.0,
+            "slo": {"ttft_ms": 250.0, "tpot_ms": None, "percentile": 90.0}, "capacity": capacity,
+            "ci_low": lo, "ci_high": hi, "stopped": "converged",
+            "probes": [probe(4.0, True, 4.0), probe(8.0, False, 6.0)]}
+
+
+def test_forecast_from_a_capacity_file_by_hand():
+    from bench.analysis import forecast
+
+    f = forecast.from_capacity(cap_doc(), target_rate=20, price_per_gpu_hour=2.0)
+    # 20 req/s at 6 per replica: ceil(3.33) = 4 replicas, $8/hour, 72,000 requests/hour
+    assert f.replicas == 4 and f.cost_per_hour == 8.0 and f.cost_per_unit == pytest.approx(8 / 72000)
+    assert f.band["replicas"] == (3, 5)                        # 20/8 -> 3, 20/4 -> 5
+    assert f.slos == {"ttft_ms_p90": 250.0}
+    assert f.cost_per_mtok == pytest.approx(8 / (72000 * 60) * 1e6)   # 60 tokens per request
+    # over concurrency: the units served at capacity are the rate per replica
+    g = forecast.from_capacity(cap_doc(over="concurrency", unit="concurrent sessions", units_s_unit="tasks/s"),
+                               target_rate=10, price_per_gpu_hour=1.0)
+    assert g.unit == "task" and g.capacity == 3.0 and g.replicas == 4
+    assert forecast.from_capacity(cap_doc(capacity=None, lo=0.0, hi=4.0), 1, 1).replicas is None
+
+
+def test_capacity_line_reads_like_the_answer():
+    from bench.analysis.summary import capacity_line
+
+    line = capacity_line(cap_doc(over="concurrency", unit="concurrent sessions", units_s_unit="tasks/s"))
+    assert "ttft_ms <= 250 for 90% of tasks" in line and "6 concurrent sessions in [4, 8]" in line
+    assert "3 tasks/s" in line and "10,800 tasks/hour" in line
+    assert "every probe met" in capacity_line(cap_doc(hi=None))
+    assert "even the lowest load" in capacity_line(cap_doc(capacity=None, lo=0.0, hi=4.0))

@@ -71,7 +71,10 @@ def capacity_line(d: dict[str, Any]) -> str:
     if d["capacity"] is None:
         return head + f"below {d['ci_high']:g} {d['unit']} (even the lowest load probed missed)"
     hi = "-" if d["ci_high"] is None else f"{d['ci_high']:.3g}"
-    at = f", serving {d['units_s_at_capacity']:.3g} {d['units_s_unit']}" if d["over"] == "concurrency" else ""
+    rate = d["units_s_at_capacity"] if d["over"] == "concurrency" else d["capacity"]
+    at = f", serving {rate:.3g} {d['units_s_unit']}" if d["over"] == "concurrency" else ""
+    if rate and d["units_s_unit"] == "tasks/s":
+        at += f" = {rate * 3600:,.0f} tasks/hour"
     note = " (every probe met: a lower bound)" if d["ci_high"] is None else ""
     return (head + f"{d['capacity']:.3g} {d['unit']} in [{d['ci_low']:.3g}, {hi}]{at}{note}; "
                    f"{len(d['probes'])} probes, stopped: {d['stopped']}")
