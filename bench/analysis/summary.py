@@ -13,6 +13,7 @@ from typing import Any
 from bench.analysis import stats
 from bench.errors import UserError
 from bench.results import store
+from bench.run.capacity import describe as capacity_line
 
 ROW_KEYS = (("ttft_ms_p50", "TTFT p50 ms", "{:.1f}"), ("tpot_ms_p50", "TPOT p50 ms", "{:.2f}"),
             ("request_s", "req/s", "{:.2f}"), ("output_tok_s", "out tok/s", "{:.0f}"),
@@ -62,22 +63,6 @@ def inflation(runs: list[store.Run]) -> list[str]:
     return [f"token inflation and cost per unit of work (x = total / {data['baseline']}; cost at "
             f"${PRICE_PER_HOUR:g}/replica-hour at the measured rate):",
             *_table(["run", "per", "calls", "prompt", "output", "total", "x", "replica-s", "cost"], rows)]
-
-
-def capacity_line(d: dict[str, Any]) -> str:
-    thresholds = ", ".join(f"{k} <= {v:g}" for k, v in d["slo"].items() if v is not None and k != "percentile")
-    head = (f"{d['label'] or d['name']} ({d['workload']} on {d['backend']}; {thresholds} for "
-            f"{d['slo']['percentile']:g}% of {'tasks' if d['units_s_unit'] == 'tasks/s' else 'requests'}): ")
-    if d["capacity"] is None:
-        return head + f"below {d['ci_high']:g} {d['unit']} (even the lowest load probed missed)"
-    hi = "-" if d["ci_high"] is None else f"{d['ci_high']:.3g}"
-    rate = d["units_s_at_capacity"] if d["over"] == "concurrency" else d["capacity"]
-    at = f", serving {rate:.3g} {d['units_s_unit']}" if d["over"] == "concurrency" else ""
-    if rate and d["units_s_unit"] == "tasks/s":
-        at += f" = {rate * 3600:,.0f} tasks/hour"
-    note = " (every probe met: a lower bound)" if d["ci_high"] is None else ""
-    return (head + f"{d['capacity']:.3g} {d['unit']} in [{d['ci_low']:.3g}, {hi}]{at}{note}; "
-                   f"{len(d['probes'])} probes, stopped: {d['stopped']}")
 
 
 def capacity_files(folder: Path) -> list[dict[str, Any]]:

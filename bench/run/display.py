@@ -107,20 +107,10 @@ def capacity_lines(results: list[RunResult]) -> list[str]:
     """One line per capacity search among the results (from its .capacity.json)."""
     import json
 
-    lines = []
-    for name in dict.fromkeys(r.meta["capacity_file"] for r in results if r.meta.get("capacity_file")):
-        path = next(r.dir.parent / name for r in results if r.meta.get("capacity_file") == name)
-        d = json.loads(path.read_text())
-        slo = ", ".join(f"{k} <= {v:g}" for k, v in d["slo"].items() if v is not None and k != "percentile")
-        head = f"capacity at SLO ({d['label'] or d['name']}, {d['workload']} on {d['backend']}; {slo} for " \
-               f"{d['slo']['percentile']:g}% of units): "
-        if d["capacity"] is None:
-            lines.append(head + f"below {d['ci_high']:g} {d['unit']} (the lowest load probed missed)")
-        else:
-            hi = "no upper bound found (every probe met)" if d["ci_high"] is None else f"{d['ci_high']:.3g}"
-            lines.append(head + f"{d['capacity']:.3g} {d['unit']} in [{d['ci_low']:.3g}, {hi}], "
-                                f"{len(d['probes'])} probes, stopped: {d['stopped']}  ({path})")
-    return lines
+    from bench.run.capacity import describe
+
+    files = dict.fromkeys(r.dir.parent / r.meta["capacity_file"] for r in results if r.meta.get("capacity_file"))
+    return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
 
 
 def print_summary(results: list[RunResult]) -> None:
