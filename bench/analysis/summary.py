@@ -59,10 +59,10 @@ def inflation(runs: list[store.Run]) -> list[str]:
         rate = r.summary.get("tasks_s" if row["unit"] == "task" else "request_s") or 0
         rows.append([row["run"], row["unit"], f"{row['calls']:.1f}", f"{row['prompt_tokens']:.0f}",
                      f"{row['output_tokens']:.0f}", f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}x",
-                     f"{1 / rate:.3g}" if rate else "-", f"${PRICE_PER_HOUR / 3600 / rate:.2g}" if rate else "-"])
-    return [f"token inflation and cost per unit of work (x = total / {data['baseline']}; cost at "
-            f"${PRICE_PER_HOUR:g}/replica-hour at the measured rate):",
-            *_table(["run", "per", "calls", "prompt", "output", "total", "x", "replica-s", "cost"], rows)]
+                     f"{1 / rate:.3g}" if rate else "-", f"${1000 * PRICE_PER_HOUR / 3600 / rate:.3g}" if rate else "-"])
+    return [f"token inflation and cost per unit of work (x = total / {data['baseline']}; replica-s = 1 / "
+            f"the run's units/s; $/1k units at ${PRICE_PER_HOUR:g} per replica-hour):",
+            *_table(["run", "per", "calls", "prompt", "output", "total", "x", "replica-s", "$/1k"], rows)]
 
 
 def capacity_files(folder: Path) -> list[dict[str, Any]]:
