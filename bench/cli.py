@@ -103,6 +103,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return main(args.runs, args.target_rate, args.price_per_gpu_hour, args.slo, args.gpus_per_replica, args.per)
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from bench.analysis.summary import main
+    return main(args.folder, args.baseline)
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     from bench.profile.command import main
     return main(args.logs, args.format, args.group_by, args.write_workload, args.report, args.forecast_from,
@@ -122,7 +127,7 @@ def _profile_verbs(sub) -> None:
     pr.add_argument("--write-workload", metavar="PATH", help="write a fitted workload file, e.g. workloads/mine.yaml")
     pr.add_argument("--report", metavar="HTML", help="write the profile as an HTML report")
     pr.add_argument("--json", action="store_true", help="print the profile as JSON")
-    pr.add_argument("--forecast-from", nargs="+", metavar="RUN", help="a load sweep's run folders")
+    pr.add_argument("--forecast-from", nargs="+", metavar="RUN", help="a load sweep's run folders, or a .capacity.json")
     pr.add_argument("--tasks-per-hour", type=float)
     pr.add_argument("--price-per-gpu-hour", type=float)
     pr.add_argument("--gpus-per-replica", type=int, default=1)
@@ -173,8 +178,13 @@ def _analysis_verbs(sub) -> None:
     rep.add_argument("--results-dir", default="results")
     rep.set_defaults(func=cmd_report)
 
+    sm = sub.add_parser("summary", help="what a suite found, in plain text, and against a baseline")
+    sm.add_argument("folder", help="the suite's results folder (e.g. out/bench)")
+    sm.add_argument("--baseline", metavar="FOLDER", help="earlier runs to compare with (e.g. results)")
+    sm.set_defaults(func=cmd_summary)
+
     fc = sub.add_parser("forecast", help="replicas and cost for a target rate from a load sweep")
-    fc.add_argument("runs", nargs="+", help="the sweep's run folders or a folder of them")
+    fc.add_argument("runs", nargs="+", help="the sweep's run folders or a folder of them, or a .capacity.json")
     fc.add_argument("--target-rate", type=float, required=True, help="requests (or tasks) per second")
     fc.add_argument("--price-per-gpu-hour", type=float, required=True)
     fc.add_argument("--gpus-per-replica", type=int, default=1)

@@ -49,8 +49,35 @@ class BackendSpec(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class SearchSpec(Strict):
+    """A capacity search (load.kind: capacity): the highest load meeting the SLOs, found by
+    raising load geometrically from `low` to saturation, then bisecting. See docs/capacity.md."""
+    over: Literal["rate", "concurrency"] = "rate"
+    low: float = Field(gt=0, description="first load probed (sessions/s or sessions in flight)")
+    high: float = Field(gt=0, description="the search never probes above this")
+    growth: float = Field(default=2.0, gt=1, description="load multiplier while looking for saturation")
+    precision_pct: float = Field(default=10.0, gt=0, description="bisect until first bad / last good - 1 <= this")
+    time_cap_s: float = Field(default=180.0, gt=0, description="the whole search, warm-up included")
+    min_duration_s: float = Field(default=5.0, gt=0, description="each point runs at least this long")
+    max_duration_s: float = Field(default=30.0, gt=0, description="each point runs at most this long")
+    min_units: int = Field(default=10, ge=1, description="each point judges at least this many units")
+    rel_precision: float = Field(default=0.1, gt=0, lt=1, description=(
+        "a point also stops once its SLO statistic at the percentile is known within +/- this share"))
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="of the Wilson bound on attainment")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SearchSpec":
+        if self.low >= self.high:
+            raise ValueError(f"load.search: low ({self.low:g}) must be below high ({self.high:g})")
+        if self.min_duration_s > self.max_duration_s:
+            raise ValueError("load.search: min_duration_s must be <= max_duration_s")
+        if self.over == "concurrency" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError("load.search: over 'concurrency' needs whole numbers for low and high")
+        return self
+
+
 class LoadSpec(Strict):
-    kind: Literal["offline", "concurrency", "rate"] = "concurrency"
+    kind: Literal["offline", "concurrency", "rate", "capacity"] = "concurrency"
     concurrency: int | None = Field(default=None, ge=1)
     rate: float | None = Field(default=None, gt=0, description="sessions per second")
     burstiness: float = Field(default=1.0, gt=0, description="gamma shape; 1 = Poisson")
@@ -66,9 +93,16 @@ class LoadSpec(Strict):
         if v != "auto" and (type(v) is not int or v < 1):
             raise ValueError("load.workers must be an integer >= 1 or \"auto\"")
         return v
+    search: SearchSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "LoadSpec":
+        if self.kind == "capacity":
+            if self.search is None:
+                raise ValueError("load.kind 'capacity' needs load.search: {over: rate|concurrency, low, high}")
+            return self      # each probe's duration comes from the search
+        if self.search is not None:
+            raise ValueError(f"load.search: only for load.kind 'capacity' (this load is {self.kind!r})")
         if self.kind == "concurrency" and self.concurrency is None:
             raise ValueError("load.kind 'concurrency' needs load.concurrency (an integer >= 1)")
         if self.kind == "rate" and self.rate is None:
@@ -85,6 +119,19 @@ class SLOSpec(Strict):
     itl_ms: float | None = Field(default=None, gt=0)
     e2e_ms: float | None = Field(default=None, gt=0)
     task_latency_ms: float | None = Field(default=None, gt=0)
+    # The share of units (requests, or tasks for task workloads) that must meet every threshold;
+    # used by the capacity search (slo_met = attainment >= percentile / 100). Unset means 90; it
+    # stays None in run.json then, so a config without thresholds still reads as "no SLO".
+    percentile: float | None = Field(default=None, gt=0, lt=100)
+
+    def thresholds(self) -> dict[str, float]:
+        """The thresholds given (percentile excluded)."""
+        return {k: v for k, v in self.model_dump().items() if k != "percentile" and v is not None}
+
+    @property
+    def target(self) -> float:
+        """The attainment the capacity search asks for, as a fraction."""
+        return (self.percentile if self.percentile is not None else 90.0) / 100
 
 
 class RunSpec(Strict):
@@ -342,6 +389,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
             spec.workload.check_seeded(spec.seed)
         except ValueError as exc:
             raise UserError(where, f"workload.{exc}") from None
+        _check_capacity(spec, where)
         problem = model_problem(spec.model)
         if problem:
             raise UserError(where, f"model: {problem}")
@@ -354,6 +402,26 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
                 raise UserError(where, f"backend.options.{e.message}") from None
         specs.append(spec)
     return specs
+
+
+def _check_capacity(spec: RunSpec, where: str) -> None:
+    """What a capacity search needs of its SLO and workload (traits, never workload names)."""
+    if spec.load.kind != "capacity":
+        return
+    cls = registry.workload_class(spec.workload.kind)
+    thresholds = spec.slo.thresholds()
+    if not thresholds:
+        raise UserError(where, "slo: a capacity search (load.kind: capacity) needs at least one threshold; "
+                               "allowed: e2e_ms, itl_ms, task_latency_ms, tpot_ms, ttft_ms")
+    if "task_latency_ms" in thresholds and not cls.sessions_are_tasks:
+        raise UserError(where, f"slo.task_latency_ms: workload {spec.workload.kind!r} has no tasks (one "
+                               "request per session); use ttft_ms, tpot_ms, itl_ms or e2e_ms")
+    if spec.load.search.over == "concurrency" and cls.trace_timed:
+        raise UserError(where, f"load.search.over: 'concurrency' cannot drive workload {spec.workload.kind!r} "
+                               "(its arrivals come from the trace); allowed: rate")
+    if spec.load.search.over == "rate" and cls.trace_timed:
+        raise UserError(where, f"load.kind: capacity cannot drive workload {spec.workload.kind!r}: its "
+                               "arrival times come from the trace (scale them with time_scale instead)")
 
 
 def load(path: str | Path) -> list[RunSpec]:

@@ -123,9 +123,15 @@ def test_gpu_h100_config_validates():
     from bench import config
     specs = config.load("configs/gpu-h100.yaml")
     assert {s.model for s in specs} == {"preset:llama-3.1-8b"}
-    arms = {(s.backend.name, s.backend.options.get("compile")) for s in specs}
+    sweep = [s for s in specs if s.load.kind != "capacity"]
+    arms = {(s.backend.name, s.backend.options.get("compile")) for s in sweep}
     assert arms == {("hf", False), ("hf", True), ("vllm", None)}
     assert all(s.backend.options["load_format"] == "dummy" for s in specs if s.backend.name == "vllm")
-    assert {s.workload.kind for s in specs} == {"chat", "chat_multiturn", "rag", "agentic"}
-    assert {s.load.concurrency for s in specs} == {1, 8, 32} and len(specs) == 36
-    assert len({s.label for s in specs}) == 36
+    assert {s.workload.kind for s in sweep} == {"chat", "chat_multiturn", "rag", "agentic"}
+    assert {s.load.concurrency for s in sweep} == {1, 8, 32} and len(sweep) == 36
+    # agent tasks per hour per H100 at SLO: one capacity search per backend, over concurrent tasks
+    searches = [s for s in specs if s.load.kind == "capacity"]
+    assert {(s.backend.name, s.backend.options.get("compile")) for s in searches} == arms and len(searches) == 3
+    assert all(s.workload.kind == "agentic" and s.load.search.over == "concurrency"
+               and s.slo.task_latency_ms and s.slo.target == 0.9 for s in searches)
+    assert len({s.label for s in specs}) == 39

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -193,7 +194,7 @@ def parse_slos(items: list[str] | None, runs: list[store.Run]) -> dict[str, floa
     """`KEY=VALUE` (e.g. ttft_ms_p99=500); default: each config SLO `x: v` as `x_p99 <= v`."""
     if not items:
         slo = runs[0].meta["config"].get("slo") or {}
-        out = {f"{k}_p99": float(v) for k, v in slo.items() if v is not None}
+        out = {f"{k}_p99": float(v) for k, v in slo.items() if v is not None and k != "percentile"}
         if not out:
             raise UserError("--slo", "no SLO given and the runs' config has none; pass e.g. --slo ttft_ms_p99=500")
         return out
@@ -209,10 +210,85 @@ def parse_slos(items: list[str] | None, runs: list[store.Run]) -> dict[str, floa
     return out
 
 
+CAPACITY_ASSUMPTIONS = (
+    "replicas are identical to the measured one and load is split evenly between them",
+    "capacity per replica is the searched load meeting the SLO at its percentile (bench run with "
+    "load.kind: capacity); its band is the search's interval [last load meeting, first missing]",
+    "the traffic mix at the target rate is the measured one (tokens per {unit} as measured)",
+    "cost = replicas x GPUs per replica x price per GPU-hour, all replicas billed all hour",
+)
+
+
+def capacity_path(paths: list[str]) -> Path | None:
+    """The capacity search file given instead of a sweep's runs (one *.capacity.json)."""
+    found = [Path(p) for p in paths if str(p).endswith(".capacity.json")]
+    if found and len(paths) > 1:
+        raise UserError(", ".join(paths), "give one .capacity.json file, or a sweep's runs, not both")
+    if found and not found[0].exists():
+        raise UserError(str(found[0]), "file not found")
+    return found[0] if found else None
+
+
+def from_capacity(doc: dict, target_rate: float, price_per_gpu_hour: float, gpus_per_replica: int = 1) -> Forecast:
+    """Replicas and cost from a capacity search: units/s per replica at the found capacity (for a
+    search over concurrency, what the system served there), banded by the search's interval."""
+    unit = "task" if doc["units_s_unit"] == "tasks/s" else "request"
+    pct = doc["slo"]["percentile"]
+    slos = {f"{k}_p{pct:g}": v for k, v in doc["slo"].items() if v is not None and k != "percentile"}
+    points = [Point(p["load"], p["units_s"], {k: p[k] for k in slos if k in p},
+                    p.get("total_tok_s", 0.0) / p["units_s"] if p["units_s"] else 0.0,
+                    p["output_tok_s"] / p["units_s"] if p["units_s"] else 0.0)
+              for p in doc["probes"] if p.get("units_s") is not None and p.get("slo_met") is not None]
+    rate = doc["capacity"] if doc["over"] == "rate" else doc.get("units_s_at_capacity")
+    if doc["capacity"] is None or not rate:
+        return Forecast(unit, slos, points, None, None, None, None, None, None, None)
+    near = min(points, key=lambda p: abs(p.load - doc["capacity"])) if points else None
+    best = plan([Point(doc["capacity"], rate, {}, near.tokens_per_unit if near else 0.0,
+                       near.output_tokens_per_unit if near else 0.0)], {}, target_rate, price_per_gpu_hour,
+                gpus_per_replica, unit)
+    band = {"max_load": (doc["ci_low"], doc["ci_high"] if doc["ci_high"] is not None else doc["capacity"])}
+    if doc["over"] == "rate":
+        lo, hi = band["max_load"]
+        band["capacity"] = (lo, hi)
+        band["replicas"] = (math.ceil(target_rate / hi - 1e-9), math.ceil(target_rate / lo - 1e-9)) if lo else None
+        if band["replicas"] is None:
+            del band["replicas"]
+    return Forecast(**{**best.__dict__, "slos": slos, "points": points, "band": band})
+
+
+def render_capacity(f: Forecast, doc: dict, target_rate: float, price: float, gpus: int) -> str:
+    u = f.unit
+    head = [f"capacity search {doc['search']} ({doc['workload']} on {doc['backend']}, {doc['model']}): "
+            f"{len(doc['probes'])} probes over {doc['over']}, stopped: {doc['stopped']}"]
+    if f.capacity is None:
+        return "\n".join(head + ["no load probed met the SLOs: no forecast"])
+    per_hour = target_rate * 3600
+    rep_band = f.band.get("replicas")
+    rep = f"{f.replicas}" + (f" (interval {rep_band[0]} .. {rep_band[1]})" if rep_band else "")
+    lines = head + [
+        f"capacity per replica at SLO: {doc['capacity']:.4g} {doc['unit']} in [{doc['ci_low']:.4g}, "
+        f"{doc['ci_high'] if doc['ci_high'] is not None else '-'}] = {f.capacity:.4g} {u}s/s",
+        f"answer: {per_hour:,.0f} {u}s/hour of this traffic need {rep} replica(s) ({gpus} GPU each), "
+        f"${f.cost_per_unit:.4g} per {u} (${f.cost_per_hour:.4g}/hour at ${price:g}/GPU-hour)",
+    ]
+    if f.cost_per_mtok is not None:
+        lines.append(f"cost per million tokens (prompt + output): ${f.cost_per_mtok:.4g}")
+    lines.append("assumptions:")
+    lines += [f"  - {a.format(unit=u)}" for a in CAPACITY_ASSUMPTIONS]
+    return "\n".join(lines)
+
+
 def main(paths: list[str], target_rate: float, price_per_gpu_hour: float, slo: list[str] | None = None,
          gpus_per_replica: int = 1, unit: str = "request") -> int:
     if target_rate <= 0 or price_per_gpu_hour < 0 or gpus_per_replica < 1:
         raise UserError("forecast", "--target-rate must be > 0, --price-per-gpu-hour >= 0, --gpus-per-replica >= 1")
+    cap = capacity_path(paths)
+    if cap is not None:
+        import json
+        doc = json.loads(cap.read_text())
+        f = from_capacity(doc, target_rate, price_per_gpu_hour, gpus_per_replica)
+        print(render_capacity(f, doc, target_rate, price_per_gpu_hour, gpus_per_replica))
+        return 0 if f.capacity is not None else 1
     runs = [r for r in store.find_runs(paths) if r.meta.get("status") == "complete"]
     if not runs:
         raise UserError(", ".join(paths), "no complete runs")

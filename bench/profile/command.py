@@ -72,6 +72,21 @@ def forecast_text(p: Profile, runs: list[str], tasks_per_hour: float, price: flo
 
     if tasks_per_hour <= 0 or price < 0:
         raise UserError("--tasks-per-hour", "needs --tasks-per-hour > 0 and --price-per-gpu-hour >= 0")
+    cap = forecast.capacity_path(runs)
+    if cap is not None:   # a capacity search: its found capacity, with the search's interval
+        import json
+        doc = json.loads(cap.read_text())
+        f = forecast.from_capacity(doc, tasks_per_hour / 3600, price, gpus_per_replica)
+        tok = float((p.values["prompt_tokens_per_task"] + p.values["output_tokens_per_task"]).mean())
+        lines = [f"forecast for {tasks_per_hour:g} tasks/hour of this profile ({tok:.4g} tokens per task in "
+                 f"the log) from a capacity search, per {f.unit}:",
+                 forecast.render_capacity(f, doc, tasks_per_hour / 3600, price, gpus_per_replica)]
+        measured = [pt.tokens_per_unit for pt in f.points if pt.tokens_per_unit]
+        ratio = tok / (sum(measured) / len(measured)) if measured else None
+        if ratio is not None and abs(ratio - 1) > 0.25:
+            lines.append(f"warning: the searched {f.unit}s carry {1 / ratio:.3g}x the tokens of this profile's "
+                         "tasks: search with the fitted workload (--write-workload) for a forecast of this traffic")
+        return "\n".join(lines)
     found = [r for r in store.find_runs(runs) if r.meta.get("status") == "complete"]
     if not found:
         raise UserError(", ".join(runs), "no complete runs")

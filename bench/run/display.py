@@ -103,8 +103,21 @@ def inflation_table(results: list[RunResult]) -> Table | None:
     return table
 
 
+def capacity_lines(results: list[RunResult]) -> list[str]:
+    """One line per capacity search among the results (from its .capacity.json)."""
+    import json
+
+    from bench.run.capacity import describe
+
+    files = dict.fromkeys(r.dir.parent / r.meta["capacity_file"] for r in results if r.meta.get("capacity_file"))
+    return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
+
+
 def print_summary(results: list[RunResult]) -> None:
-    console.print(summary_table(results))
+    probes = [r for r in results if r.meta.get("capacity_probe")]
+    results = [r for r in results if not r.meta.get("capacity_probe")]   # probes: one line per search
+    if results:
+        console.print(summary_table(results))
     kinds = {r.spec.workload.kind for r in results}
     infl = inflation_table(results)
     if infl is not None and (len(kinds) > 1 or any("tasks" in r.summary for r in results)):
@@ -118,3 +131,5 @@ def print_summary(results: list[RunResult]) -> None:
         if r.meta.get("error"):
             console.print(f"[yellow]{r.run_id}: {r.meta['error']}[/]")
         console.print(f"results: {r.dir}")
+    for line in capacity_lines(probes):
+        console.print(line, highlight=False, soft_wrap=True)

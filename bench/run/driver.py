@@ -93,6 +93,8 @@ class DriveStats:
     session_errors: list[str] = field(default_factory=list)
     aborted: str | None = None   # why the driver stopped starting sessions early (first such error)
     dead_workers: list[str] = field(default_factory=list)   # load worker processes that died (pool)
+    finished_ids: list[str] = field(default_factory=list)   # session ids, in completion order
+    stopped: str | None = None   # why the caller's `stop` check ended the run early
 
 
 # Errors that mean nobody is listening any more: starting more sessions would only record the
@@ -127,15 +129,17 @@ class Driver:
 
     async def run(self, sessions: Iterator[Session], offsets: Iterator[float | None],
                   max_in_flight: int | None, count: int | None, duration_s: float | None,
-                  warmup: bool = False) -> DriveStats:
-        """Start sessions at their offsets (or as slots free up) until count or duration is reached."""
+                  warmup: bool = False, stop: Callable[[DriveStats], str | None] | None = None) -> DriveStats:
+        """Start sessions at their offsets (or as slots free up) until count or duration is reached,
+        or `stop` (asked before each start) gives a reason; sessions in flight then finish."""
         t0 = now_ns()
         deadline = t0 + int(duration_s * 1e9) if duration_s else None
         return await self.drive(_aiter(schedule(sessions, offsets, count, t0)), t0, max_in_flight,
-                                deadline, warmup)
+                                deadline, warmup, stop)
 
     async def drive(self, items: AsyncIterator[tuple[Session, int | None]], t0_ns: int,
-                    max_in_flight: int | None, deadline_ns: int | None, warmup: bool = False) -> DriveStats:
+                    max_in_flight: int | None, deadline_ns: int | None, warmup: bool = False,
+                    stop: Callable[[DriveStats], str | None] | None = None) -> DriveStats:
         """Start each (session, due ns or None: when a slot frees) in turn; a worker process
         drives the share the pool hands it through this same loop."""
         stats = self.stats = DriveStats(t0_ns=t0_ns)
@@ -150,6 +154,7 @@ class Driver:
                 stats.session_errors.append(f"{session.id}: {type(exc).__name__}: {exc}")
             finally:
                 stats.finished_sessions += 1
+                stats.finished_ids.append(session.id)
                 if limit:
                     limit.release()
 
@@ -163,7 +168,9 @@ class Driver:
                     await sleep_until(due)
                 if limit:
                     await limit.acquire()
-                if (deadline and now_ns() >= deadline) or stats.aborted:
+                if stop and stats.stopped is None:
+                    stats.stopped = stop(stats)
+                if (deadline and now_ns() >= deadline) or stats.aborted or stats.stopped:
                     if limit:
                         limit.release()
                     break

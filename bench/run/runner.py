@@ -83,7 +83,7 @@ def _status(stats, samples: list[Sample]) -> tuple[str, str | None]:
 
 
 async def _drive(spec: RunSpec, driver, workload, strat, progress: Progress,
-                 pieces: Pieces) -> tuple[str, str | None]:
+                 pieces: Pieces, stop: Callable | None = None) -> tuple[str, str | None]:
     """Warm up, then the measured requests with the samplers on; the samplers that ran are
     left in `pieces` (they summarise after they stop)."""
     load = spec.load
@@ -96,7 +96,7 @@ async def _drive(spec: RunSpec, driver, workload, strat, progress: Progress,
     with MemorySampler() as pieces.mem, GpuSampler() as pieces.gpu:
         async with client_monitor.ClientMonitor() as pieces.client:
             stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
-                                     strat.max_in_flight, load.requests, load.duration_s)
+                                     strat.max_in_flight, load.requests, load.duration_s, stop=stop)
     return _status(stats, pieces.samples)
 
 
@@ -110,12 +110,15 @@ async def _counters_after(backend, pieces: Pieces) -> None:
 
 
 async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
-                   progress: Progress, server: ManagedServer | None = None) -> RunResult:
-    """A pipe: open the run folder, drive, read the counters, then assemble() makes the summary."""
+                   progress: Progress, server: ManagedServer | None = None,
+                   stop: Callable | None = None, meta: dict[str, Any] | None = None) -> RunResult:
+    """A pipe: open the run folder, drive, read the counters, then assemble() makes the summary.
+    `stop` (a capacity search's convergence check) may end the drive early; `meta` goes into
+    run.json from the start (a capacity probe's marks)."""
     writer = RunWriter(results_dir, new_run_id(spec.name, spec.label), {
         "name": spec.name, "label": spec.label, "started_at": time.time(),
         "config": spec.model_dump(mode="json"), "model_path": model_path,
-        "env": envinfo.collect(), "backend_info": backend.info()})
+        "env": envinfo.collect(), "backend_info": backend.info(), **(meta or {})})
     pieces = Pieces(spec, model_path, writer.meta)
 
     def record(sample: Sample) -> None:
@@ -132,7 +135,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
     driver, pieces.workers_info = load_workers.driver_for(spec.load, backend, record)   # one process or N
     status, error = "complete", None
     try:
-        status, error = await _drive(spec, driver, workload, strat, progress, pieces)
+        status, error = await _drive(spec, driver, workload, strat, progress, pieces, stop)
     except (asyncio.CancelledError, KeyboardInterrupt):
         status, error = "partial", "interrupted"
         raise
@@ -148,6 +151,17 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
             pieces.server = {"argv": server.argv, "url": server.url, "log": "server.log"}
         writer.finish(status, error=error, **assemble(pieces), finished_at=time.time())
     return RunResult(writer.meta["run_id"], writer.dir, status, spec, writer.meta["summary"], writer.meta)
+
+
+async def run_capacity(spec: RunSpec, backend, model_path: str, results_dir: Path, progress: Progress,
+                       server: ManagedServer | None = None,
+                       on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
+    """A capacity search (bench.run.capacity) whose probes are runs on this started backend."""
+    from bench.run import capacity
+
+    async def probe(p_spec: RunSpec, p_progress: Progress, stop: Callable, meta: dict) -> RunResult:
+        return await _run_one(p_spec, backend, model_path, results_dir, p_progress, server, stop, meta)
+    return await capacity.search(spec, probe, results_dir, progress, on_result)
 
 
 def suite_inflation(results: list[RunResult]) -> list[inflation.InflationRow]:
@@ -229,12 +243,15 @@ async def _run_all(specs: list[RunSpec], results_dir: Path, progress: Progress,
             if key not in live:
                 live[key] = await _start(spec)
             backend, server, model_path = live[key]
+            if spec.load.kind == "capacity":     # a search: many probe runs on this backend
+                results += await run_capacity(spec, backend, model_path, results_dir, progress, server, on_result)
+                continue
             result = await _run_one(spec, backend, model_path, results_dir, progress, server)
             results.append(result)
             on_result(result)
         if specs:
             await _experiment_done(_experiment(specs[-1]), results, live)
-        suite_inflation(results)
+        suite_inflation([r for r in results if "capacity_probe" not in r.meta])   # probes: one row each is noise
     finally:
         for backend, server, _ in live.values():
             await _stop(backend, server)

@@ -254,7 +254,9 @@ class WorkerPool:
 
     async def run(self, sessions: Iterator[Session], offsets: Iterator[float | None],
                   max_in_flight: int | None, count: int | None, duration_s: float | None,
-                  warmup: bool = False) -> DriveStats:
+                  warmup: bool = False, stop=None) -> DriveStats:
+        # `stop` (a capacity search's convergence check) needs every sample in one process as it
+        # arrives; across workers a probe runs to its count or duration instead.
         if not self.procs:
             await asyncio.get_running_loop().run_in_executor(None, self._start)
         t0 = now_ns() + START_MARGIN_NS

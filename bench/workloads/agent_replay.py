@@ -99,6 +99,7 @@ def continued(calls: list[Call], k: int) -> int | None:
 class AgentReplayWorkload(Workload):
     Params = AgentReplayParams
     unit = "task"
+    sessions_are_tasks = True   # a recorded session is one task of many calls
 
     def __init__(self, params: AgentReplayParams, tokenizer, seed: int):
         super().__init__(params, tokenizer, seed)

@@ -117,6 +117,7 @@ class AgentPlan:
 class AgenticWorkload(Workload):
     Params = AgenticParams
     unit = "task"
+    sessions_are_tasks = True
 
     def __init__(self, params: AgenticParams, tokenizer, seed: int):
         super().__init__(params, tokenizer, seed)

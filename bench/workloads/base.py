@@ -67,6 +67,7 @@ class Workload:
     # Sessions carry their own send times (a replayed trace): the run is open-loop and TTFT
     # from `scheduled` is meaningful whatever the load kind.
     trace_timed = False
+    sessions_are_tasks = False  # a session is a task of several calls with its own task latency
 
     def __init__(self, params: WorkloadParams, tokenizer, seed: int):
         self.params = params

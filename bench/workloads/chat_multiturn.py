@@ -76,6 +76,7 @@ class Conversation:
 class ChatMultiturnWorkload(Workload):
     Params = ChatMultiturnParams
     unit = "turn"                          # token inflation counts per request (one turn)
+    sessions_are_tasks = True
 
     def __init__(self, params: ChatMultiturnParams, tokenizer, seed: int):
         super().__init__(params, tokenizer, seed)

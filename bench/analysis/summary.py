@@ -1,0 +1,153 @@
+"""`bench summary`: what a suite found, in plain text: the workloads side by side, token
+inflation and cost per unit of work, capacity at SLO, treatment verdicts, and the comparison with
+a baseline (earlier runs of the same series, e.g. the committed results/ of this hardware).
+
+Reads results only (run folders, *.capacity.json, *.experiment.json).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.analysis import stats
+from bench.errors import UserError
+from bench.results import store
+from bench.run.capacity import describe as capacity_line
+
+ROW_KEYS = (("ttft_ms_p50", "TTFT p50 ms", "{:.1f}"), ("tpot_ms_p50", "TPOT p50 ms", "{:.2f}"),
+            ("request_s", "req/s", "{:.2f}"), ("output_tok_s", "out tok/s", "{:.0f}"),
+            ("tasks_s", "tasks/s", "{:.3f}"), ("task_latency_ms_p50", "task p50 ms", "{:.0f}"),
+            ("calls_per_task_mean", "calls/task", "{:.1f}"), ("slo_attainment", "SLO met", "{:.0%}"))
+# The headline numbers compared with the baseline, per run (rates for task workloads too).
+BASELINE_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "output_tok_s", "task_latency_ms_p50")
+PRICE_PER_HOUR = 2.0   # an illustrative price per GPU-hour for the cost column; forecast takes yours
+
+
+def _plain(runs: list[store.Run]) -> list[store.Run]:
+    """Runs that are neither capacity probes nor treatment arms."""
+    return [r for r in runs if not r.meta.get("capacity_probe") and store.treatment_name(r.meta) is None
+            and not (r.meta["config"].get("treatment") or {}).get("experiment")]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda row: "  ".join(str(x).rjust(w) if i else str(x).ljust(w)  # noqa: E731
+                                for i, (x, w) in enumerate(zip(row, widths)))
+    return [fmt(header), *map(fmt, rows)]
+
+
+def workloads(runs: list[store.Run]) -> list[str]:
+    keys = [k for k in ROW_KEYS if any(k[0] in r.summary for r in runs)]
+    rows = [[r.meta.get("label") or r.meta.get("name"), r.meta["config"]["workload"]["kind"], r.meta["status"],
+             *[fmt.format(r.summary[k]) if k in r.summary else "-" for k, _, fmt in keys]] for r in runs]
+    return ["workloads (closed loop as configured):", *_table(["run", "workload", "status", *[t for _, t, _ in keys]], rows)]
+
+
+def inflation(runs: list[store.Run]) -> list[str]:
+    """Tokens per unit of work, its ratio to a chat turn, and what a unit costs on one replica at
+    the measured rate (1 / units per second of the run, at PRICE_PER_HOUR)."""
+    data = next((r.meta["inflation"] for r in runs if r.meta.get("inflation")), None)
+    if not data or not data["rows"]:
+        return []
+    by_label = {(r.meta.get("label") or r.meta.get("name")): r for r in runs}
+    rows = []
+    for row in data["rows"]:
+        r = by_label.get(row["run"])
+        if r is None:
+            continue
+        rate = r.summary.get("tasks_s" if row["unit"] == "task" else "request_s") or 0
+        rows.append([row["run"], row["unit"], f"{row['calls']:.1f}", f"{row['prompt_tokens']:.0f}",
+                     f"{row['output_tokens']:.0f}", f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}x",
+                     f"{1 / rate:.3g}" if rate else "-", f"${1000 * PRICE_PER_HOUR / 3600 / rate:.3g}" if rate else "-"])
+    return [f"token inflation and cost per unit of work (x = total / {data['baseline']}; replica-s = 1 / "
+            f"the run's units/s; $/1k units at ${PRICE_PER_HOUR:g} per replica-hour):",
+            *_table(["run", "per", "calls", "prompt", "output", "total", "x", "replica-s", "$/1k"], rows)]
+
+
+def capacity_files(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("*.capacity.json"))]
+
+
+def capacities(folder: Path) -> list[str]:
+    docs = capacity_files(folder)
+    return ["capacity at SLO (search; interval = [last load meeting, first missing]):",
+            *[f"  {capacity_line(d)}" for d in docs]] if docs else []
+
+
+def treatments(folder: Path) -> list[str]:
+    out = []
+    for path in sorted(folder.glob("*.experiment.json")):
+        for exp in json.loads(path.read_text()).get("experiments", []):
+            out += [_arm_line(arm) for arm in exp.get("arms", []) if arm.get("effects") is not None]
+    return ["treatments (A/B vs the baseline: ratio and 95% CI; a verdict needs the whole CI beyond +/-5%):",
+            *out] if out else []
+
+
+def _arm_line(arm: dict[str, Any]) -> str:
+    effects = {e["metric"]: e for e in arm["effects"]}
+    parts = []
+    for key in ("output_tok_s", "tpot_ms_p50", "ttft_ms_p50"):
+        if (e := effects.get(key)) is not None:
+            ci = f" [{e['ci_low']:.2f}, {e['ci_high']:.2f}]" if e.get("ci_low") is not None else ""
+            parts.append(f"{key} x{e['ratio']:.2f}{ci} {e['verdict']}")
+    spec, kv, fid = arm.get("spec") or {}, arm.get("kv") or {}, arm.get("fidelity") or {}
+    if spec.get("spec_acceptance_rate") is not None:
+        parts.append(f"acceptance {spec['spec_acceptance_rate']:.0%}")
+    if kv.get("kv_bytes_per_token") is not None:
+        parts.append(f"KV {kv['kv_bytes_per_token']:.0f} B/token")
+    for k in ("fid_token_agreement", "tf_top1_agreement", "tf_kl_mean"):
+        if fid.get(k) is not None:
+            parts.append(f"{k} {fid[k]:.3g}")
+    return f"  {arm['treatment']} @ load {arm.get('load')}: " + "; ".join(parts)
+
+
+def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, base_dir: Path) -> list[str]:
+    """Each run against the baseline runs of its series (same config and hardware), and each
+    capacity search against the baseline's search of the same name and label."""
+    by_series: dict[str, list[store.Run]] = {}
+    for r in base_runs:
+        if r.meta.get("status") == "complete":
+            by_series.setdefault(store.keys(r.meta)["series"], []).append(r)
+    lines = []
+    for r in runs:
+        old = by_series.get(store.keys(r.meta)["series"])
+        label = r.meta.get("label") or r.meta.get("name")
+        if not old:
+            lines.append(f"  {label}: no baseline run of this config on this hardware")
+            continue
+        slo = r.meta["config"].get("slo")
+        parts = []
+        for key in BASELINE_KEYS:
+            c = stats.compare_key(key, [o.samples() for o in old], r.samples(), slo, slo)
+            if c is not None and c.change_pct is not None:
+                parts.append(f"{key} {c.change_pct:+.0f}% ({c.verdict})")
+        lines.append(f"  {label} vs {len(old)} baseline run(s): " + ", ".join(parts))
+    new_hw = {store.hardware(r.meta["env"]) for r in runs}
+    old_caps = {(d["name"], d["label"]): d for d in capacity_files(base_dir) if d.get("hardware") in new_hw}
+    for d in capacity_files(folder):
+        o = old_caps.get((d["name"], d["label"]))
+        if o is None or d["capacity"] is None or o["capacity"] is None:
+            lines.append(f"  capacity {d['label'] or d['name']}: no comparable baseline search")
+            continue
+        lo, hi = o["ci_low"], o["ci_high"] if o["ci_high"] is not None else float("inf")
+        verdict = ("higher" if d["capacity"] > hi else "lower" if d["capacity"] < lo else "within the baseline's interval")
+        lines.append(f"  capacity {d['label'] or d['name']}: {d['capacity']:.3g} vs baseline {o['capacity']:.3g} "
+                     f"[{lo:.3g}, {o['ci_high'] if o['ci_high'] is not None else '-'}] {d['unit']}: {verdict}")
+    return [f"against the baseline in {base_dir} (within-run bootstrap, one run per side: machine drift is "
+            "not in these intervals; rule: whole 95% CI beyond +/-5%):", *lines]
+
+
+def main(folder: str, base: str | None = None) -> int:
+    path = Path(folder)
+    runs = [r for r in store.find_runs([path])] if path.exists() else []
+    if not runs:
+        raise UserError(folder, "no runs here")
+    plain = _plain(runs)
+    sections = [workloads(plain), inflation(plain), capacities(path), treatments(path)]
+    if base:
+        base_path = Path(base)
+        base_runs = store.find_runs([base_path]) if base_path.exists() else []
+        sections.append(baseline(plain, base_runs, path, base_path))
+    print("\n\n".join("\n".join(s) for s in sections if s))
+    return 0 if all(r.meta.get("status") == "complete" for r in runs) else 1
