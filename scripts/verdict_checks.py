@@ -8,7 +8,7 @@
 Each writes its runs under --out (default /tmp/bench-verdicts/<check>/) and prints the
 `bench compare` / `bench trend` output it judges, then one line PASS/FAIL per claim.
 
-- aa: configs/default.yaml (requests 24 instead of 48 and torch_threads 1, to fit a shared
+- aa: configs/hf-sweep.yaml (requests 24 instead of 48 and torch_threads 1, to fit a shared
   2-core machine) with `repetitions: 2 * reps` (A B A B ... interleaved, every load point
   in each round); even repetitions are side A, odd ones side B; per load point `bench compare`:
   PASS when no default metric gets a regression/improvement verdict. Repeated `--trials` times.
@@ -68,7 +68,7 @@ def runs_of(results: Path, pattern: str) -> list[str]:
 
 def aa(args) -> bool:
     ok_all = True
-    base = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    base = yaml.safe_load((ROOT / "configs/hf-sweep.yaml").read_text())
     for trial in range(args.trials):
         doc = copy.deepcopy(base) | {"repetitions": 2 * args.reps}
         doc["load"]["requests"] = args.requests
@@ -95,7 +95,7 @@ def slowdown(args) -> bool:
     """torch_threads 1 (A) against 2 (B): a real setting; on a CPU other jobs share, 2 threads
     stall on OpenMP barriers (FACTS.md). Each arm runs in its own process (torch's thread count
     is per process), A B A B ..., each run marked with its repetition so compare pairs them."""
-    base = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    base = yaml.safe_load((ROOT / "configs/hf-sweep.yaml").read_text())
     out = Path(args.out) / "slowdown"
     for rep in range(args.reps):
         for arm, threads in (("a", 1), ("b", 2)):

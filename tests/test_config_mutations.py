@@ -132,7 +132,7 @@ def test_every_mutation_is_refused_in_one_line_or_generates(where, tiny_tokenize
     ({"backend": {"name": {"x": 1}}}, "backend.name: Input should be a valid string"),
 ])
 def test_cli_validate_refuses_mutations_with_one_line(tmp_path, mutation, expected):
-    doc = yaml.safe_load((ROOT / "configs/default.yaml").read_text()) | mutation
+    doc = yaml.safe_load((ROOT / "configs/hf-sweep.yaml").read_text()) | mutation
     cfg = tmp_path / "mutant.yaml"
     cfg.write_text(yaml.safe_dump(doc))
     out = subprocess.run([sys.executable, "-m", "bench", "validate", str(cfg)], capture_output=True,
