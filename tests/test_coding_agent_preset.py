@@ -28,7 +28,7 @@ SCALE, TOOL_FACTOR, TASKS = 0.01, 0.002, 16
 @pytest.fixture(scope="module")
 def trip(tmp_path_factory):
     d = tmp_path_factory.mktemp("coding")
-    params = config.resolve_workload({"file": "coding_agent"}, "test")
+    params = config.resolve_workload({"file": "coding_agent"}, "test").model_dump(mode="json")
     cfg = {"name": "coding", "model": "tiny",
            "backend": {"name": "hf", "options": {"max_batch_size": 8, "batch_wait_ms": 1, "torch_threads": 1}},
            "workload": {"file": "coding_agent", "scale": SCALE, "tool_latency_factor": TOOL_FACTOR,

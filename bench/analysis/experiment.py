@@ -25,7 +25,7 @@ from bench import registry
 from bench.metrics import fidelity
 from bench.metrics import kv as kv_metrics
 from bench.metrics import spec as spec_metrics
-from bench.analysis import stats
+from bench.analysis import runsets, stats
 from bench.analysis.runsets import NO_DRIFT
 from bench.results import store
 from bench.results.files import atomic_write_json, read_samples, update_run
@@ -60,7 +60,7 @@ def _engine_sum(runs) -> dict[str, float]:
 def _effects(name: str, load: float | None, base: list[list], treat: list[list], slo: dict) -> list[dict]:
     rows = []
     for key in EFFECT_KEYS:
-        c = stats.compare_key(key, base, treat, slo, slo)
+        c = runsets.compare_key(key, base, treat, slo, slo)
         if c is None or c.change_pct is None:
             continue
         ci = c.ci_low_pct is not None

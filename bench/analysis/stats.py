@@ -241,23 +241,12 @@ def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
     return "improvement" if up == higher_better else "regression"
 
 
-def _is_runs(x: list) -> bool:
-    return bool(x) and isinstance(x[0], list)
-
-
 def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
                 slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
                 n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
-    """B against A for one summary key; None when neither side has it. Two sets of runs (lists
-    of per-run sample lists, >= 2 runs each, as treatment experiments with repetitions give,
-    in repetition order) go through the two-stage bootstrap of bench.analysis.runsets, runs
-    paired by round; otherwise requests of the runs
-    given are pooled (within-run spread only)."""
-    if _is_runs(a) and _is_runs(b) and min(len(a), len(b)) >= 2:
-        from bench.analysis import runsets
-        # the arms of an experiment run in rounds (A B A B): run k of each side is one round
-        return runsets.compare(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed, within_run=False,
-                               pair_runs=len(a) == len(b))
+    """B against A for one summary key, requests of the runs given pooled (within-run spread
+    only); None when neither side has it. Sets of runs go through
+    bench.analysis.runsets.compare_key, which resamples runs first."""
     ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
     if ra is None or rb is None:
         if ra is None and rb is None:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.analysis import stats
+from bench.analysis import runsets
 from bench.errors import UserError
 from bench.results import store
 from bench.run.capacity import describe as capacity_line
@@ -119,7 +119,8 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
         slo = r.meta["config"].get("slo")
         parts = []
         for key in BASELINE_KEYS:
-            c = stats.compare_key(key, [o.samples() for o in old], r.samples(), slo, slo)
+            # the run is the unit: with one run on a side the change is shown, no verdict
+            c = runsets.compare(key, [o.samples() for o in old], [r.samples()], slo, slo, within_run=False)
             if c is not None and c.change_pct is not None:
                 parts.append(f"{key} {c.change_pct:+.0f}% ({c.verdict})")
         lines.append(f"  {label} vs {len(old)} baseline run(s): " + ", ".join(parts))
@@ -134,8 +135,9 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
         verdict = ("higher" if d["capacity"] > hi else "lower" if d["capacity"] < lo else "within the baseline's interval")
         lines.append(f"  capacity {d['label'] or d['name']}: {d['capacity']:.3g} vs baseline {o['capacity']:.3g} "
                      f"[{lo:.3g}, {o['ci_high'] if o['ci_high'] is not None else '-'}] {d['unit']}: {verdict}")
-    return [f"against the baseline in {base_dir} (within-run bootstrap, one run per side: machine drift is "
-            "not in these intervals; rule: whole 95% CI beyond +/-5%):", *lines]
+    return [f"against the baseline in {base_dir} (runs as the unit, two-stage bootstrap; a verdict needs >= 2 "
+            "runs per side, so one `make bench` against one baseline run shows the change and no verdict; "
+            "docs/statistics.md):", *lines]
 
 
 def main(folder: str, base: str | None = None) -> int:

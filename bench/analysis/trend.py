@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.analysis import changepoints, stats
+from bench.analysis import changepoints, runsets, stats
 from bench.results import store
 from bench.errors import UserError
 
@@ -79,7 +79,7 @@ def check_newest(runs: list[store.Run], metrics: tuple[str, ...],
     newest = runs[-1].samples()
     out = []
     for key in metrics:
-        c = stats.compare_key(key, earlier, newest, slo, slo, min_effect_pct)
+        c = runsets.compare_key(key, earlier, newest, slo, slo, min_effect_pct)
         if c is not None and c.change_pct is not None:
             out.append(c)
     return out

@@ -18,7 +18,8 @@ from pathlib import Path
 from bench.analysis.report.capacity import capacity_section, find_files
 from bench.analysis.report.effects import effects_section
 from bench.analysis.report.labels import run_labels
-from bench.analysis.report.page import Section, _plt, _png, to_html, to_markdown
+from bench.analysis.report.mpl import _plt, _png
+from bench.analysis.report.page import Section, to_html, to_markdown
 from bench.analysis.report.runs import (cdf_section, inflation_section, pareto_front, pareto_section,
                                         summary_section, task_section)
 from bench.analysis.report.timeline import timeline_section

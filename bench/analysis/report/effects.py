@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import stats
+from bench.analysis import runsets, stats
 from bench.analysis.report.page import Section
 from bench.analysis.report.runs import figure, fmt
 from bench.results import store
@@ -33,7 +33,7 @@ def _computed(runs: list[store.Run]) -> list[dict[str, Any]]:
             continue
         sa, sb = b.samples(), r.samples()
         for key in EFFECT_KEYS:
-            c = stats.compare_key(key, sa, sb)
+            c = runsets.compare_key(key, sa, sb)
             if c is not None and c.ci_low_pct is not None:
                 rows.append({"treatment": t, "load": store.load_point(r.meta["config"]), "metric": key,
                              "ratio": 1 + c.change_pct / 100, "ci_low": 1 + c.ci_low_pct / 100,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,23 +30,6 @@ class Section:
     note: str = ""
     figures: list[Any] = field(default_factory=list)          # plotly Figures, in order
     png_name: str = ""                                        # Markdown: the figures' PNG file
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _anchor(title: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.report.page import _plt, _png
+from bench.analysis.report.mpl import _plt, _png
 
 DASH = {"dash": "--", "dot": ":", "dashdot": "-."}
 
