@@ -36,7 +36,7 @@ bench: $(STAMP)
 
 # Make the last `make bench` the committed baseline of this hardware (then commit results/).
 baseline:
-	cp -r $(OUT)/. results/
+	cp -r $(OUT)/. results/ && rm -f results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
