@@ -11,7 +11,7 @@ from bench import cli
 from bench.profile.command import read_logs
 from bench.profile.profile import build, quantiles
 
-DEV = Path("/work/shared/traces/agentic/cc_traces_dev.tar.xz")
+DEV = Path(__file__).resolve().parents[2] / "shared" / "traces" / "agentic" / "cc_traces_dev.tar.xz"
 DATA = Path(__file__).parent / "data" / "agent_sessions"
 
 
@@ -29,6 +29,7 @@ def q(p, name):
     return quantiles(p.values[name])
 
 
+@pytest.mark.engine   # reads all 240 recorded sessions (slow, not an engine)
 def test_dev_sessions_statistics_as_published(dev):
     assert dev.tasks == 240 and len(dev.values["step_prompt_tokens"]) == 15_442
     steps = q(dev, "steps_per_task")                       # calls per session (its own loop)

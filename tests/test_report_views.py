@@ -296,6 +296,7 @@ def test_markdown_keeps_tables_and_writes_one_png_per_section(tmp_path, capsys):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.engine   # starts a browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_chromium_draws_every_figure_offline(tmp_path, capsys):
     out = _full_report(tmp_path)

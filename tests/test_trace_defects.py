@@ -15,7 +15,7 @@ import pytest
 
 from bench.workloads.trace import TraceParams, TraceWorkload, read_azure, read_trace
 
-SHARED = Path("/work/shared/traces")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"   # ../shared beside the checkout
 HEAD = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 
 

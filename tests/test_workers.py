@@ -12,6 +12,8 @@ from bench.backends.hf import HFBackend
 from bench.backends.openai_http import OpenAIBackend
 from bench.run import workers
 
+pytestmark = pytest.mark.engine   # spawns load worker processes against a real server (slow)
+
 
 def _config(tmp_path, load: dict, delay_ms: float = 0.0) -> str:
     cfg = tmp_path / "w.yaml"
