@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import itertools
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -15,7 +14,8 @@ from bench import registry
 from bench.errors import UserError
 from bench.models import model_problem
 from bench.run.server import ServerSpec
-from bench.treatments import TreatmentSpec, deep_merge
+from bench.config_expand import expanded as _expanded
+from bench.treatments import TreatmentSpec
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
 # vLLM hands the seed to numpy's legacy seeding, which takes 0 .. 2**32 - 1 only.
@@ -267,99 +267,6 @@ def resolve_workload(value: Any, where: str) -> Any:
         e = _fail(where, err, params_cls)
         # A whole-model check (loc empty) names its own keys, relative to the workload.
         raise UserError(e.where, (prefix if loc else "") + e.message) from None
-
-
-def _set_path(doc: dict, dotted: str, value: Any, where: str) -> None:
-    keys = dotted.split(".")
-    node = doc
-    for i, key in enumerate(keys[:-1]):
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise UserError(where, f"matrix: {dotted}: {'.'.join(keys[:i + 1])} is {node!r}, not a mapping")
-    node[keys[-1]] = value
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("name", value.get("kind", value.get("file", "?"))))
-    return str(value)
-
-
-def _labels(key: str, values: list) -> list[str]:
-    """`key=value` for each matrix value; values with the same short name (two `hf` backends
-    with different options) are numbered so every run's label is distinct."""
-    short = [_short(v) for v in values]
-    dup = {s for s in short if short.count(s) > 1}
-    seen: dict[str, int] = {}
-    out = []
-    for s in short:
-        if s in dup:
-            seen[s] = seen.get(s, 0) + 1
-            s = f"{s}#{seen[s]}"
-        out.append(f"{key.split('.')[-1]}={s}")
-    return out
-
-
-def expand(doc: dict, where: str) -> list[dict]:
-    """The matrix section: each key (a dotted path) takes each of its listed values."""
-    matrix = doc.pop("matrix", None)
-    matrix = {} if matrix is None else matrix
-    if not isinstance(matrix, dict) or any(not isinstance(k, str) or not k or not isinstance(v, list) or not v
-                                           for k, v in matrix.items()):
-        raise UserError(where, "matrix: expected a mapping of dotted key -> non-empty list")
-    runs = []
-    names = {key: _labels(key, values) for key, values in matrix.items()}
-    for combo in itertools.product(*(range(len(v)) for v in matrix.values())):
-        run = copy.deepcopy(doc)
-        labels = []
-        for key, i in zip(matrix, combo):
-            _set_path(run, key, copy.deepcopy(matrix[key][i]), where)
-            labels.append(names[key][i])
-        run.setdefault("label", ",".join(labels))
-        runs.append(run)
-    return runs
-
-
-
-
-def split_runs(doc: dict, where: str) -> list[dict]:
-    """The `runs` section: a list of overrides, each deep-merged over the rest of the file
-    (a suite of different workloads, each with its own load), each then matrix-expanded."""
-    runs = doc.pop("runs", None)
-    if runs is None:
-        return [doc]
-    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
-        raise UserError(where, "runs: expected a non-empty list of mappings (overrides of this file)")
-    return [deep_merge(doc, r) for r in runs]
-
-
-def _check_outline(run: dict, where: str) -> None:
-    """The keys the expansion (runs, matrix, treatments) reads before RunSpec validates the whole
-    run: checked first, so a mapping where a name belongs is a one-line error there too."""
-    backend = run.get("backend", "hf")
-    if not isinstance(backend, (str, dict)):
-        raise UserError(where, f"backend: expected a backend name or a mapping {{name, options}}, got {backend!r}")
-    backend = backend if isinstance(backend, dict) else {}
-    for key, value, kind in (("name", run.get("name", ""), "string"), ("label", run.get("label", ""), "string"),
-                             ("backend.name", backend.get("name", ""), "string"),
-                             ("backend.options", backend.get("options", {}), "dictionary")):
-        if not isinstance(value, str if kind == "string" else dict):
-            raise UserError(where, f"{key}: Input should be a valid {kind}, got {value!r}")
-
-
-def _expanded(doc: dict, where: str) -> list[dict]:
-    """runs -> matrix -> treatments: each part's load points, each with its A/B arms."""
-    from bench import treatments
-
-    out = []
-    for i, part in enumerate(split_runs(doc, where)):
-        _check_outline(part, where)
-        arms, reps = treatments.parse_treatments(part, where)
-        points = expand(part, where)
-        for point in points:
-            _check_outline(point, where)
-        out += treatments.expand(points, arms, reps, f"{doc['name']}#{i}")
-    return out
 
 
 def load_doc(doc: Any, where: str) -> list[RunSpec]:
