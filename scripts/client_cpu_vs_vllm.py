@@ -58,13 +58,27 @@ def _child_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> float:
-    """CPU seconds the command (and its waited-for children) used."""
+def _timed(cmd: list[str], env: dict[str, str], n: int, workdir: Path) -> float:
+    """CPU seconds the command (and its waited-for children) used; exits unless all n requests
+    succeeded (a client that failed fast would look cheap)."""
     before = _child_cpu_s()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    cpu = _child_cpu_s() - before
     if out.returncode not in (0, 1):
         sys.exit(f"{cmd[:6]}... failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    return _child_cpu_s() - before
+    ok = _succeeded(cmd, out.stdout, workdir)
+    if ok != n:
+        sys.exit(f"{cmd[3:6]}...: {ok} of {n} requests succeeded:\n{out.stdout[-1500:]}{out.stderr[-1500:]}")
+    return cpu
+
+
+def _succeeded(cmd: list[str], stdout: str, workdir: Path) -> int:
+    """vllm bench serve prints `Successful requests: N`; bench run writes run.json (the newest)."""
+    if "--results-dir" not in cmd:   # vllm bench serve
+        return next((int(line.split(":")[1]) for line in stdout.splitlines()
+                     if line.startswith("Successful requests:")), -1)
+    runs = sorted((workdir / "results").glob("*/run.json"), key=lambda p: p.stat().st_mtime)
+    return int(json.loads(runs[-1].read_text())["summary"]["completed"]) if runs else -1
 
 
 def ours(core: int, url: str, n: int, chunks: int, concurrency: int, workdir: Path) -> list[str]:
@@ -92,8 +106,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--core", type=int, default=0, help="the one core both clients run on")
     p.add_argument("--stub-core", type=int, default=1, help="the stub server's core")
-    p.add_argument("--small", type=int, default=300)
-    p.add_argument("--large", type=int, default=3300)
+    p.add_argument("--small", type=int, default=1000)
+    p.add_argument("--large", type=int, default=21000)
     p.add_argument("--chunks", type=int, default=16, help="streamed chunks (tokens) per request")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
@@ -118,7 +132,8 @@ def main() -> int:
             for rep in range(a.repeats):
                 for name, make in (("bench", lambda n: ours(a.core, url, n, a.chunks, a.concurrency, Path(tmp))),
                                    ("vllm bench serve", lambda n: theirs(a.core, url, n, a.chunks, a.concurrency, model))):
-                    small, large = _timed(make(a.small), env), _timed(make(a.large), env)
+                    small = _timed(make(a.small), env, a.small, Path(tmp))
+                    large = _timed(make(a.large), env, a.large, Path(tmp))
                     us = (large - small) / ((a.large - a.small) * a.chunks) * 1e6
                     per_chunk[name].append(us)
                     print(f"repeat {rep + 1} {name:>16s}: {small:6.2f} s CPU for {a.small} requests, "

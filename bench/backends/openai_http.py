@@ -9,7 +9,6 @@ is never stored.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any, AsyncIterator, Literal
 
@@ -17,6 +16,7 @@ import msgspec
 from pydantic import Field
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
+from bench.backends.http_stream import HTTPStreamError, StreamClient
 from bench.telemetry.prometheus import parse_text
 from bench.types import Request
 
@@ -43,6 +43,16 @@ _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
 
+# What a failed exchange says, by the transport's reason code (the sample's error starts with it).
+_MESSAGES = {
+    "connect_refused": "cannot connect to {url} ({exc}): is the server running?",
+    "connect_timeout": "timeout talking to {url}: connect_timeout ({exc})",
+    "read_timeout": "timeout talking to {url}: read_timeout ({exc})",
+    "disconnected": "connection to {url} lost mid-stream: {exc}",
+    "http_error": "HTTP error from {url}: {exc}",
+}
+
+
 def _event(data: bytes) -> dict[str, Any]:
     """One SSE `data:` payload; anything but a JSON object is the server's fault, not ours."""
     try:
@@ -61,8 +71,7 @@ class OpenAIBackend(Backend):
     multiprocess_safe = True   # every copy is only a client of the same server
 
     async def start(self) -> None:
-        import aiohttp
-        from yarl import URL
+        from urllib.parse import urlsplit
 
         o = self.options
         self._headers = {"Content-Type": "application/json"}
@@ -71,18 +80,15 @@ class OpenAIBackend(Backend):
             if not key:
                 raise BackendError(f"environment variable {o.api_key_env} (backend.options.api_key_env) is not set")
             self._headers["Authorization"] = f"Bearer {key}"
-        # aiohttp rather than httpx: httpx's connection pool costs grow with the requests in
-        # flight and its client collapsed (100% CPU, minutes) at ~1,000 concurrent streams here.
-        # sock_read is the read timeout between bytes of the stream, as documented.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=o.connect_timeout_s, sock_read=o.read_timeout_s)
-        self.client = aiohttp.ClientSession(
-            timeout=timeout, connector=aiohttp.TCPConnector(limit=o.max_connections, limit_per_host=0),
-            read_bufsize=2**20, raise_for_status=False)
-        self._base = o.base_url.rstrip("/") + "/"
+        # bench.backends.http_stream rather than aiohttp (or httpx): it says why; in short,
+        # aiohttp's machinery was most of the client's CPU per request.
+        self.client = StreamClient(o.base_url, o.connect_timeout_s, o.read_timeout_s, o.max_connections)
+        self._base = urlsplit(o.base_url).path.rstrip("/") + "/"
         self.served = o.served_model or self.model
         self._tokenizer = None
         if o.metrics_url == "auto":
-            self.metrics_url = str(URL(o.base_url).with_path("/metrics").with_query(None))
+            u = urlsplit(o.base_url)
+            self.metrics_url = f"{u.scheme}://{u.netloc}/metrics"
         else:
             self.metrics_url = o.metrics_url
 
@@ -112,20 +118,18 @@ class OpenAIBackend(Backend):
         return path, body | o.extra_body
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
-        import aiohttp
-
         path, body = self._body(request)
         url = self.options.base_url
         try:
-            async with self.client.post(self._base + path, data=_encode(body), headers=self._headers) as resp:
+            async with self.client.request("POST", self._base + path, _encode(body), self._headers) as resp:
                 if resp.status != 200:
-                    text = (await resp.read()).decode(errors="replace")[:300]
-                    raise BackendError(f"HTTP {resp.status} from {resp.url}: {text}", f"http_{resp.status}")
+                    text = (await resp.read_all()).decode(errors="replace")[:300]
+                    raise BackendError(f"HTTP {resp.status} from {url}{path}: {text}", f"http_{resp.status}")
                 seen, rest = 0, b""
                 # One await per read from the socket, not per line: the lines that arrived
                 # together are split here (SSE lines end in \n or \r\n: strip() drops the \r;
                 # events are the `data:` lines; other fields and comments are skipped).
-                async for data in resp.content.iter_any():
+                while data := await resp.read():
                     lines = (rest + data).split(b"\n")
                     rest = lines.pop()
                     for raw in lines:
@@ -138,17 +142,8 @@ class OpenAIBackend(Backend):
                         if chunk is not None:
                             yield chunk
             raise BackendError(f"stream from {url} ended without [DONE]", "stream_cut")
-        except aiohttp.ClientConnectorError as exc:
-            raise BackendError(f"cannot connect to {url} ({exc.strerror or exc}): is the server running?",
-                               "connect_refused") from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            reason = "connect_timeout" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read_timeout"
-            raise BackendError(f"timeout talking to {url}: {reason}", reason) from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
-            raise BackendError(f"connection to {url} lost mid-stream: {type(exc).__name__}: {exc}",
-                               "disconnected") from None
-        except aiohttp.ClientError as exc:
-            raise BackendError(f"HTTP error from {url}: {type(exc).__name__}: {exc}", "http_error") from None
+        except HTTPStreamError as exc:
+            raise BackendError(_MESSAGES[exc.reason].format(url=url, exc=exc), exc.reason) from None
 
     def _chunk(self, event: dict[str, Any], seen: int) -> tuple[Chunk | None, int]:
         """One SSE event -> a Chunk (or None), and the completion tokens counted so far."""
@@ -181,11 +176,19 @@ class OpenAIBackend(Backend):
         """Server counters from Prometheus /metrics, or None when the server has none."""
         if not self.metrics_url or getattr(self, "client", None) is None:
             return None
+        from urllib.parse import urlsplit
+
+        u = urlsplit(self.metrics_url)
+        target = u.path + (f"?{u.query}" if u.query else "")
         try:
-            async with self.client.get(self.metrics_url, headers=self._headers) as resp:
-                if resp.status != 200:
-                    return None
-                return parse_text(await resp.text())
+            client = StreamClient(self.metrics_url, self.options.connect_timeout_s, 30.0, 1)
+            try:
+                async with client.request("GET", target or "/", b"", self._headers) as resp:
+                    if resp.status != 200:
+                        return None
+                    return parse_text((await resp.read_all()).decode(errors="replace"))
+            finally:
+                await client.close()
         except Exception:
             return None
 
