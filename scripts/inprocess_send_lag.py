@@ -1,0 +1,116 @@
+"""In-process vLLM: do late sends come from the engine's output handling on the driver's event
+loop, or only from busy cores? (issue 14, item 4)
+
+One open-loop schedule (Poisson, seeded) is sent the same way to three arms, all started once
+and kept up, run in rotated order for each repetition so that the machine's background load
+falls on every arm alike:
+
+- `shared loop`: the `vllm` backend with `engine_thread: false`: AsyncLLM's output handler is a
+  task on the driver's own loop (how the backend ran before);
+- `engine thread`: the `vllm` backend as it is now: the output handler on a loop of its own thread;
+- `server`: the same engine settings behind a managed vLLM OpenAI server, driven by the `openai`
+  backend: the output handler runs in another process and the client loop does HTTP only.
+
+All three run the same engine on the same cores. If the shared loop is worse than the server,
+the shared loop is the cause; what the server still shows is the busy cores' share.
+
+    python scripts/inprocess_send_lag.py [--rates 2 8 16] [--seconds 15] [--repeats 3]
+
+Prints, per arm and rate, the median over repetitions of send lag p50/p99 (sent - scheduled),
+the client's event-loop lag p99, TTFT p50 and TTFT-from-scheduled p99, with every repetition's
+send lag p99 beside it. Each run's folder is kept under --results-dir.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ENGINE = {"dtype": "bfloat16", "max_model_len": 4096, "max_num_seqs": 8, "enable_prefix_caching": True,
+          "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
+SERVER_ARGS = ["--dtype", "bfloat16", "--max-model-len", "4096", "--max-num-seqs", "8",
+               "--enable-prefix-caching"]
+ARMS = {
+    "shared loop": {"backend": {"name": "vllm", "options": {**ENGINE, "engine_thread": False}}},
+    "engine thread": {"backend": {"name": "vllm", "options": ENGINE}},
+    "server": {"backend": {"name": "openai", "options": {}},
+               "server": {"args": SERVER_ARGS, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}},
+}
+KEYS = ("send_lag_ms_p50", "send_lag_ms_p99", "loop_lag_ms_p99", "ttft_ms_p50", "ttft_from_scheduled_ms_p99")
+
+
+def spec_for(arm: str, rate: float, seconds: float, input_tokens: int, output_tokens: int):
+    from bench import config
+
+    doc = {"name": "send-lag", "label": f"{arm.replace(' ', '-')},rate={rate:g}", "model": "tiny", "seed": 0,
+           "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": input_tokens},
+                        "output_tokens": {"dist": "fixed", "value": output_tokens}},
+           "load": {"kind": "rate", "rate": rate, "requests": max(10, int(rate * seconds)), "warmup": 2},
+           **ARMS[arm]}
+    (spec,) = config.load_doc(doc, "inprocess_send_lag.py")
+    return spec
+
+
+async def run(a) -> dict[tuple[str, float], list[dict[str, float]]]:
+    from bench.run import runner
+
+    got: dict[tuple[str, float], list[dict[str, float]]] = {}
+    live = {}
+    try:
+        for arm in ARMS:
+            live[arm] = await runner._start(spec_for(arm, a.rates[0], a.seconds, a.input_tokens, a.output_tokens))
+        arms = list(ARMS)
+        for rep in range(a.repeats):
+            for rate in a.rates:
+                order = arms[rep % len(arms):] + arms[:rep % len(arms)]
+                for arm in order:
+                    backend, server, model_path = live[arm]
+                    spec = spec_for(arm, rate, a.seconds, a.input_tokens, a.output_tokens)
+                    r = await runner._run_one(spec, backend, model_path, Path(a.results_dir), runner.Progress(), server)
+                    got.setdefault((arm, rate), []).append(r.summary)
+                    s = r.summary
+                    print(f"rep {rep + 1} rate {rate:>5g} {arm:>13s}: {r.status}, send lag p99 "
+                          f"{s.get('send_lag_ms_p99', float('nan')):7.2f} ms, loop lag p99 "
+                          f"{s.get('loop_lag_ms_p99', float('nan')):6.2f} ms, {s.get('request_s', 0):.2f} req/s",
+                          flush=True)
+    finally:
+        for backend, server, _ in live.values():
+            await runner._stop(backend, server)
+    return got
+
+
+def table(got, rates) -> None:
+    print(f"\n{'arm':>13s} {'rate':>5s} " + " ".join(f"{k:>27s}" for k in KEYS) + "   send lag p99 per rep")
+    for rate in rates:
+        for arm in ARMS:
+            runs = got.get((arm, rate), [])
+            med = [statistics.median(r.get(k, float("nan")) for r in runs) for k in KEYS]
+            each = ", ".join(f"{r.get('send_lag_ms_p99', float('nan')):.2f}" for r in runs)
+            print(f"{arm:>13s} {rate:>5g} " + " ".join(f"{m:27.2f}" for m in med) + f"   [{each}]")
+    print(f"(ms; medians over repetitions; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rates", type=float, nargs="+", default=[2.0, 8.0, 16.0])
+    p.add_argument("--seconds", type=float, default=15.0, help="of load per run")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--input-tokens", type=int, default=256)
+    p.add_argument("--output-tokens", type=int, default=64)
+    p.add_argument("--results-dir", default="out/send-lag")
+    a = p.parse_args()
+    from bench.run.runner import SWITCH_INTERVAL_S
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)   # as bench run does
+    table(asyncio.run(run(a)), a.rates)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
