@@ -111,7 +111,7 @@ def probe_spec(spec: RunSpec, load: float, duration_s: float, first: bool) -> Ru
     value = int(load) if s.over == "concurrency" else load
     new = LoadSpec(kind=s.over, rate=value if s.over == "rate" else None,
                    concurrency=value if s.over == "concurrency" else spec.load.concurrency,
-                   burstiness=spec.load.burstiness, duration_s=duration_s,
+                   burstiness=spec.load.burstiness, duration_s=duration_s, workers=spec.load.workers,
                    warmup=spec.load.warmup if first else 0)   # the engine stays warm between probes
     label = ",".join(x for x in (spec.label, f"{s.over}={value:.4g}") if x)
     return spec.model_copy(update={"load": new, "label": label})

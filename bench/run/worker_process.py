@@ -72,6 +72,7 @@ async def _worker(index: int, inbox, outbox, backend: Backend) -> None:
     loop = asyncio.get_running_loop()
     messages: asyncio.Queue = asyncio.Queue()
     shared: dict[int, Any] = {}
+    halts: dict[int, str] = {}   # run (its t0_ns) -> why the parent's stop check ended it
 
     # The inbox is read by a thread, never by the loop: the loop blocks writing samples when the
     # parent is busy, and the parent blocks writing sessions when we are; a loop that did both
@@ -86,8 +87,10 @@ async def _worker(index: int, inbox, outbox, backend: Backend) -> None:
             msg = _Unpickler(io.BytesIO(data), shared).load()
             if msg[0] == "share":   # here, before the sessions that refer to it are unpickled
                 shared[msg[1]] = msg[2]
-            else:
-                loop.call_soon_threadsafe(messages.put_nowait, msg)
+                continue
+            if msg[0] == "halt":   # set here, not queued behind sessions the Driver may still take
+                halts[msg[2]] = msg[1]
+            loop.call_soon_threadsafe(messages.put_nowait, msg)   # a halt too: it ends items()' wait
 
     await backend.start()
     threading.Thread(target=read, name="bench-worker-inbox", daemon=True).start()
@@ -97,7 +100,7 @@ async def _worker(index: int, inbox, outbox, backend: Backend) -> None:
             msg = await messages.get()
             if msg[0] == "go":
                 async with ClientMonitor() as mon:
-                    stats, lags = await _drive(backend, messages, outbox, *msg[1:])
+                    stats, lags = await _drive(backend, messages, outbox, halts, *msg[1:])
                 summary = mon.summary() | _lag_summary(lags)
                 outbox.send_bytes(pickle.dumps(("done", index, stats, summary)))
             elif msg[0] == "quit":
@@ -106,18 +109,25 @@ async def _worker(index: int, inbox, outbox, backend: Backend) -> None:
         await backend.stop()
 
 
-async def _drive(backend, messages: asyncio.Queue, outbox, t0_ns: int, deadline_ns: int | None,
-                 max_in_flight: int | None, warmup: bool, index: int):
+async def _drive(backend, messages: asyncio.Queue, outbox, halts: dict[int, str], t0_ns: int,
+                 deadline_ns: int | None, max_in_flight: int | None, warmup: bool, index: int):
     loop = asyncio.get_running_loop()
     pending: list[Sample] = []
     lags: list[int] = []
+    reported = 0   # finished session ids already sent to the parent
     driver: Driver
 
     def flush() -> None:
+        # A session's id joins finished_ids only after its last sample went to on_sample, so every
+        # id sent here has its samples in this message or an earlier one: the parent's stop check
+        # never judges a unit it has not seen whole.
+        nonlocal reported
         batch = pending[:]
         pending.clear()
         stats = driver.stats
-        outbox.send_bytes(pickle.dumps(("samples", batch, stats.finished_sessions, stats.aborted),
+        ids = stats.finished_ids[reported:]
+        reported += len(ids)
+        outbox.send_bytes(pickle.dumps(("samples", batch, stats.finished_sessions, stats.aborted, ids),
                                        protocol=pickle.HIGHEST_PROTOCOL))
 
     def on_sample(sample: Sample) -> None:
@@ -136,13 +146,21 @@ async def _drive(backend, messages: asyncio.Queue, outbox, t0_ns: int, deadline_
             elif msg[0] == "stop":
                 driver.stats.aborted = driver.stats.aborted or msg[1]
                 return
+            elif msg[0] == "halt":   # the stop check itself reads `halts`; this only ends the wait
+                if msg[2] == t0_ns:
+                    return
             else:   # "end": the parent has no more sessions for this worker
                 return
 
     driver = Driver(backend, on_sample)
-    stats = await driver.drive(items(), t0_ns, max_in_flight, deadline_ns, warmup)
-    if pending:
+    # The Driver asks this before starting each session (after its due time or a free slot), so
+    # after a halt no queued session starts and those in flight finish.
+    stats = await driver.drive(items(), t0_ns, max_in_flight, deadline_ns, warmup,
+                               stop=lambda _: halts.get(t0_ns))
+    if pending or len(stats.finished_ids) > reported:
         flush()
+    halts.pop(t0_ns, None)
+    stats.finished_ids = []   # the parent has them from the samples messages
     return stats, lags
 
 

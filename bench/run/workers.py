@@ -15,6 +15,10 @@ killed after it cannot lose them); the parent reads them on its own loop and han
 are lost. Only backends that declare `multiprocess_safe` are run here: an in-process engine
 cannot be shared across processes.
 
+A caller's `stop` (a capacity probe's early stop) is asked here, in the parent, on the finished
+session ids each samples message carries after its samples; its reason goes to every worker as
+("halt", reason, t0): no session still queued there starts, those in flight finish.
+
 The messages are plain pickles over multiprocessing pipes; the same worker loop could later sit
 in a Ray actor (one per host) with the pipe replaced by the actor's calls.
 """
@@ -114,8 +118,7 @@ class WorkerPool:
     async def run(self, sessions: Iterator[Session], offsets: Iterator[float | None],
                   max_in_flight: int | None, count: int | None, duration_s: float | None,
                   warmup: bool = False, stop=None) -> DriveStats:
-        # `stop` (a capacity search's convergence check) needs every sample in one process as it
-        # arrives; across workers a probe runs to its count or duration instead.
+        """As Driver.run; `stop` is asked in this process, on the samples the workers hand back."""
         if not self.procs:
             await asyncio.get_running_loop().run_in_executor(None, self._start)
         t0 = now_ns() + START_MARGIN_NS
@@ -126,7 +129,7 @@ class WorkerPool:
         shares = _split(max_in_flight, len(live))
         for k, share in zip(live, shares):
             _send(self.inboxes[k], ("go", t0, deadline, share, warmup, k))
-        return await _Run(self, live, shares, t0, deadline).go(schedule(sessions, offsets, count, t0))
+        return await _Run(self, live, shares, t0, deadline, stop).go(schedule(sessions, offsets, count, t0))
 
     async def close(self) -> None:
         for k, p in enumerate(self.procs):
@@ -151,8 +154,12 @@ def _split(total: int | None, n: int) -> list[int | None]:
 class _Run:
     """One run of the pool: feeds sessions, collects samples, merges the workers' stats."""
 
-    def __init__(self, pool: WorkerPool, live: list[int], shares: list[int | None], t0: int, deadline):
-        self.pool, self.live, self.t0, self.deadline = pool, live, t0, deadline
+    def __init__(self, pool: WorkerPool, live: list[int], shares: list[int | None], t0: int, deadline,
+                 stop: Callable[[DriveStats], str | None] | None = None):
+        self.pool, self.live, self.t0, self.deadline, self.stop = pool, live, t0, deadline, stop
+        # What `stop` reads, as the single Driver's stats: t0 and the finished sessions, in the
+        # order their last samples reached on_sample.
+        self.stats = DriveStats(t0_ns=t0)
         self.cap = {k: (s * (1 + BACKLOG) if s else MAX_OUTSTANDING) for k, s in zip(live, shares)}
         self.sent = dict.fromkeys(live, 0)
         self.finished = dict.fromkeys(live, 0)
@@ -183,8 +190,28 @@ class _Run:
             self.finished[k] = msg[2]
             if msg[3] and not self.aborted:
                 self.aborted = msg[3]
+            if msg[4]:   # after their samples: the stop check must see a finished unit whole
+                self.stats.finished_ids.extend(msg[4])
+                self._ask_stop()
         elif msg[0] == "done":
             self.done[k] = (msg[2], msg[3])
+
+    def _ask_stop(self) -> None:
+        """The caller's `stop`, asked as the single Driver asks it (before a session is handed
+        out) and also as sessions finish: a worker may hold a backlog the feeder no longer sees.
+        On a reason every worker stops starting sessions; those in flight finish and report."""
+        if self.stop is None or self.stats.stopped or self.aborted:
+            return
+        reason = self.stop(self.stats)
+        if not reason:
+            return
+        self.stats.stopped = reason
+        for k in self._open():
+            try:   # not "stop": that one marks the run aborted (server gone), this one ends it well
+                _send(self.pool.inboxes[k], ("halt", reason, self.t0))
+            except OSError:
+                pass   # it died: _readable reports it
+        self.wake.set()
 
     def _drain(self, seconds: float) -> None:
         """Read what the workers send for up to `seconds`, without the event loop (it is ending)."""
@@ -202,7 +229,7 @@ class _Run:
         pool = self.pool
         for k in self.live:
             loop.add_reader(pool.outboxes[k].fileno(), self._readable, k)
-        stats = DriveStats(t0_ns=self.t0)
+        stats = self.stats
         try:
             await self._feed(items)
             for k in self._open():
@@ -211,7 +238,8 @@ class _Run:
                 self.wake.clear()
                 await self.wake.wait()
         except BaseException:   # Ctrl-C or a failure here: workers stop starting sessions, and
-            for k in self._open():   # what they already finished still reaches disk
+            self.stop = None         # what they already finished still reaches disk
+            for k in self._open():
                 try:
                     _send(pool.inboxes[k], ("stop", "interrupted"))
                 except OSError:
@@ -242,13 +270,11 @@ class _Run:
         pool, turn = self.pool, 0
         batch: dict[int, list] = {}
         for session, due in items:
-            if self.aborted:
-                return
             if self.deadline and (due or now_ns()) >= self.deadline:
                 break
             while True:
                 open_ = [k for k in self._open() if self.sent[k] - self.finished[k] < self.cap[k]]
-                if not self._open():
+                if not self._open() or self.aborted or self.stats.stopped:   # also woken by a halt
                     return
                 if open_ and (due is None or due - now_ns() < LOOKAHEAD_NS):
                     break
@@ -261,6 +287,9 @@ class _Run:
                         pass
                 else:
                     await self.wake.wait()
+            self._ask_stop()
+            if self.stats.stopped:   # the batch not yet sent is dropped: those must not start
+                return
             k = open_[turn % len(open_)]
             turn += 1
             batch.setdefault(k, []).append((session, due))
