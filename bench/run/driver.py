@@ -93,7 +93,7 @@ class DriveStats:
     session_errors: list[str] = field(default_factory=list)
     aborted: str | None = None   # why the driver stopped starting sessions early (first such error)
     dead_workers: list[str] = field(default_factory=list)   # load worker processes that died (pool)
-    finished_ids: list[str] = field(default_factory=list)   # session ids, in completion order
+    finished_ids: list[str] = field(default_factory=list)   # session ids, in completion order (with a stop check only)
     stopped: str | None = None   # why the caller's `stop` check ended the run early
 
 
@@ -144,6 +144,7 @@ class Driver:
         drives the share the pool hands it through this same loop."""
         stats = self.stats = DriveStats(t0_ns=t0_ns)
         limit = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        track = stop is not None   # finished ids only for a stop check: a long run keeps none
         deadline = deadline_ns
         tasks: set[asyncio.Task] = set()
 
@@ -154,7 +155,8 @@ class Driver:
                 stats.session_errors.append(f"{session.id}: {type(exc).__name__}: {exc}")
             finally:
                 stats.finished_sessions += 1
-                stats.finished_ids.append(session.id)
+                if track:
+                    stats.finished_ids.append(session.id)
                 if limit:
                     limit.release()
 

@@ -190,7 +190,7 @@ class _Run:
             self.finished[k] = msg[2]
             if msg[3] and not self.aborted:
                 self.aborted = msg[3]
-            if msg[4]:   # after their samples: the stop check must see a finished unit whole
+            if msg[4] and self.stop is not None:   # after their samples: the check sees a unit whole
                 self.stats.finished_ids.extend(msg[4])
                 self._ask_stop()
         elif msg[0] == "done":
