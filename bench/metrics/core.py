@@ -5,12 +5,12 @@ can give direction-aware verdicts.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 
+from bench.metrics.columns import HAS_TOKENS, OK, SampleColumns, view
 from bench.types import Sample
 
 PERCENTILES = (50, 90, 95, 99)
@@ -102,7 +102,11 @@ def send_lag_ms(s: Sample) -> float:
 
 def distribution(prefix: str, values: Iterable[float]) -> dict[str, float]:
     """p50/p90/p95/p99/mean/std and n for one metric; n=0 gives only the count."""
-    v = np.asarray([x for x in values if x is not None], dtype=float)
+    return distribution_of(prefix, np.asarray([x for x in values if x is not None], dtype=float))
+
+
+def distribution_of(prefix: str, v: np.ndarray) -> dict[str, float]:
+    """distribution() of a contiguous float64 array (the same values give the same floats)."""
     out = {f"{prefix}_n": float(len(v))}
     if len(v):
         for p, q in zip(PERCENTILES, np.percentile(v, PERCENTILES)):
@@ -130,45 +134,86 @@ def duration_s(samples: list[Sample]) -> float:
 
 def summarize(samples: Iterable[Sample], slo: dict[str, float | None] | None = None) -> dict[str, float]:
     """The run's flat summary from its raw samples (warm-up samples excluded)."""
-    measured = [s for s in samples if not s.warmup]
-    ok = [s for s in measured if s.ok and s.token_ns]
-    dur = duration_s(measured)
+    return summarize_columns(SampleColumns.from_samples(samples), slo)
+
+
+def summarize_columns(cols: SampleColumns, slo: dict[str, float | None] | None = None) -> dict[str, float]:
+    """summarize() from a run's columns. Each value is computed with the operations of the
+    per-request functions above ((a - b) / 1e6 ...) over the same requests in the same order,
+    so every float is the one they give."""
+    n, c = len(cols), _Completed(cols)
+    dur = duration_s_columns(cols)
     out: dict[str, float] = {
-        "requests": float(len(measured)),
-        "completed": float(len(ok)),
-        "errors": float(len(measured) - len(ok)),
-        "error_rate": (len(measured) - len(ok)) / len(measured) if measured else 0.0,
+        "requests": float(n),
+        "completed": float(c.n),
+        "errors": float(n - c.n),
+        "error_rate": (n - c.n) / n if n else 0.0,
         "duration_s": dur,
-        "prompt_tokens_total": float(sum(s.prompt_tokens for s in ok)),
-        "output_tokens_total": float(sum(s.output_tokens for s in ok)),
+        "prompt_tokens_total": float(c.prompt.sum()),
+        "output_tokens_total": float(c.output.sum()),
     }
-    out |= distribution("ttft_ms", map(ttft_ms, ok))
-    out |= distribution("ttft_from_scheduled_ms", map(ttft_from_scheduled_ms, ok))
-    out |= distribution("tpot_ms", map(tpot_ms, ok))
-    out |= distribution("itl_ms", (g for s in ok for g in itl_ms(s)))
-    out |= distribution("chunk_gap_ms", (g for s in ok for g in chunk_gap_ms(s)))
-    out |= distribution("e2e_ms", map(e2e_ms, ok))
-    out |= distribution("send_lag_ms", map(send_lag_ms, measured))
-    out |= {f"errors_{reason}": float(n) for reason, n in error_reasons(measured).items()}
+    sent, scheduled = view(cols.sent_ns), view(cols.scheduled_ns)
+    out |= distribution_of("ttft_ms", c.ttft_ms)
+    out |= distribution_of("ttft_from_scheduled_ms", (c.first_ns - c.scheduled_ns) / 1e6)
+    out |= distribution_of("tpot_ms", c.tpot_ms[c.output >= 2])
+    out |= distribution_of("itl_ms", view(cols.gap_ns) / 1e6)
+    out |= distribution_of("chunk_gap_ms", view(cols.chunk_gap_ns) / 1e6)
+    out |= distribution_of("e2e_ms", c.e2e_ms)
+    out |= distribution_of("send_lag_ms", (sent - scheduled) / 1e6)
+    out |= {f"errors_{reason}": float(k) for reason, k in cols.error_counts.items()}
     if dur > 0:
-        out["request_s"] = len(ok) / dur
+        out["request_s"] = c.n / dur
         out["output_tok_s"] = out["output_tokens_total"] / dur
         out["total_tok_s"] = (out["prompt_tokens_total"] + out["output_tokens_total"]) / dur
     if slo and any(v is not None for v in slo.values()):
-        good = sum(meets_slo(s, slo) for s in ok)
-        out["slo_attainment"] = good / len(measured) if measured else 0.0
+        good = int(c.meets_slo(slo).sum())
+        out["slo_attainment"] = good / n if n else 0.0
         if dur > 0:
             out["goodput_request_s"] = good / dur
     return out
 
 
+class _Completed:
+    """The completed requests (ok, with tokens) of a run's columns, and their per-request values."""
+
+    def __init__(self, cols: SampleColumns):
+        flags = view(cols.flags)
+        done = (flags & (OK | HAS_TOKENS)) == (OK | HAS_TOKENS)
+        self.n = int(done.sum())
+        sent = view(cols.sent_ns)[done]
+        self.first_ns, self.scheduled_ns = view(cols.first_token_ns)[done], view(cols.scheduled_ns)[done]
+        self.prompt = view(cols.prompt_tokens)[done].astype(np.int64)
+        self.output = view(cols.output_tokens)[done].astype(np.int64)
+        self.max_gap_ns = view(cols.max_gap_ns)[done]
+        self.ttft_ms = (self.first_ns - sent) / 1e6
+        self.e2e_ms = (view(cols.end_ns)[done] - sent) / 1e6      # a completed request ends at its last token
+        with np.errstate(divide="ignore", invalid="ignore"):     # under 2 tokens: no TPOT
+            self.tpot_ms = (self.e2e_ms - self.ttft_ms) / (self.output - 1)
+
+    def meets_slo(self, slo: dict[str, float | None]) -> np.ndarray:
+        """meets_slo() of each completed request, as a boolean array."""
+        values = {"ttft_ms": lambda: self.ttft_ms, "e2e_ms": lambda: self.e2e_ms,
+                  "tpot_ms": lambda: np.where(self.output >= 2, self.tpot_ms, 0.0),
+                  "itl_ms": lambda: self.max_gap_ns / 1e6}   # x / 1e6 keeps order: max of ms = max ns / 1e6
+        good = np.ones(self.n, dtype=bool)
+        for key, limit in slo.items():
+            if limit is not None and key in values:
+                good &= values[key]() <= limit
+        return good
+
+
+def duration_s_columns(cols: SampleColumns) -> float:
+    """duration_s() of a run's columns."""
+    if not len(cols):
+        return 0.0
+    return (int(view(cols.end_ns).max()) - int(view(cols.sent_ns).min())) / 1e9
+
+
 def error_reasons(samples: Iterable[Sample]) -> dict[str, int]:
     """Failed requests counted by reason: what their error says before the first colon (a
     backend's reason code such as `http_429`, else the exception type), as an identifier."""
-    counts: dict[str, int] = {}
-    for s in samples:
-        if s.error and not s.warmup:
-            key = re.sub(r"\W+", "_", s.error.split(":")[0]).strip("_") or "unknown"
-            counts[key] = counts.get(key, 0) + 1
-    return counts
+    return error_reasons_columns(SampleColumns.from_samples(samples))
 
+
+def error_reasons_columns(cols: SampleColumns) -> dict[str, int]:
+    return dict(cols.error_counts)

@@ -19,6 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import numpy as np
+
+from bench.metrics.columns import OK, TWO_STAMPS, SampleColumns, view
 from bench.types import Sample
 
 
@@ -161,14 +164,19 @@ class DecodeProfile:
 
 def decode_profile(samples: Iterable[Sample], duration_s: float, tpot_ms_mean: float) -> DecodeProfile | None:
     """From raw samples: batch = sum of decode times / run duration; context = token-weighted mean."""
-    busy_ns, tokens, ctx_sum = 0, 0, 0.0
-    for s in samples:
-        if s.warmup or not s.ok or s.output_tokens < 2 or len(s.token_ns) < 2:
-            continue
-        n = s.output_tokens - 1                    # decode steps (the first token is prefill)
-        busy_ns += s.token_ns[-1] - s.token_ns[0]
-        tokens += n
-        ctx_sum += n * (s.prompt_tokens + (s.output_tokens) / 2)  # mean of prompt+1 .. prompt+n
+    return decode_profile_columns(SampleColumns.from_samples(samples), duration_s, tpot_ms_mean)
+
+
+def decode_profile_columns(cols: SampleColumns, duration_s: float, tpot_ms_mean: float) -> DecodeProfile | None:
+    """decode_profile() from a run's columns: the successful requests with >= 2 tokens."""
+    output = view(cols.output_tokens).astype(np.int64)
+    decoded = ((view(cols.flags) & (OK | TWO_STAMPS)) == (OK | TWO_STAMPS)) & (output >= 2)
+    n = output[decoded] - 1                        # decode steps (the first token is prefill)
+    busy_ns = int((view(cols.end_ns)[decoded] - view(cols.first_token_ns)[decoded]).sum())
+    tokens = int(n.sum())
+    ctx = n * (view(cols.prompt_tokens)[decoded] + output[decoded] / 2)   # mean of prompt+1 .. prompt+n
+    # accumulate adds left to right, as a running `+=` does (a plain sum() adds pairwise)
+    ctx_sum = float(np.add.accumulate(ctx)[-1]) if len(ctx) else 0.0
     if not tokens or duration_s <= 0 or tpot_ms_mean <= 0:
         return None
     return DecodeProfile(busy_ns / 1e9 / duration_s, ctx_sum / tokens, tpot_ms_mean / 1000)
@@ -191,6 +199,12 @@ def efficiency(shape: ModelShape, gpu: GPUSpec, prof: DecodeProfile,
 def for_run(samples: Iterable[Sample], summary: dict[str, float], model_path: str,
             options: dict[str, Any], gpu_name: str | None) -> tuple[dict[str, float], dict[str, Any]]:
     """Summary keys and a provenance record for a run on a known GPU; ({}, {}) otherwise (CPU)."""
+    return for_run_columns(SampleColumns.from_samples(samples), summary, model_path, options, gpu_name)
+
+
+def for_run_columns(cols: SampleColumns, summary: dict[str, float], model_path: str,
+                    options: dict[str, Any], gpu_name: str | None) -> tuple[dict[str, float], dict[str, Any]]:
+    """for_run() from a run's columns."""
     import json
     from pathlib import Path
 
@@ -202,7 +216,7 @@ def for_run(samples: Iterable[Sample], summary: dict[str, float], model_path: st
     except (OSError, ValueError):
         return {}, {}          # a hub id not in the local cache: no shape, no roofline
     shape = ModelShape.from_config(cfg)
-    prof = decode_profile(samples, summary.get("duration_s", 0.0), summary["tpot_ms_mean"])
+    prof = decode_profile_columns(cols, summary.get("duration_s", 0.0), summary["tpot_ms_mean"])
     if shape is None or prof is None:
         return {}, {}
     # Weights in the backend's dtype ('auto' = the checkpoint's, bf16 for every preset);

@@ -13,6 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
+
+from bench.metrics.columns import NO_CACHED, OK, SampleColumns, view
 from bench.metrics.core import distribution
 from bench.types import Sample
 
@@ -69,11 +72,35 @@ def task_values(task_id: str, samples: list[Sample]) -> TaskValues:
 
 def per_task(samples: Iterable[Sample]) -> list[TaskValues]:
     """One TaskValues per task_id among the measured (non-warm-up) samples, in first-send order."""
-    groups: dict[str, list[Sample]] = defaultdict(list)
-    for s in samples:
-        if s.task_id is not None and not s.warmup:
-            groups[s.task_id].append(s)
-    return sorted((task_values(t, g) for t, g in groups.items()), key=lambda v: v.first_sent_ns)
+    return per_task_columns(SampleColumns.from_samples(samples))
+
+
+def per_task_columns(cols: SampleColumns) -> list[TaskValues]:
+    """per_task() from a run's columns: task_values() of each task's rows, in first-send order
+    (ties: first-seen order, as the tasks' interned indices are)."""
+    task = view(cols.task)
+    rows = np.flatnonzero(task >= 0)
+    order = rows[np.argsort(task[rows], kind="stable")]       # by task, each task's rows in order
+    starts = np.flatnonzero(np.diff(task[order], prepend=-2)).tolist() + [len(order)]
+    waits: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for row, start, end in zip(cols.wait_row, cols.wait_start_ns, cols.wait_end_ns):
+        waits[int(task[row])].append((start, end))
+    # Python lists once, sliced per task: a million rows in many small tasks stays fast.
+    sent, end, prompt, output, cached, flags = (view(c)[order].tolist() for c in (
+        cols.sent_ns, cols.end_ns, cols.prompt_tokens, cols.output_tokens, cols.cached_prompt_tokens, cols.flags))
+    out = []
+    for a, b in zip(starts, starts[1:]):
+        index = int(task[order[a]])
+        model = list(zip(sent[a:b], end[a:b]))
+        model_ns = union_ns(model)
+        tool_ns = union_ns(model + waits[index]) - model_ns
+        known = [c for c in cached[a:b] if c != NO_CACHED]
+        out.append(TaskValues(
+            task_id=cols.task_ids[index], ok=all(f & OK for f in flags[a:b]), calls=b - a,
+            first_sent_ns=min(sent[a:b]), end_ns=max(end[a:b]), prompt_tokens=sum(prompt[a:b]),
+            cached_prompt_tokens=sum(known) if known else None, output_tokens=sum(output[a:b]),
+            model_ms=model_ns / 1e6, tool_ms=tool_ns / 1e6))
+    return sorted(out, key=lambda v: v.first_sent_ns)
 
 
 def _mean(values: list[float]) -> float:
@@ -83,7 +110,13 @@ def _mean(values: list[float]) -> float:
 def summarize_tasks(samples: Iterable[Sample], duration_s: float,
                     slo: dict[str, float | None] | None = None) -> dict[str, float]:
     """Task summary keys; empty when no sample belongs to a task (request-level workloads)."""
-    tasks = per_task(samples)
+    return summarize_tasks_columns(SampleColumns.from_samples(samples), duration_s, slo)
+
+
+def summarize_tasks_columns(cols: SampleColumns, duration_s: float,
+                            slo: dict[str, float | None] | None = None) -> dict[str, float]:
+    """summarize_tasks() from a run's columns."""
+    tasks = per_task_columns(cols)
     if not tasks:
         return {}
     ok = [t for t in tasks if t.ok]

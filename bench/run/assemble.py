@@ -12,9 +12,9 @@ from typing import Any
 from bench.metrics import core as metrics
 from bench.metrics import roofline
 from bench.metrics import tasks as task_metrics
+from bench.metrics.columns import SampleColumns
 from bench.telemetry import client as client_monitor
 from bench.telemetry import prometheus
-from bench.types import Sample
 
 # Counters are stored as run deltas; these (by name ending) are gauges, stored as read at the end.
 GAUGE_SUFFIXES = ("_perc", "_size", "_capacity", "_max_concurrency")
@@ -26,7 +26,9 @@ class Pieces:
     spec: Any                                   # bench.config.RunSpec
     model_path: str
     meta: dict[str, Any]                        # run.json so far: env, backend_info
-    samples: list[Sample] = field(default_factory=list)   # measured (warm-up left out)
+    # The measured requests as columns, not Samples: a million-request run must stay small (the
+    # samples themselves are on disk as they finish).
+    columns: SampleColumns = field(default_factory=SampleColumns)
     mem: Any = None                             # the samplers that ran (None: never started)
     client: Any = None
     gpu: Any = None
@@ -52,8 +54,8 @@ def deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float
 
 def _summary(p: Pieces) -> dict[str, float]:
     slo = p.spec.slo.model_dump()
-    summary = metrics.summarize(p.samples, slo)
-    summary |= task_metrics.summarize_tasks(p.samples, summary["duration_s"], slo)
+    summary = metrics.summarize_columns(p.columns, slo)
+    summary |= task_metrics.summarize_tasks_columns(p.columns, summary["duration_s"], slo)
     if p.mem is not None:
         summary |= p.mem.summary()
     if p.client is not None:
@@ -70,7 +72,7 @@ def _roofline(p: Pieces, summary: dict[str, float]) -> tuple[dict[str, float], d
     if p.meta["backend_info"].get("dtype"):          # the dtype the backend actually loaded
         options["dtype"] = p.meta["backend_info"]["dtype"]
     try:
-        return roofline.for_run(p.samples, summary, p.model_path, options, (gpu.get("names") or [None])[0])
+        return roofline.for_run_columns(p.columns, summary, p.model_path, options, (gpu.get("names") or [None])[0])
     except Exception:
         return {}, {}
 
@@ -102,5 +104,5 @@ def assemble(p: Pieces) -> dict[str, Any]:
             f"load worker {w['worker']}: {text}" for w in p.per_worker
             for text in client_monitor.warnings(w, p.open_loop, p.scheduled)]
     out["load_workers"] = p.workers_info | {"per_worker": p.per_worker}
-    out["error_reasons"] = metrics.error_reasons(p.samples)
+    out["error_reasons"] = metrics.error_reasons_columns(p.columns)
     return out

@@ -107,9 +107,11 @@ def capacity_lines(results: list[RunResult]) -> list[str]:
     """One line per capacity search among the results (from its .capacity.json)."""
     import json
 
+    files = dict.fromkeys(r.dir.parent / r.meta["capacity_file"] for r in results if r.meta.get("capacity_file"))
+    if not files:   # bench.run.capacity imports scipy and pandas: ~120 MiB a plain run does not need
+        return []
     from bench.run.capacity import describe
 
-    files = dict.fromkeys(r.dir.parent / r.meta["capacity_file"] for r in results if r.meta.get("capacity_file"))
     return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
 
 

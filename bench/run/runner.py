@@ -19,6 +19,7 @@ from typing import Any, Callable
 from bench import registry
 from bench.config import RunSpec
 from bench.metrics import inflation
+from bench.metrics.columns import SampleColumns
 from bench.models import resolve_model
 from bench.results.files import RunWriter, copy_into, new_run_id, update_run
 from bench.run import live_fidelity
@@ -68,7 +69,7 @@ def _timing(spec: RunSpec, max_in_flight: int | None, workload) -> tuple[bool, b
     return open_loop, spec.load.kind != "concurrency" or timed
 
 
-def _status(stats, samples: list[Sample]) -> tuple[str, str | None]:
+def _status(stats, columns: SampleColumns) -> tuple[str, str | None]:
     status, error = "complete", None
     if stats.session_errors:
         error = "; ".join(stats.session_errors[:5])
@@ -77,8 +78,8 @@ def _status(stats, samples: list[Sample]) -> tuple[str, str | None]:
     if stats.aborted:  # the server went away: what was planned was not all sent
         status, error = "partial", (f"stopped after {stats.started_sessions} sessions, server "
                                     f"unreachable: {stats.aborted}")
-    if samples and not any(s.ok for s in samples):  # e.g. a server that is not there
-        status, error = "failed", f"all {len(samples)} requests failed; first: {samples[0].error}"
+    if len(columns) and not columns.any_ok:  # e.g. a server that is not there
+        status, error = "failed", f"all {len(columns)} requests failed; first: {columns.first_error}"
     return status, error
 
 
@@ -97,7 +98,7 @@ async def _drive(spec: RunSpec, driver, workload, strat, progress: Progress,
         async with client_monitor.ClientMonitor() as pieces.client:
             stats = await driver.run(workload.sessions(), strat.offsets_s(seeded(spec.seed)),
                                      strat.max_in_flight, load.requests, load.duration_s, stop=stop)
-    return _status(stats, pieces.samples)
+    return _status(stats, pieces.columns)
 
 
 async def _counters_after(backend, pieces: Pieces) -> None:
@@ -123,8 +124,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
 
     def record(sample: Sample) -> None:
         writer.add(sample)
-        if not sample.warmup:
-            pieces.samples.append(sample)
+        pieces.columns.append(sample)          # leaves warm-up samples out
         progress.advance(sample)
 
     workload = make_workload(spec.workload, model_path, spec.seed)

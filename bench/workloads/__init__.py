@@ -8,15 +8,14 @@ def make_workload(params: Any, model_path: str, seed: int):
     """The workload a run's `workload` settings describe (its validated Params, as RunSpec carries
     them, or their JSON as run.json stores them), with the model's own tokenizer (prompt lengths
     are exact token counts of that model)."""
-    from transformers import AutoTokenizer
-
     from bench import registry
+    from bench.workloads.tokenizer import load_tokenizer
 
     kind = params["kind"] if isinstance(params, dict) else params.kind
     cls = registry.workload_class(kind)
     if isinstance(params, dict):
         params = cls.Params.model_validate(params)
-    return cls(params, AutoTokenizer.from_pretrained(model_path), seed)
+    return cls(params, load_tokenizer(model_path), seed)
 
 
 def single_prompts(workload, n: int) -> dict[str, tuple[int, ...]]:
