@@ -63,9 +63,9 @@ async def run(a) -> dict[tuple[str, float], list[dict[str, float]]]:
     got: dict[tuple[str, float], list[dict[str, float]]] = {}
     live = {}
     try:
-        for arm in ARMS:
+        arms = a.arms
+        for arm in arms:
             live[arm] = await runner._start(spec_for(arm, a.rates[0], a.seconds, a.input_tokens, a.output_tokens))
-        arms = list(ARMS)
         for rep in range(a.repeats):
             for rate in a.rates:
                 order = arms[rep % len(arms):] + arms[:rep % len(arms)]
@@ -85,10 +85,10 @@ async def run(a) -> dict[tuple[str, float], list[dict[str, float]]]:
     return got
 
 
-def table(got, rates) -> None:
+def table(got, rates, arms) -> None:
     print(f"\n{'arm':>13s} {'rate':>5s} " + " ".join(f"{k:>27s}" for k in KEYS) + "   send lag p99 per rep")
     for rate in rates:
-        for arm in ARMS:
+        for arm in arms:
             runs = got.get((arm, rate), [])
             med = [statistics.median(r.get(k, float("nan")) for r in runs) for k in KEYS]
             each = ", ".join(f"{r.get('send_lag_ms_p99', float('nan')):.2f}" for r in runs)
@@ -104,11 +104,12 @@ def main() -> int:
     p.add_argument("--input-tokens", type=int, default=256)
     p.add_argument("--output-tokens", type=int, default=64)
     p.add_argument("--results-dir", default="out/send-lag")
+    p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     a = p.parse_args()
     from bench.run.runner import SWITCH_INTERVAL_S
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)   # as bench run does
-    table(asyncio.run(run(a)), a.rates)
+    table(asyncio.run(run(a)), a.rates, a.arms)
     return 0
 
 

@@ -78,8 +78,13 @@ class ManagedServer:
     async def start(self) -> None:
         log = open(self.log_path, "ab")
         try:
+            # A process group of its own (killpg ends its engine workers too; the terminal's
+            # Ctrl-C reaches only the harness, which stops it in order), but not a session of its
+            # own: Linux schedules each session as one group (autogroup), and a busy server in a
+            # group of its own stalled the client's event loop for 100-600 ms at a time here
+            # (loop lag p99 87-363 ms vs 4 ms in our session; docs/load-generator.md).
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         stdin=subprocess.DEVNULL, process_group=0,
                                          env={**os.environ, **self.spec.env})
         except OSError as exc:
             raise ServerError(f"cannot start {self.argv[0]!r}: {exc.strerror}") from None
