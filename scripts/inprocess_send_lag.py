@@ -1,20 +1,23 @@
 """In-process vLLM: do late sends come from the engine's output handling on the driver's event
 loop, or only from busy cores? (issue 14, item 4)
 
-One open-loop schedule (Poisson, seeded) is sent the same way to three arms, all started once
-and kept up, run in rotated order for each repetition so that the machine's background load
-falls on every arm alike:
+One open-loop schedule (Poisson, seeded, or the Mooncake trace's own times) is sent the same way
+to two arms, both started once and kept up, run in rotated order for each repetition so that
+the machine's background load falls on both alike:
 
-- `shared loop`: the `vllm` backend with `engine_thread: false`: AsyncLLM's output handler is a
-  task on the driver's own loop (how the backend ran before);
-- `engine thread`: the `vllm` backend as it is now: the output handler on a loop of its own thread;
+- `in process`: the `vllm` backend: AsyncLLM's output handler (pull each step's outputs from the
+  engine core process, detokenize, route them to the request streams) is a task on the
+  driver's own event loop;
 - `server`: the same engine settings behind a managed vLLM OpenAI server, driven by the `openai`
-  backend: the output handler runs in another process and the client loop does HTTP only.
+  backend: the output handler runs in another process and the client's loop does HTTP only.
 
-All three run the same engine on the same cores. If the shared loop is worse than the server,
-the shared loop is the cause; what the server still shows is the busy cores' share.
+Both run the same engine on the same cores. If `in process` is later than `server`, sharing the
+loop is the cause; what both show alike is the busy cores' share. (Commit f659101 had a third
+arm, AsyncLLM on a loop of its own thread; it was no better, the GIL being shared, and was
+dropped: docs/load-generator.md, "In-process engines".)
 
     python scripts/inprocess_send_lag.py [--rates 2 8 16] [--seconds 15] [--repeats 3]
+    python scripts/inprocess_send_lag.py --rates 0 [--mooncake 150 --scale 0.05 --time-scale 0.5]
 
 Prints, per arm and rate, the median over repetitions of send lag p50/p99 (sent - scheduled),
 the client's event-loop lag p99, TTFT p50 and TTFT-from-scheduled p99, with every repetition's
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -45,14 +49,22 @@ ARMS = {
 KEYS = ("send_lag_ms_p50", "send_lag_ms_p99", "loop_lag_ms_p99", "ttft_ms_p50", "ttft_from_scheduled_ms_p99")
 
 
-def spec_for(arm: str, rate: float, seconds: float, input_tokens: int, output_tokens: int):
+def spec_for(arm: str, rate: float, a):
+    """`rate` 0: the Mooncake trace's own arrival times (--mooncake rows, --time-scale)."""
     from bench import config
 
+    if rate:
+        workload = {"kind": "chat", "input_tokens": {"dist": "fixed", "value": a.input_tokens},
+                    "output_tokens": {"dist": "fixed", "value": a.output_tokens}}
+        load = {"kind": "rate", "rate": rate, "requests": max(10, int(rate * a.seconds)), "warmup": 2}
+    else:   # trace-timed: each session is sent at its row's timestamp x time_scale
+        workload = {"file": "mooncake", "scale": a.scale, "count": a.mooncake, "time_scale": a.time_scale,
+                    "context_limit_tokens": 4096}
+        load = {"kind": "offline", "requests": a.mooncake, "warmup": 2}
+    arm_doc = json.loads(json.dumps(ARMS[arm]).replace('"8"', f'"{a.max_num_seqs}"').replace(
+        '"max_num_seqs": 8', f'"max_num_seqs": {a.max_num_seqs}'))
     doc = {"name": "send-lag", "label": f"{arm.replace(' ', '-')},rate={rate:g}", "model": "tiny", "seed": 0,
-           "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": input_tokens},
-                        "output_tokens": {"dist": "fixed", "value": output_tokens}},
-           "load": {"kind": "rate", "rate": rate, "requests": max(10, int(rate * seconds)), "warmup": 2},
-           **ARMS[arm]}
+           "workload": workload, "load": load, **arm_doc}
     (spec,) = config.load_doc(doc, "inprocess_send_lag.py")
     return spec
 
@@ -65,13 +77,13 @@ async def run(a) -> dict[tuple[str, float], list[dict[str, float]]]:
     try:
         arms = a.arms
         for arm in arms:
-            live[arm] = await runner._start(spec_for(arm, a.rates[0], a.seconds, a.input_tokens, a.output_tokens))
+            live[arm] = await runner._start(spec_for(arm, a.rates[0], a))
         for rep in range(a.repeats):
             for rate in a.rates:
                 order = arms[rep % len(arms):] + arms[:rep % len(arms)]
                 for arm in order:
                     backend, server, model_path = live[arm]
-                    spec = spec_for(arm, rate, a.seconds, a.input_tokens, a.output_tokens)
+                    spec = spec_for(arm, rate, a)
                     r = await runner._run_one(spec, backend, model_path, Path(a.results_dir), runner.Progress(), server)
                     got.setdefault((arm, rate), []).append(r.summary)
                     s = r.summary
@@ -98,11 +110,16 @@ def table(got, rates, arms) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rates", type=float, nargs="+", default=[2.0, 8.0, 16.0])
+    p.add_argument("--rates", type=float, nargs="+", default=[2.0, 8.0, 16.0],
+                   help="requests/s of a Poisson schedule; 0: the Mooncake trace's own times")
     p.add_argument("--seconds", type=float, default=15.0, help="of load per run")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--input-tokens", type=int, default=256)
     p.add_argument("--output-tokens", type=int, default=64)
+    p.add_argument("--mooncake", type=int, default=150, help="rows of the trace (rate 0)")
+    p.add_argument("--scale", type=float, default=0.05, help="of the trace's token lengths (rate 0)")
+    p.add_argument("--time-scale", type=float, default=0.5, help="x the trace's timestamps (rate 0)")
+    p.add_argument("--max-num-seqs", type=int, default=8, help="the engine's batch limit, every arm")
     p.add_argument("--results-dir", default="out/send-lag")
     p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     a = p.parse_args()
