@@ -12,7 +12,7 @@ the machine's background load falls on both alike:
   backend: the output handler runs in another process and the client's loop does HTTP only.
 
 Both run the same engine on the same cores. If `in process` is later than `server`, sharing the
-loop is the cause; what both show alike is the busy cores' share. (Commit f659101 had a third
+loop is the cause; what both show alike is the busy cores' share. (Commit 7124f15 had a third
 arm, AsyncLLM on a loop of its own thread; it was no better, the GIL being shared, and was
 dropped: docs/load-generator.md, "In-process engines".)
 
@@ -41,8 +41,7 @@ ENGINE = {"dtype": "bfloat16", "max_model_len": 4096, "max_num_seqs": 8, "enable
 SERVER_ARGS = ["--dtype", "bfloat16", "--max-model-len", "4096", "--max-num-seqs", "8",
                "--enable-prefix-caching"]
 ARMS = {
-    "shared loop": {"backend": {"name": "vllm", "options": {**ENGINE, "engine_thread": False}}},
-    "engine thread": {"backend": {"name": "vllm", "options": ENGINE}},
+    "in process": {"backend": {"name": "vllm", "options": ENGINE}},
     "server": {"backend": {"name": "openai", "options": {}},
                "server": {"args": SERVER_ARGS, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}},
 }

@@ -3,10 +3,8 @@
 Options are vLLM's own engine arguments (`AsyncEngineArgs` fields: max_model_len,
 gpu_memory_utilization, tensor_parallel_size, enable_prefix_caching, kv_cache_dtype,
 speculative_config, load_format, ...), passed through unchanged, plus two of the harness's:
-`sampling_params` (extra SamplingParams fields), `env` (environment variables set before the
-engine starts, e.g. VLLM_CPU_KVCACHE_SPACE) and `engine_thread` (default true: the engine's
-asyncio side, its output handler included, runs on a loop of its own thread, never on the
-driver's; bench.backends.loop_thread says why). vLLM is imported only when this backend is used.
+`sampling_params` (extra SamplingParams fields) and `env` (environment variables set before the
+engine starts, e.g. VLLM_CPU_KVCACHE_SPACE). vLLM is imported only when this backend is used.
 """
 from __future__ import annotations
 
@@ -22,11 +20,10 @@ from typing import Any, AsyncIterator, Literal
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
-from bench.backends.loop_thread import LoopThread
 from bench.telemetry.prometheus import from_vllm_snapshot
 from bench.types import Request
 
-HARNESS_KEYS = {"sampling_params", "env", "engine_thread"}
+HARNESS_KEYS = {"sampling_params", "env"}
 # Bytes per cache element of vLLM's quantized KV dtypes that bench.metrics.roofline's table does not name.
 KV_DTYPE_BYTES = {"int8_per_token_head": 1.0, "fp8_per_token_head": 1.0, "int4_per_token_head": 0.5,
                   "fp8_inc": 1.0}
@@ -72,7 +69,6 @@ class VLLMOptions(BackendOptions):
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
     sampling_params: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
-    engine_thread: bool = True       # false: AsyncLLM on the driver's own loop (as before)
 
     @model_validator(mode="after")
     def _known(self) -> "VLLMOptions":
@@ -188,26 +184,8 @@ class VLLMBackend(Backend):
         self._engine_args = args
         self._own: dict[str, Any] = {}
         self._ids = itertools.count()
-
-        async def make():   # created on the loop that will run its output handler
-            return AsyncLLM.from_engine_args(AsyncEngineArgs(**args),
-                                             stat_loggers=[_engine_logger_factory(self._own)])
-        self._thread = LoopThread("bench-vllm-engine") if self.options.engine_thread else None
-        try:
-            self.engine = await (self._thread.call(make) if self._thread else make())
-        except BaseException:
-            self._close_thread()
-            raise
-
-    def _generate(self, prompt, params, rid: str):
-        """engine.generate, run on the engine's own loop when it has one."""
-        make = lambda: self.engine.generate(prompt, params, rid)   # noqa: E731
-        return self._thread.stream(make) if self._thread else make()
-
-    def _close_thread(self) -> None:
-        if getattr(self, "_thread", None) is not None:
-            self._thread.close()
-            self._thread = None
+        self.engine = AsyncLLM.from_engine_args(
+            AsyncEngineArgs(**args), stat_loggers=[_engine_logger_factory(self._own)])
 
     def _sampling(self, request: Request):
         from vllm import SamplingParams
@@ -225,7 +203,7 @@ class VLLMBackend(Backend):
         prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
         rid = f"{request.id}-{next(self._ids)}"  # unique even when a request is sent twice
         try:
-            async for out in self._generate(prompt, self._sampling(request), rid):
+            async for out in self.engine.generate(prompt, self._sampling(request), rid):
                 done = out.finished
                 yield Chunk(token_ids=tuple(out.outputs[0].token_ids),
                             prompt_tokens=len(out.prompt_token_ids) if done and out.prompt_token_ids else None,
@@ -246,8 +224,8 @@ class VLLMBackend(Backend):
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=k, detokenize=False,
                                 skip_reading_prefix_cache=True)
         final = None
-        async for out in self._generate(TokensPrompt(prompt_token_ids=list(token_ids)), params,
-                                        f"tf-{next(self._ids)}"):
+        async for out in self.engine.generate(TokensPrompt(prompt_token_ids=list(token_ids)), params,
+                                              f"tf-{next(self._ids)}"):
             final = out
         lps = final.prompt_logprobs if final is not None else None
         if not lps or len(lps) != len(token_ids):
@@ -259,7 +237,6 @@ class VLLMBackend(Backend):
         if engine is not None:
             self.engine = None
             await asyncio.to_thread(engine.shutdown)
-        self._close_thread()
 
     def stats(self) -> dict[str, float]:
         """Cumulative counters of this engine (its own stat logger: spec decode, prefix cache,
