@@ -124,7 +124,7 @@ class OpenAIBackend(Backend):
             async with self.client.request("POST", self._base + path, _encode(body), self._headers) as resp:
                 if resp.status != 200:
                     text = (await resp.read_all()).decode(errors="replace")[:300]
-                    raise BackendError(f"HTTP {resp.status} from {url}{path}: {text}", f"http_{resp.status}")
+                    raise BackendError(f"HTTP {resp.status} from {url.rstrip('/')}/{path}: {text}", f"http_{resp.status}")
                 seen, rest = 0, b""
                 # One await per read from the socket, not per line: the lines that arrived
                 # together are split here (SSE lines end in \n or \r\n: strip() drops the \r;
