@@ -14,6 +14,7 @@ from bench import registry
 from bench.errors import UserError
 from bench.models import model_problem
 from bench.run.server import ServerSpec
+from bench.config_errors import one_line as _fail
 from bench.config_expand import expanded as _expanded
 from bench.treatments import TreatmentSpec
 
@@ -153,47 +154,6 @@ class RunSpec(Strict):
     # Which of the config's `repetitions` this run is (0-based); repeated runs are the unit of
     # comparison (bench compare / trend resample runs, then requests within them).
     repetition: int = Field(default=0, ge=0)
-
-
-def _members(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models a field can hold (through Optional, Union, Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _members(arg)]
-
-
-def _walk(model: type[BaseModel] | None, loc: tuple) -> tuple[str, list[str] | None]:
-    """The error's key path as the user wrote it (union tags dropped) and the keys allowed at its
-    last level, when the models along the path are known."""
-    path: list[str] = []
-    models = [model] if model else []
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if models and not last and isinstance(part, str) and not any(part in m.model_fields for m in models):
-            # a discriminated union's tag (e.g. `fixed` of a distribution): pick that member
-            tagged = [m for m in models if any(part in str(f.annotation) for f in m.model_fields.values())]
-            if tagged:
-                models = tagged[:1]
-                continue
-        path.append(str(part))
-        if not last:
-            fields = [m.model_fields[part] for m in models if isinstance(part, str) and part in m.model_fields]
-            models = [c for f in fields for c in _members(f.annotation)]
-    allowed = sorted({k for m in models for k in m.model_fields}) if models else None
-    return ".".join(path), allowed
-
-
-def _fail(where: str, err: ValidationError, model: type[BaseModel] | None = None) -> UserError:
-    e = err.errors()[0]
-    path, allowed = _walk(model, tuple(e["loc"]))
-    if e["type"] == "extra_forbidden":
-        return UserError(where, f"{path}: unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
-    if e["type"] == "union_tag_invalid":
-        ctx = e["ctx"]
-        return UserError(where, f"{path}: unknown {ctx['discriminator'].strip(chr(39))} {ctx['tag']!r}; "
-                                f"allowed: {ctx['expected_tags']}")
-    msg = e["msg"].removeprefix("Value error, ")
-    return UserError(where, f"{path}: {msg}" if path else msg)
 
 
 def _read_yaml(path: Path) -> Any:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -36,15 +35,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ENGINE = {"dtype": "bfloat16", "max_model_len": 4096, "max_num_seqs": 8, "enable_prefix_caching": True,
-          "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
-SERVER_ARGS = ["--dtype", "bfloat16", "--max-model-len", "4096", "--max-num-seqs", "8",
-               "--enable-prefix-caching"]
-ARMS = {
-    "in process": {"backend": {"name": "vllm", "options": ENGINE}},
-    "server": {"backend": {"name": "openai", "options": {}},
-               "server": {"args": SERVER_ARGS, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}},
-}
+def arms(max_num_seqs: int) -> dict[str, dict]:
+    """Each arm's config: the same engine settings in process and behind the managed server."""
+    engine = {"dtype": "bfloat16", "max_model_len": 4096, "max_num_seqs": max_num_seqs,
+              "enable_prefix_caching": True, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
+    server_args = ["--dtype", "bfloat16", "--max-model-len", "4096", "--max-num-seqs", str(max_num_seqs),
+                   "--enable-prefix-caching"]
+    return {"in process": {"backend": {"name": "vllm", "options": engine}},
+            "server": {"backend": {"name": "openai", "options": {}},
+                       "server": {"args": server_args, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}}}
+
+
+ARMS = list(arms(8))
 KEYS = ("send_lag_ms_p50", "send_lag_ms_p99", "loop_lag_ms_p99", "ttft_ms_p50", "ttft_from_scheduled_ms_p99")
 
 
@@ -60,10 +62,8 @@ def spec_for(arm: str, rate: float, a):
         workload = {"file": "mooncake", "scale": a.scale, "count": a.mooncake, "time_scale": a.time_scale,
                     "context_limit_tokens": 4096}
         load = {"kind": "offline", "requests": a.mooncake, "warmup": 2}
-    arm_doc = json.loads(json.dumps(ARMS[arm]).replace('"8"', f'"{a.max_num_seqs}"').replace(
-        '"max_num_seqs": 8', f'"max_num_seqs": {a.max_num_seqs}'))
     doc = {"name": "send-lag", "label": f"{arm.replace(' ', '-')},rate={rate:g}", "model": "tiny", "seed": 0,
-           "workload": workload, "load": load, **arm_doc}
+           "workload": workload, "load": load, **arms(a.max_num_seqs)[arm]}
     (spec,) = config.load_doc(doc, "inprocess_send_lag.py")
     return spec
 
@@ -120,7 +120,7 @@ def main() -> int:
     p.add_argument("--time-scale", type=float, default=0.5, help="x the trace's timestamps (rate 0)")
     p.add_argument("--max-num-seqs", type=int, default=8, help="the engine's batch limit, every arm")
     p.add_argument("--results-dir", default="out/send-lag")
-    p.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=ARMS)
     a = p.parse_args()
     from bench.run.runner import SWITCH_INTERVAL_S
 

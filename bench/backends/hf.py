@@ -11,16 +11,13 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal
 
 from pydantic import Field
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
+from bench.backends.hf_batch import DONE, Job, BatchStreamer, eos_ids, no_eos
 from bench.types import Request
-
-_DONE = object()
-
 
 class HFOptions(BackendOptions):
     device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")  # auto: cuda when present, else cpu
@@ -45,72 +42,6 @@ class HFOptions(BackendOptions):
     # other processes also use, 1 avoids OpenMP barrier stalls (a tiny model ran 3-10x slower with
     # 2 threads while one other process kept a core busy).
     torch_threads: int | None = Field(default=None, ge=1)
-
-
-@dataclass
-class _Job:
-    request: Request
-    emit: Any                                  # thread-safe callback into the request's queue
-    sent: int = 0
-    done: bool = False
-    eos: int | None = field(default=None)
-
-
-class _BatchStreamer:
-    """Receives each step's new tokens for the whole batch and fans them out per request."""
-
-    def __init__(self, jobs: list[_Job]):
-        self.jobs = jobs
-        self.prompt_seen = False
-
-    def put(self, value) -> None:
-        if not self.prompt_seen:               # generate first puts the prompt itself
-            self.prompt_seen = True
-            return
-        rows = value.reshape(len(self.jobs), -1).tolist()
-        for job, new in zip(self.jobs, rows):
-            if job.done:
-                continue
-            new = new[: job.request.max_output_tokens - job.sent]
-            if not job.request.ignore_eos and job.eos in new:
-                new = new[: new.index(job.eos) + 1]
-                job.done = True
-            job.sent += len(new)
-            job.emit(Chunk(token_ids=tuple(new)))
-            if job.sent >= job.request.max_output_tokens or job.done:
-                job.done = True
-                job.emit(_DONE)
-
-    def end(self) -> None:
-        for job in self.jobs:
-            if not job.done:
-                job.done = True
-                job.emit(_DONE)
-
-
-def _eos_ids(*sources) -> tuple[int, ...]:
-    """Every id that can end a sequence (tokenizer EOS, generation_config's one or list)."""
-    ids = set()
-    for src in sources:
-        ids |= {src} if isinstance(src, int) else set(src or ())
-    return tuple(sorted(ids))
-
-
-def _no_eos(jobs: list[_Job], eos_ids: tuple[int, ...]):
-    """A logits processor that makes EOS impossible in the rows whose length is forced, the
-    same effect as vLLM's ignore_eos + min_tokens: the row runs to its max_output_tokens."""
-    import torch
-    from transformers import LogitsProcessor
-
-    rows = [i for i, j in enumerate(jobs) if j.request.ignore_eos]
-
-    class NoEOS(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            if rows and eos_ids:
-                r = torch.tensor(rows, device=scores.device)[:, None]
-                scores[r, torch.tensor(eos_ids, device=scores.device)[None, :]] = float("-inf")
-            return scores
-    return NoEOS()
 
 
 class HFBackend(Backend):
@@ -153,7 +84,7 @@ class HFBackend(Backend):
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id or 0
         self.eos_id = self.tokenizer.eos_token_id
-        self.eos_ids = _eos_ids(self.eos_id, self.model.generation_config.eos_token_id)
+        self.eos_ids = eos_ids(self.eos_id, self.model.generation_config.eos_token_id)
         self.assistant = None
         if o.assistant_model:
             path = resolve_model(o.assistant_model)
@@ -182,7 +113,7 @@ class HFBackend(Backend):
                 batch.append(job)
             self._generate(batch)
 
-    def _generate(self, jobs: list[_Job]) -> None:
+    def _generate(self, jobs: list[Job]) -> None:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
@@ -215,14 +146,14 @@ class HFBackend(Backend):
             config = GenerationConfig(**{"do_sample": False, **cfg_kw},
                                       max_new_tokens=max(j.request.max_output_tokens for j in jobs),
                                       eos_token_id=None, pad_token_id=self.pad_id)
-            streamer = _BatchStreamer(jobs)
+            streamer = BatchStreamer(jobs)
             with torch.inference_mode():
                 self.model.generate(
                     input_ids=torch.tensor(ids, device=self.device),
                     attention_mask=torch.tensor(mask, device=self.device),
                     generation_config=config, streamer=streamer,
                     stopping_criteria=StoppingCriteriaList([_AllDone()]),
-                    logits_processor=LogitsProcessorList([_no_eos(jobs, self.eos_ids)]),
+                    logits_processor=LogitsProcessorList([no_eos(jobs, self.eos_ids)]),
                     assistant_model=self.assistant, **gen)
             streamer.end()
         except Exception as exc:  # one failed batch must not kill the worker
@@ -252,10 +183,10 @@ class HFBackend(Backend):
                 loop.call_soon_threadsafe(out.put_nowait, item)
             except RuntimeError:  # the loop closed (run interrupted): nobody is listening
                 pass
-        self._jobs.put(_Job(request, emit))
+        self._jobs.put(Job(request, emit))
         while True:
             item = await out.get()
-            if item is _DONE:
+            if item is DONE:
                 return
             if isinstance(item, BaseException):
                 raise item

@@ -7,7 +7,8 @@ the client's CPU per request, and made our client cost more than `vllm bench ser
 built on it too. A benchmark client needs far less: keep-alive connections to one or a few
 servers, a request written in one call, and the body handed over as it arrives. httptools is
 llhttp (Node's parser in C) bound by MagicStack, the parser uvicorn uses: the bytes are parsed in
-C, chunked transfer coding included; this module keeps the connections and the body queue.
+C, chunked transfer coding included. This module keeps the pool of connections, the exchange of
+one request and the timeouts; bench.backends.http_connection parses a connection's bytes.
 
 - One `await` per socket read, not per line or chunk: `Response.read()` returns every byte that
   arrived since the last call (the caller splits SSE events).
@@ -24,167 +25,9 @@ import ssl
 from collections import deque
 from urllib.parse import urlsplit
 
-import httptools
+from bench.backends.http_connection import MAX_BUFFERED, Connection, HTTPStreamError, Response
 
-MAX_BUFFERED = 4 * 2**20    # pause reading the socket when this much body waits for the reader
-
-
-class HTTPStreamError(Exception):
-    """`reason`: connect_refused, connect_timeout, read_timeout, disconnected or http_error."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-class Response:
-    """One response: status and headers once they arrived, then the body as it streams."""
-
-    __slots__ = ("status", "headers", "_conn", "_buf", "_size", "_waiter", "_head", "_done", "_exc",
-                 "_length_known", "got_bytes")
-
-    def __init__(self, conn: "_Connection"):
-        self._conn = conn
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self._buf: list[bytes] = []
-        self._size = 0
-        self._waiter: asyncio.Future | None = None
-        self._head = conn.loop.create_future()
-        self._done = False
-        self._exc: BaseException | None = None
-        self._length_known = False
-        self.got_bytes = False
-
-    # ---- fed by the connection (protocol callbacks) ----
-    def _wake(self) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def _feed(self, data: bytes) -> None:
-        self._buf.append(data)
-        self._size += len(data)
-        if self._size > MAX_BUFFERED:
-            self._conn.pause()
-        self._wake()
-
-    def _end(self) -> None:
-        self._done = True
-        if not self._head.done():
-            self._head.set_result(None)
-        self._wake()
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._done:
-            return
-        self._exc, self._done = exc, True
-        if not self._head.done():
-            self._head.set_exception(exc)
-            self._head.exception()   # retrieved: a caller that gave up must not log it
-        self._wake()
-
-    # ---- the reader's side ----
-    async def read(self) -> bytes:
-        """Every body byte that arrived since the last call; b"" once the body has ended."""
-        while not self._buf:
-            if self._done:
-                if self._exc is not None:
-                    raise self._exc
-                return b""
-            self._waiter = self._conn.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        buf = self._buf
-        data = buf[0] if len(buf) == 1 else b"".join(buf)
-        buf.clear()
-        if self._size > MAX_BUFFERED:
-            self._conn.resume()
-        self._size = 0
-        return data
-
-    async def read_all(self) -> bytes:
-        parts = []
-        while data := await self.read():
-            parts.append(data)
-        return b"".join(parts)
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; httptools calls the on_* methods while parsing."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.resp: Response | None = None
-        self.closed = False
-        self.keep_alive = False
-        self.last_data = 0.0           # loop.time() of the last bytes, for the read timeout
-        self.uses = 0
-
-    # ---- asyncio.Protocol ----
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        r = self.resp
-        if r is None:                  # bytes nobody asked for: this connection is out of step
-            self.close()
-            return
-        self.last_data = self.loop.time()
-        r.got_bytes = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            r._fail(HTTPStreamError(f"malformed HTTP response: {exc}", "http_error"))
-            self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        r = self.resp
-        if r is None or r._done:
-            return
-        if r._head.done() and not r._length_known:   # a body that ends with the connection
-            r._end()
-            return
-        why = f": {exc}" if exc else ""
-        r._fail(HTTPStreamError(f"connection closed by the server{why}", "disconnected"))
-
-    # ---- httptools callbacks ----
-    def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        if key in ("content-length", "transfer-encoding"):
-            self.resp._length_known = True
-        self.resp.headers[key] = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        r = self.resp
-        r.status = self.parser.get_status_code()
-        self.keep_alive = self.parser.should_keep_alive()
-        r._head.set_result(None)
-
-    def on_body(self, body: bytes) -> None:
-        self.resp._feed(body)
-
-    def on_message_complete(self) -> None:
-        self.resp._end()
-
-    # ---- helpers ----
-    def pause(self) -> None:
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.resume_reading()
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
+__all__ = ["HTTPStreamError", "MAX_BUFFERED", "Response", "StreamClient"]
 
 
 class _Exchange:
@@ -194,7 +37,7 @@ class _Exchange:
 
     def __init__(self, client: "StreamClient", method: str, path: str, body: bytes, headers: dict[str, str]):
         self.client, self.method, self.path, self.body, self.headers = client, method, path, body, headers
-        self.conn: _Connection | None = None
+        self.conn: Connection | None = None
         self.resp: Response | None = None
         self.timer: asyncio.TimerHandle | None = None
 
@@ -277,7 +120,7 @@ class StreamClient:
         self._host_header = (f"[{self.host}]" if ":" in self.host else self.host) + ("" if default else f":{self.port}")
         self.connect_timeout_s, self.read_timeout_s = connect_timeout_s, read_timeout_s
         self._slots = asyncio.Semaphore(max_connections)
-        self._idle: deque[_Connection] = deque()
+        self._idle: deque[Connection] = deque()
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> _Exchange:
         """`path` is the request target (`/v1/completions`); the headers are added to Host,
@@ -289,7 +132,7 @@ class StreamClient:
         lines += [f"{k}: {v}" for k, v in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    async def _connection(self, fresh: bool) -> _Connection:
+    async def _connection(self, fresh: bool) -> Connection:
         while self._idle and not fresh:
             conn = self._idle.pop()        # the most recently used: the least likely to be stale
             if not conn.closed and not conn.transport.is_closing():
@@ -297,7 +140,7 @@ class StreamClient:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop), self.host, self.port, ssl=self.ssl,
+                loop.create_connection(lambda: Connection(loop), self.host, self.port, ssl=self.ssl,
                                        server_hostname=self.host if self.ssl else None),
                 self.connect_timeout_s)
         except asyncio.TimeoutError:

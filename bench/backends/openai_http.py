@@ -83,14 +83,11 @@ class OpenAIBackend(Backend):
         # bench.backends.http_stream rather than aiohttp (or httpx): it says why; in short,
         # aiohttp's machinery was most of the client's CPU per request.
         self.client = StreamClient(o.base_url, o.connect_timeout_s, o.read_timeout_s, o.max_connections)
-        self._base = urlsplit(o.base_url).path.rstrip("/") + "/"
+        u = urlsplit(o.base_url)
+        self._base = u.path.rstrip("/") + "/"
         self.served = o.served_model or self.model
         self._tokenizer = None
-        if o.metrics_url == "auto":
-            u = urlsplit(o.base_url)
-            self.metrics_url = f"{u.scheme}://{u.netloc}/metrics"
-        else:
-            self.metrics_url = o.metrics_url
+        self.metrics_url = f"{u.scheme}://{u.netloc}/metrics" if o.metrics_url == "auto" else o.metrics_url
 
     def tokenizer(self):
         if self._tokenizer is None:

@@ -96,9 +96,7 @@ def assemble(p: Pieces) -> dict[str, Any]:
         out["roofline"] = roof_info
     out["warnings"] = client_monitor.warnings(summary, p.open_loop, p.scheduled)
     if p.per_worker:   # the loops that stamped were the workers': judge each, not the parent's
-        from bench.run import workers as load_workers
-
-        summary |= load_workers.merge_client(p.per_worker)
+        summary |= client_monitor.merge_client(p.per_worker)
         out["warnings"] = client_monitor.warnings(
             {"send_lag_ms_p99": summary.get("send_lag_ms_p99")}, p.open_loop, p.scheduled) + [
             f"load worker {w['worker']}: {text}" for w in p.per_worker

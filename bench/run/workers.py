@@ -36,6 +36,7 @@ from typing import Callable, Iterator
 from bench.backends.base import Backend
 from bench.run.driver import DriveStats, Driver, now_ns, schedule
 from bench.run.worker_process import _send, worker_main
+from bench.telemetry.client import merge_client  # noqa: F401  (the pool's callers merge with it)
 from bench.types import Sample, Session
 
 LOOKAHEAD_NS = 300_000_000     # open loop: a session reaches its worker this long before it is due
@@ -71,19 +72,6 @@ def driver_for(load, backend: Backend, on_sample: Callable[[Sample], None]):
     if load.workers != 1:
         print(f"bench: load workers: {n} ({why})", file=sys.stderr)
     return (WorkerPool(backend, on_sample, n) if n > 1 else Driver(backend, on_sample)), info
-
-
-def merge_client(per_worker: list[dict[str, float]]) -> dict[str, float]:
-    """The workers' client monitors as one: the worst loop and send lag, CPU summed over cores."""
-    out: dict[str, float] = {"client_workers": float(len(per_worker))}
-    for key in ("loop_lag_ms_p99", "loop_lag_ms_max", "client_loop_cpu_util"):
-        values = [w[key] for w in per_worker if key in w]
-        if values:
-            out[key] = max(values)
-    cpu = [w["client_cpu_util"] for w in per_worker if "client_cpu_util" in w]
-    if cpu:
-        out["client_workers_cpu_util"] = sum(cpu)
-    return out
 
 
 class WorkerPool:
@@ -267,7 +255,7 @@ class _Run:
     async def _feed(self, items: Iterator[tuple[Session, int | None]]) -> None:
         """Open loop: hand sessions out round-robin just ahead of their due times. Closed loop:
         to whichever worker has room, so a slow worker does not hold the others back."""
-        pool, turn = self.pool, 0
+        turn = 0
         batch: dict[int, list] = {}
         for session, due in items:
             if self.deadline and (due or now_ns()) >= self.deadline:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import psutil
 
 from bench.backends.openai_http import OpenAIBackend
-from bench.telemetry.client import MAX_SEND_LAG_P99_MS, ClientMonitor
+from bench.telemetry.client import MAX_SEND_LAG_P99_MS, ClientMonitor, merge_client
 from bench.run.driver import Driver, seeded
-from bench.run.workers import WorkerPool, merge_client
+from bench.run.workers import WorkerPool
 from bench.run.load import Rate
 from bench.metrics.core import summarize
 from bench.run.server import ManagedServer, ServerSpec

@@ -71,6 +71,19 @@ class ClientMonitor:
         return out
 
 
+def merge_client(per_worker: list[dict[str, float]]) -> dict[str, float]:
+    """The workers' client monitors as one: the worst loop and send lag, CPU summed over cores."""
+    out: dict[str, float] = {"client_workers": float(len(per_worker))}
+    for key in ("loop_lag_ms_p99", "loop_lag_ms_max", "client_loop_cpu_util"):
+        values = [w[key] for w in per_worker if key in w]
+        if values:
+            out[key] = max(values)
+    cpu = [w["client_cpu_util"] for w in per_worker if "client_cpu_util" in w]
+    if cpu:
+        out["client_workers_cpu_util"] = sum(cpu)
+    return out
+
+
 def warnings(summary: dict[str, float], open_loop: bool, scheduled: bool) -> list[str]:
     """Plain sentences for run.json `warnings` and the table, when the client fell behind.
 
