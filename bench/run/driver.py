@@ -14,23 +14,10 @@ from typing import AsyncIterator, Callable, Iterator
 import numpy as np
 
 from bench.backends.base import Backend
+from bench.run.timer import sleep_until
 from bench.types import Request, Sample, Session
 
 now_ns = time.monotonic_ns
-
-# asyncio's epoll sleeps in whole milliseconds, rounded up, so a plain sleep sends up to 1 ms
-# late plus the wake-up. The driver sleeps to SPIN_NS before a send is due and then yields to
-# the loop (other tasks still run) until it is due. The busy-wait costs CPU, at most SPIN_NS
-# per send: open-loop runs look busier in client_loop_cpu_util than their work is.
-SPIN_NS = 1_500_000
-
-
-async def sleep_until(due_ns: int) -> None:
-    delay = due_ns - now_ns()
-    if delay > SPIN_NS:
-        await asyncio.sleep((delay - SPIN_NS) / 1e9)
-    while now_ns() < due_ns:
-        await asyncio.sleep(0)
 
 
 async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: bool = False) -> Sample:

@@ -27,6 +27,7 @@ from bench.telemetry.client import MAX_SEND_LAG_P99_MS, ClientMonitor, merge_cli
 from bench.run.driver import Driver, seeded
 from bench.run.workers import WorkerPool
 from bench.run.load import Rate
+from bench.run.timer import send_wait
 from bench.metrics.core import summarize
 from bench.run.server import ManagedServer, ServerSpec
 from bench.types import Request, Sample, SingleRequest
@@ -157,6 +158,7 @@ async def _selftest(rates, seconds: float, chunks: int, concurrency: int, soak: 
     pool = WorkerPool(backend, lambda s: None, workers) if workers > 1 else None
     try:
         result = await _points(backend, rates, seconds, chunks, concurrency, None)
+        result["send_wait"] = send_wait()   # as this process's loop learned it over the points
         if pool:
             result["pooled"] = await _points(backend, rates, seconds, chunks, concurrency, pool)
         result["soak"] = await _soak(backend, soak, chunks, concurrency, print_fn) if soak else []
@@ -173,6 +175,8 @@ def report(result: dict, chunks: int, print_fn=print) -> None:
     for part in [result, result.get("pooled")]:
         if part:
             _table(part, chunks, print_fn)
+    if "send_wait" in result:
+        print_fn(f"send wait (1 worker, after its points): {result['send_wait']}")
     print_fn(f"load average {', '.join(f'{x:.2f}' for x in psutil.getloadavg())} "
              "(other work on the machine slows the client: compare runs made side by side)")
 

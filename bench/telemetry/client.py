@@ -5,9 +5,10 @@ Three numbers, because a single one misleads:
   every token stamp waits for the event loop, so this is the delay the client adds to them.
 - `client_loop_cpu_util`: CPU time of the event-loop thread / wall time (1.0 = one core busy).
   In-process backends (`hf`, `vllm`) compute in other threads or processes, so this counts the
-  client's own work, not the model's. It also counts the driver's deliberate busy-wait before
-  each scheduled send (bench/driver.py, sleep_until), so it is judged only for loads without a
-  schedule (closed loop); open-loop loads are judged by their send lag, the direct symptom.
+  client's own work, not the model's. It also counts the short busy-wait before each
+  scheduled send (bench/run/timer.py: as long as this machine's wake-ups need), so it is judged
+  only for loads without a schedule (closed loop); open-loop loads are judged by their send lag,
+  the direct symptom.
 - `client_cpu_util`: CPU time of the whole harness process / wall time. With an in-process
   backend it includes the model's compute, so it is reported but never warned on.
 """
