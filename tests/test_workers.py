@@ -161,3 +161,28 @@ def test_a_capacity_search_with_workers_stops_each_probe_early(tmp_path, tiny_pa
         assert durations[-1] < 8, (p, durations)   # max_duration_s is 20
         assert {s["meta"]["worker"] for s in _samples(res / p["run_id"]) if not s["warmup"]} == {0, 1}
     print(f"{over}: wall {wall:.1f} s, probe durations {durations} s")   # shown with -s
+
+
+def test_agent_tasks_live_whole_in_one_worker_and_share_their_workload(tmp_path, tiny_path):
+    """Agent sessions point at their workload: it crosses each pipe once (worker_process._Pickler),
+    and every call of a task runs in the worker that holds the task."""
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text(json.dumps({
+        "name": "a", "model": "tiny",
+        "workload": {"file": "agentic", "scale": 0.02, "tool_latency_factor": 0},
+        "backend": {"name": "openai", "options": {"metrics_url": None}},
+        "server": {"command": ["{python}", "-m", "bench.selftest.stub_server", "--host", "{host}",
+                               "--port", "{port}"]},
+        "load": {"kind": "concurrency", "concurrency": 4, "requests": 6}}))
+    res = tmp_path / "res"
+    out = subprocess.run([sys.executable, "-m", "bench", "run", str(cfg), "--results-dir", str(res),
+                          "--no-progress", "--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    run, meta = _run_dir(res)
+    assert meta["status"] == "complete"
+    assert meta["summary"]["tasks_completed"] == 6 and meta["summary"]["errors"] == 0
+    where: dict[str, set] = {}
+    for s in _samples(run):
+        where.setdefault(s["meta"]["agent"].split(".")[0], set()).add(s["meta"]["worker"])
+    assert len(where) == 6 and all(len(w) == 1 for w in where.values())
+    assert set().union(*where.values()) == {0, 1}

@@ -40,6 +40,10 @@ from bench.telemetry.client import merge_client  # noqa: F401  (the pool's calle
 from bench.types import Sample, Session
 
 LOOKAHEAD_NS = 300_000_000     # open loop: a session reaches its worker this long before it is due
+# ... or up to this much longer: the feeder wakes once per tick and hands out everything due in
+# it (one pipe message per worker), not once per session (bench selftest --workers 2, 64 chunks,
+# 1,500/s: parent CPU 135-181 us per session that way, 101-107 us by the tick).
+FEED_TICK_NS = 100_000_000
 START_MARGIN_NS = 200_000_000  # t0 this far after "go", so every worker is listening when it comes
 DRAIN_S = 2.0                  # on Ctrl-C, how long the parent still collects finished samples
 # Open loop, uncapped: a worker that fell this far behind gets no more until it catches up, so
@@ -253,10 +257,12 @@ class _Run:
         return stats
 
     async def _feed(self, items: Iterator[tuple[Session, int | None]]) -> None:
-        """Open loop: hand sessions out round-robin just ahead of their due times. Closed loop:
+        """Open loop: hand sessions out round-robin 300-400 ms ahead of their due times, a tick's
+        worth at a time. Closed loop:
         to whichever worker has room, so a slow worker does not hold the others back."""
         turn = 0
         batch: dict[int, list] = {}
+        horizon = 0   # open loop: sessions due before this go out at once
         for session, due in items:
             if self.deadline and (due or now_ns()) >= self.deadline:
                 break
@@ -264,7 +270,10 @@ class _Run:
                 open_ = [k for k in self._open() if self.sent[k] - self.finished[k] < self.cap[k]]
                 if not self._open() or self.aborted or self.stats.stopped:   # also woken by a halt
                     return
-                if open_ and (due is None or due - now_ns() < LOOKAHEAD_NS):
+                if open_ and (due is None or due < horizon):
+                    break
+                if open_ and due - now_ns() < LOOKAHEAD_NS:   # a new tick: this one and the next's
+                    horizon = now_ns() + LOOKAHEAD_NS + FEED_TICK_NS
                     break
                 self._flush(batch)
                 self.wake.clear()

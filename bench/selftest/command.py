@@ -50,6 +50,7 @@ class Point:
     loop_cpu: float
     chunks: int = 0                    # streamed chunks actually received
     cpu_s: float = 0.0                 # client CPU over the point: the process and its workers
+    parent_cpu_s: float = 0.0          # of which this process (with workers: the feeding parent)
 
     @property
     def cpu_us_per_chunk(self) -> float:
@@ -58,6 +59,10 @@ class Point:
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_s / self.requests * 1e6 if self.requests else float("nan")
+
+    @property
+    def parent_us_per_request(self) -> float:
+        return self.parent_cpu_s / self.requests * 1e6 if self.requests else float("nan")
 
     @property
     def kept_schedule(self) -> bool:
@@ -71,17 +76,18 @@ def _sessions(chunks: int):
         i += 1
 
 
-def _cpu_s(pool: WorkerPool | None) -> float:
-    """CPU seconds of this process and the pool's workers (never the stub server's)."""
+def _cpu_s(pool: WorkerPool | None) -> tuple[float, float]:
+    """CPU seconds of this process and the pool's workers (never the stub server's), and of
+    this process alone: with workers it feeds them and takes their samples, the one serial part."""
     procs = [psutil.Process()] + [psutil.Process(p.pid) for p in (pool.procs if pool else [])]
-    total = 0.0
+    each = []
     for proc in procs:
         try:
             t = proc.cpu_times()
-            total += t.user + t.system
+            each.append(t.user + t.system)
         except psutil.NoSuchProcess:
-            pass
-    return total
+            each.append(0.0)
+    return sum(each), each[0]
 
 
 async def _point(backend, label: str, rate: float | None, n: int, chunks: int, concurrency: int,
@@ -99,14 +105,15 @@ async def _point(backend, label: str, rate: float | None, n: int, chunks: int, c
     cpu0 = _cpu_s(pool)
     async with ClientMonitor() as mon:
         await driver.run(_sessions(chunks), offsets, None if rate else concurrency, n, None)
-    cpu = _cpu_s(pool) - cpu0
+    cpu1 = _cpu_s(pool)
+    cpu, parent_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     s, m = summarize(samples), mon.summary()
     if pool:   # the loops that stamped were the workers'
         m = merge_client(pool.worker_summaries)
     return Point(label, rate, len(samples), int(s["errors"]), s.get("request_s", 0.0),
                  _chunks_received(samples, s), s.get("send_lag_ms_p50", 0.0), s.get("send_lag_ms_p99", 0.0),
                  m.get("loop_lag_ms_p99", 0.0), m.get("client_loop_cpu_util", 0.0),
-                 sum(len(x.chunk_ns) for x in samples), cpu)
+                 sum(len(x.chunk_ns) for x in samples), cpu, parent_cpu)
 
 
 def _chunks_received(samples: list[Sample], summary: dict) -> float:
@@ -183,13 +190,15 @@ def report(result: dict, chunks: int, print_fn=print) -> None:
 
 def _table(result: dict, chunks: int, print_fn) -> None:
     n = result.get("workers", 1)
+    extra = f" {'parent us/req':>13s}" if n > 1 else ""   # of the CPU per request: the parent's
     print_fn(f"{'load':>18s} {'req/s':>8s} {'chunks/s':>9s} {'chunks':>8s} {'lag p50 ms':>10s} "
              f"{'lag p99 ms':>10s} {'loop p99 ms':>11s} {'loop CPU':>8s} {'CPU us/chunk':>12s} "
-             f"{'CPU us/req':>10s} {'errors':>6s}  kept")
+             f"{'CPU us/req':>10s}{extra} {'errors':>6s}  kept")
     for p in [*result["points"], result["closed"]]:
         print_fn(f"{p.label:>18s} {p.request_s:8.0f} {p.chunk_s:9.0f} {p.chunks:8d} {p.send_lag_ms_p50:10.3f} "
                  f"{p.send_lag_ms_p99:10.3f} {p.loop_lag_ms_p99:11.2f} {p.loop_cpu:8.0%} "
-                 f"{p.cpu_us_per_chunk:12.1f} {p.cpu_us_per_request:10.0f} {p.errors:6d}  "
+                 f"{p.cpu_us_per_chunk:12.1f} {p.cpu_us_per_request:10.0f}"
+                 f"{f' {p.parent_us_per_request:13.0f}' if n > 1 else ''} {p.errors:6d}  "
                  f"{'yes' if p.kept_schedule else 'no'}")
     kept = [p.target_rate for p in result["points"] if p.kept_schedule]
     best = result["closed"]
