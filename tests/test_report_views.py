@@ -1,31 +1,19 @@
 """The report's views on hand-built runs: labels that tell runs apart, the task timeline, capacity
-curves, the forest plot of effects, the trend with change points, one offline HTML file, and
-(when Chromium is installed) that a real browser draws every figure."""
+curves, the forest plot of effects, the trend with change points. The whole file:
+tests/test_report_file.py."""
 import json
-import shutil
-import subprocess
 import sys
 import types
-from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
-
 import bench.analysis
-from bench import cli
 from bench.analysis import report
 from bench.analysis.report import capacity, effects, labels, timeline, trends
 from bench.results import store
-from bench.types import Sample
-from tests.synth import MS, sample, write_run
+from tests.report_data import ROWS, _agent_samples, _samples, _search
+from tests.synth import write_run
 
 ROOT = Path(__file__).resolve().parent.parent
-T0 = 10**12
-
-
-def _samples(n=12, slow=1.0, task=False):
-    return [sample(i, T0 + i * 50 * MS, 5.0 * slow + i % 3, T0 + i * 50 * MS + int(40 * slow * MS), output=5,
-                   task_id=f"t{i // 3}" if task else None) for i in range(n)]
 
 
 def _edit(run_dir: Path, **changes):
@@ -76,21 +64,6 @@ def test_pareto_lines_of_two_backends_are_not_both_named_by_the_config(tmp_path)
 
 # --- timeline -----------------------------------------------------------------------------------
 
-def _call(rid, task, agent, sent_ms, first_ms, last_ms, **meta):
-    toks = (T0 + int(first_ms * MS), T0 + int(last_ms * MS))
-    return Sample(rid, task, T0 + int(sent_ms * MS), T0 + int(sent_ms * MS), toks, toks, 100, None, 2,
-                  meta={"agent": agent, **meta})
-
-
-def _agent_samples():
-    tool = {"wait_kind": "tool", "wait_start_ns": T0 + 30 * MS, "wait_end_ns": T0 + 80 * MS}
-    return [_call("a0.s0", "a0", "a0", 0, 10, 30, step=0, tool_calls=1),
-            _call("a0.s1", "a0", "a0", 80, 90, 100, step=1, subagents=1, **tool),
-            _call("a0.s1.c0.s0", "a0", "a0.s1.c0", 100, 120, 200, step=0),
-            _call("a0.s1.compact", "a0", "a0", 200, 210, 260, step=1, kind="compaction"),
-            _call("a1.s0", "a1", "a1", 5, 15, 25, step=0)]
-
-
 def test_timeline_spans_by_hand():
     sp = timeline.spans(_agent_samples())
     got = {(s.lane, s.kind, round(s.start_s * 1000), round(s.end_s * 1000)) for s in sp}
@@ -118,26 +91,6 @@ def test_timeline_section_draws_a_bar_per_span(tmp_path):
 
 
 # --- capacity -----------------------------------------------------------------------------------
-
-SLO = {"ttft_ms": 20.0, "percentile": 90}
-
-
-def _search(tmp_path, probes=((1.0, True, 0.99, 10.0), (2.0, True, 0.95, 15.0), (4.0, False, 0.5, 40.0),
-                              (3.0, False, 0.8, 25.0))):
-    rows = []
-    for i, (load, met, att, ttft) in enumerate(probes):
-        d = write_run(tmp_path, f"probe{i}", _samples(), load={"kind": "rate", "rate": load},
-                      extra={"capacity_probe": {"search": "s1", "load": load, "over": "rate",
-                                                "slo_met": met, "attainment": att}})
-        rows.append({"run_id": d.name, "load": load, "slo_met": met, "attainment": att,
-                     "output_tok_s": 100 * load, "ttft_ms_p90": ttft})
-    doc = {"search": "s1", "name": "cap", "workload": "chat", "backend": "vllm", "model": "tiny", "over": "rate",
-           "unit": "requests/s", "slo": SLO, "capacity": 2.4, "ci_low": 2.0, "ci_high": 3.0,
-           "stopped": "converged", "probes": rows}
-    path = tmp_path / "20260101T000000Z-cap.capacity.json"
-    path.write_text(json.dumps(doc))
-    return path
-
 
 def test_capacity_curves_mark_slo_capacity_and_interval(tmp_path):
     path = _search(tmp_path)
@@ -175,14 +128,6 @@ def test_probe_runs_without_a_file_still_draw(tmp_path):
 
 
 # --- treatment effects --------------------------------------------------------------------------
-
-ROWS = [{"treatment": "kv-fp8", "load": 1, "metric": "tpot_ms_p50", "ratio": 0.8, "ci_low": 0.7, "ci_high": 0.9,
-         "verdict": "improvement"},
-        {"treatment": "spec", "load": 1, "metric": "tpot_ms_p50", "ratio": 1.3, "ci_low": 1.1, "ci_high": 1.6,
-         "verdict": "regression"},
-        {"treatment": "spec", "load": 1, "metric": "output_tok_s", "ratio": 1.0, "ci_low": 0.9, "ci_high": 1.2,
-         "verdict": "no significant change"}]
-
 
 def test_forest_plot_ratio_interval_and_verdict_colour(tmp_path):
     write_run(tmp_path, "arm", _samples(), extra={"treatment": "spec", "treatment_effects": ROWS})
@@ -246,68 +191,3 @@ def test_trend_marks_change_points_found(tmp_path, monkeypatch):
 
 def test_change_point_shapes_understood():
     assert trends._index(2) == 2 and trends._index({"index": 4}) == 4 and trends._index("x") is None
-
-
-# --- the file -----------------------------------------------------------------------------------
-
-class _Refs(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.refs, self.scripts = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self.scripts += tag == "script"
-        self.refs += [v or "" for k, v in attrs if k in ("src", "href")]
-
-
-def _full_report(tmp_path) -> Path:
-    root = tmp_path / "results"
-    _search(root)
-    write_run(root, "arm", _samples(task=True), extra={"treatment": "spec", "treatment_effects": ROWS})
-    write_run(root, "agent", _agent_samples(), summary_extra={"task_model_ms_mean": 100.0, "task_tool_ms_mean": 50.0})
-    out = tmp_path / "report.html"
-    assert cli.main(["report", str(root), "--out", str(out)]) == 0
-    return out
-
-
-def test_html_is_one_file_with_no_external_urls(tmp_path, capsys):
-    out = _full_report(tmp_path)
-    text = out.read_text()
-    for title in ("Runs", "Latency CDFs", "Capacity at SLO", "Treatment effects", "Task timeline", "Tasks"):
-        assert f">{title}</h2>" in text
-    p = _Refs()
-    p.feed(text)
-    assert p.refs and all(r.startswith(("#", "data:")) for r in p.refs), [r for r in p.refs if not r.startswith("#")]
-    assert text.count("plotly.js v") >= 1 and text.count("Plotly.newPlot") >= 8
-    assert [f.name for f in tmp_path.iterdir() if f.name != "results"] == ["report.html"]
-
-
-def test_markdown_keeps_tables_and_writes_one_png_per_section(tmp_path, capsys):
-    root = tmp_path / "results"
-    _search(root)
-    md = tmp_path / "r.md"
-    assert cli.main(["report", str(root), "--out", str(md), "--markdown"]) == 0
-    text = md.read_text()
-    assert "![capacity.png](r_files/capacity.png)" in text and "| cap | chat | vllm |" in text
-    png = (tmp_path / "r_files" / "capacity.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.engine   # starts a browser
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-def test_chromium_draws_every_figure_offline(tmp_path, capsys):
-    out = _full_report(tmp_path)
-    n_figs = out.read_text().count("Plotly.newPlot")
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-                          "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count('class="main-svg"') >= n_figs            # plotly drew each figure (2+ svgs each)
-    png = tmp_path / "shot.png"
-    subprocess.run([str(ROOT / "scripts" / "screenshot_report.sh"), str(out), str(png), "1200", "2000"],
-                   check=True, capture_output=True, timeout=120)
-    from PIL import Image
-    img = Image.open(png)
-    assert img.size == (1200, 2000) and len(img.convert("RGB").getcolors(1 << 20) or []) > 50   # not blank

@@ -11,6 +11,8 @@ import pytest
 from bench.backends.hf import HFBackend
 from bench.backends.openai_http import OpenAIBackend
 from bench.run import workers
+from bench.run.worker_choice import pick_workers
+from bench.telemetry.client import merge_client
 
 pytestmark = pytest.mark.engine   # spawns load worker processes against a real server (slow)
 
@@ -39,12 +41,12 @@ def _samples(run):
 
 def test_only_multiprocess_safe_backends_get_workers():
     http = OpenAIBackend("m", {"metrics_url": None})
-    assert workers.pick_workers(4, http, None, 8) == (4, "asked for 4")
-    n, why = workers.pick_workers(4, HFBackend.__new__(HFBackend), None, 8)
+    assert pick_workers(4, http, None, 8) == (4, "asked for 4")
+    n, why = pick_workers(4, HFBackend.__new__(HFBackend), None, 8)
     assert n == 1 and "cannot be shared" in why
-    assert workers.pick_workers("auto", http, 3500.0, None, cores=16)[0] == 4   # 1,000/s each
-    assert workers.pick_workers("auto", http, 3500.0, None, cores=2)[0] == 1    # a core for the parent
-    assert workers.pick_workers("auto", http, None, 512, cores=8)[0] == 4       # 128 streams each
+    assert pick_workers("auto", http, 3500.0, None, cores=16)[0] == 4   # 1,000/s each
+    assert pick_workers("auto", http, 3500.0, None, cores=2)[0] == 1    # a core for the parent
+    assert pick_workers("auto", http, None, 512, cores=8)[0] == 4       # 128 streams each
 
 
 def test_split_keeps_every_slot():
@@ -52,7 +54,7 @@ def test_split_keeps_every_slot():
 
 
 def test_merge_client_takes_the_worst_loop_and_sums_cpu():
-    merged = workers.merge_client([{"loop_lag_ms_p99": 2.0, "client_cpu_util": 0.5, "worker": 0},
+    merged = merge_client([{"loop_lag_ms_p99": 2.0, "client_cpu_util": 0.5, "worker": 0},
                                    {"loop_lag_ms_p99": 7.0, "client_cpu_util": 0.25, "worker": 1}])
     assert merged == {"client_workers": 2.0, "loop_lag_ms_p99": 7.0, "client_workers_cpu_util": 0.75}
 

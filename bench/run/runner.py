@@ -24,7 +24,7 @@ from bench.models import resolve_model
 from bench.results.files import RunWriter, copy_into, new_run_id, update_run
 from bench.run import live_fidelity
 from bench.run.assemble import Pieces, assemble
-from bench.run import workers as load_workers
+from bench.run.worker_choice import driver_for
 from bench.run.driver import seeded
 from bench.run.load import strategy
 from bench.run.server import ManagedServer
@@ -132,7 +132,7 @@ async def _run_one(spec: RunSpec, backend, model_path: str, results_dir: Path,
     pieces.open_loop, pieces.scheduled = _timing(spec, strat.max_in_flight, workload)
     pieces.engine_before = backend.stats()
     pieces.server_before = await backend.server_stats()
-    driver, pieces.workers_info = load_workers.driver_for(spec.load, backend, record)   # one process or N
+    driver, pieces.workers_info = driver_for(spec.load, backend, record)   # one process or N
     status, error = "complete", None
     try:
         status, error = await _drive(spec, driver, workload, strat, progress, pieces, stop)

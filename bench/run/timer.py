@@ -159,11 +159,7 @@ async def sleep_until(due_ns: int) -> None:
         if wake > now_ns():
             await timer.wait(wake)
             timer.learned(now_ns() - wake)
-        while now_ns() < due_ns:
-            await asyncio.sleep(0)
-        return
-    delay = due_ns - now_ns()
-    if delay > SPIN_NS:
-        await asyncio.sleep((delay - SPIN_NS) / 1e9)
-    while now_ns() < due_ns:
+    elif due_ns - now_ns() > SPIN_NS:
+        await asyncio.sleep((due_ns - now_ns() - SPIN_NS) / 1e9)
+    while now_ns() < due_ns:   # the margin: yield to the loop until it is due
         await asyncio.sleep(0)

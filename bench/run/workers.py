@@ -25,18 +25,14 @@ in a Ray actor (one per host) with the pipe replaced by the actor's calls.
 from __future__ import annotations
 
 import asyncio
-import math
 import multiprocessing as mp
-import os
 import pickle
-import sys
 import time
 from typing import Callable, Iterator
 
 from bench.backends.base import Backend
-from bench.run.driver import DriveStats, Driver, now_ns, schedule
+from bench.run.driver import DriveStats, now_ns, schedule
 from bench.run.worker_process import _send, worker_main
-from bench.telemetry.client import merge_client  # noqa: F401  (the pool's callers merge with it)
 from bench.types import Sample, Session
 
 LOOKAHEAD_NS = 300_000_000     # open loop: a session reaches its worker this long before it is due
@@ -50,32 +46,6 @@ DRAIN_S = 2.0                  # on Ctrl-C, how long the parent still collects f
 # its queue (memory) stays bounded; the schedule still stamps each session's due time.
 MAX_OUTSTANDING = 5_000
 BACKLOG = 2                    # closed loop: queued sessions per slot a worker holds beyond its slots
-
-
-def pick_workers(asked: int | str, backend: Backend, rate: float | None, concurrency: int | None,
-                 cores: int | None = None) -> tuple[int, str]:
-    """How many workers, and why (stored in run.json and printed)."""
-    if not getattr(backend, "multiprocess_safe", False):
-        why = f"backend {backend.name} runs in this process and cannot be shared across processes"
-        return 1, why if asked != 1 else "asked for 1"
-    if asked != "auto":
-        return int(asked), f"asked for {asked}"
-    cores = cores or len(os.sched_getaffinity(0))
-    # One worker keeps ~1,000 sessions/s or ~128 streams on a busy core (bench selftest here);
-    # one core is left for the parent (writing samples) and the rest of the machine.
-    need = max(math.ceil(rate / 1000) if rate else 1, math.ceil((concurrency or 1) / 128))
-    n = max(1, min(need, cores - 1))
-    return n, f"auto: {cores} cores, load needs about {need} (1,000 sessions/s or 128 streams each)"
-
-
-def driver_for(load, backend: Backend, on_sample: Callable[[Sample], None]):
-    """The runner's one choice: (Driver or WorkerPool, what was picked and why for run.json)."""
-    n, why = pick_workers(load.workers, backend, load.rate if load.kind == "rate" else None,
-                          load.concurrency)
-    info = {"asked": load.workers, "picked": n, "why": why}
-    if load.workers != 1:
-        print(f"bench: load workers: {n} ({why})", file=sys.stderr)
-    return (WorkerPool(backend, on_sample, n) if n > 1 else Driver(backend, on_sample)), info
 
 
 class WorkerPool:
