@@ -24,7 +24,7 @@ from bench.run import runner
 from bench.run.display import summary_table
 from bench.results.files import read_run, read_samples
 from bench.run.server import free_port
-from bench.selftest.stub_server import DONE, stream_completion, token_event
+from bench.selftest.sse_events import DONE, completion_events, token_event
 
 N = 10                        # requests per run
 BAD = range(3, 7)             # 1-based arrivals that get the fault in burst modes
@@ -52,7 +52,13 @@ def fault_app() -> web.Application:
             else:
                 await resp.write(b"data: {\"choices\": [{\"text\": \"x\", \"tok\n\n" + DONE)
             return resp
-        return await stream_completion(request, body)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        prompt = body.get("prompt")
+        await resp.write(b"".join(completion_events(int(body.get("max_tokens") or 16),
+                                                    len(prompt) if isinstance(prompt, list) else 1)))
+        await resp.write_eof()
+        return resp
 
     app = web.Application()
     app.router.add_post("/{mode}/v1/completions", completions)
