@@ -188,3 +188,18 @@ def test_agent_tasks_live_whole_in_one_worker_and_share_their_workload(tmp_path,
         where.setdefault(s["meta"]["agent"].split(".")[0], set()).add(s["meta"]["worker"])
     assert len(where) == 6 and all(len(w) == 1 for w in where.values())
     assert set().union(*where.values()) == {0, 1}
+
+
+def test_a_worker_that_dies_starting_is_named_not_an_eoferror(tmp_path):
+    # A script that starts a pool without `if __name__ == "__main__"`: each spawned worker
+    # re-runs it and dies on import, before saying it is ready.
+    script = tmp_path / "no_main_guard.py"
+    script.write_text(
+        "import asyncio\n"
+        "from bench.backends.openai_http import OpenAIBackend\n"
+        "from bench.run.workers import WorkerPool\n"
+        "b = OpenAIBackend('m', {'base_url': 'http://127.0.0.1:9/v1', 'metrics_url': None})\n"
+        "WorkerPool(b, lambda s: None, 2)._start()\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.returncode != 0 and last.startswith("RuntimeError: load worker 0 did not start (exit code 1"), res.stderr

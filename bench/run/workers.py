@@ -74,8 +74,14 @@ class WorkerPool:
             self.outboxes.append(r_out)
             self.sent_shared.append(set())
         for k, conn in enumerate(self.outboxes):   # the backends start in parallel
-            if not conn.poll(120) or pickle.loads(conn.recv_bytes())[0] != "ready":
-                raise RuntimeError(f"load worker {k} did not start (exit code {self.procs[k].exitcode})")
+            try:
+                ready = conn.poll(120) and pickle.loads(conn.recv_bytes())[0] == "ready"
+            except EOFError:   # it died first: its own traceback is on stderr above
+                ready = False
+                self.procs[k].join(5)
+            if not ready:
+                raise RuntimeError(f"load worker {k} did not start (exit code {self.procs[k].exitcode}; "
+                                   "its error, if any, is printed above)")
 
     async def run(self, sessions: Iterator[Session], offsets: Iterator[float | None],
                   max_in_flight: int | None, count: int | None, duration_s: float | None,
