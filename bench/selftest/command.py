@@ -1,6 +1,6 @@
 """`bench selftest`: how much load this client can generate, measured, not assumed.
 
-The stub server (bench/stub_server.py, its own process: it never shares the client's event
+The stub server (bench/selftest/stub_server.py, its own process: it never shares the client's event
 loop or GIL) answers instantly, so whatever limits the numbers is the client: the real `openai`
 backend, the real driver and the client monitor of every run.
 
