@@ -5,7 +5,10 @@ the swings in load of this shared 2-core machine hit them alike, each pinned to 
 - core 1: the base config twice (a1, a2) and the same config at twice the load (concurrency 2;
   with batch size 1 each request waits for the other's whole decode): each gets 1/3 of the core;
 - core 0: the base config again (started last, so it is the newest), made slower on purpose
-  without changing its config: four CPU-burning processes share the core with it (1/5 of it).
+  without changing its config: twelve CPU-burning processes share the core with it. Four (1/5
+  of the core) were too few: the scheduler favours a task that sleeps between tokens, and the
+  run came out 1.3x slower at best and, on a VM whose vCPUs the host stalled unevenly, once 1.3x
+  faster than a1 and a2. With twelve it ran 5x slower (e2e and TPOT p50, 3 runs of the fixture).
 About a minute in all.
 """
 import math
@@ -28,6 +31,7 @@ from bench.analysis import trend
 pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
 
 ROOT = Path(__file__).resolve().parent.parent
+BURNERS = 12
 LATENCY = ("ttft_ms_p50", "e2e_ms_p50", "tpot_ms_p50")
 THROUGHPUT = ("request_s", "output_tok_s")
 DOC = {"name": "real", "model": "tiny", "backend": {"name": "hf", "options": {"max_batch_size": 1}},
@@ -52,18 +56,42 @@ def _one_run(results: Path) -> Path:
     return run.dir
 
 
+def _burner() -> subprocess.Popen:
+    return subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+
+
+def _wait_for(proc: subprocess.Popen, ready, timeout_s: float = 300) -> None:
+    """Until ready() holds, or the process has ended."""
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline and not ready():
+        time.sleep(0.1)
+
+
+def _samples_on_disk(results: Path) -> int:
+    return sum(sum(1 for _ in open(f)) for f in results.glob("*/samples.jsonl"))
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_path):   # tiny_path: the model is built before the processes start
     root = tmp_path_factory.mktemp("results")
     double = {**DOC, "load": {**DOC["load"], "concurrency": 2}}
     core1 = ("taskset", "-c", "1")
-    burners = [subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
-               for _ in range(4)]
+    # Four burners from the start slow the slowed run's start-up, so it starts measuring after
+    # the others (the newest run); the other eight come once its model is loaded: with all twelve
+    # from the start its imports alone took about a minute.
+    burners = [_burner() for _ in range(4)]
     try:
         procs = [_bench_run(DOC, root / "a1", core1), _bench_run(DOC, root / "a2", core1),
                  _bench_run(double, root / "double", core1)]
         time.sleep(1.0)
         procs.append(_bench_run(DOC, root / "slowed", ("taskset", "-c", "0")))
+        slowed = root / "slowed"
+        _wait_for(procs[-1], lambda: list(slowed.glob("*/run.json")))
+        burners += [_burner() for _ in range(BURNERS - 4)]
+        # ... and go once its last sample is on disk: its summary need not be slow too
+        _wait_for(procs[-1], lambda: _samples_on_disk(slowed) >= DOC["load"]["warmup"] + DOC["load"]["requests"])
+        for p in burners[4:]:
+            p.kill()
         assert [p.wait(timeout=500) for p in procs] == [0, 0, 0, 0]
     finally:
         for p in burners:
@@ -103,8 +131,10 @@ def test_newest_run_check_flags_the_slowed_run_but_trend_needs_a_step(runs, caps
 
     slowed = trend.series(store.find_runs([runs["root"]]), rank={})[0]   # a1, a2, slowed; not double
     assert {r.dir for r in slowed[:2]} == {runs["a1"], runs["a2"]} and slowed[2].dir == runs["slowed"]
-    flagged = [c.key for c in trend.check_newest(slowed, trend.DEFAULT_METRICS) if c.verdict == "regression"]
-    assert flagged, "the run slowed by CPU hogs should be flagged"
+    checks = trend.check_newest(slowed, trend.DEFAULT_METRICS)
+    flagged = [c.key for c in checks if c.verdict == "regression"]
+    assert flagged, ("the run slowed by CPU hogs should be flagged",
+                     [(c.key, c.a, c.b, c.change_pct, c.ci_low_pct, c.ci_high_pct, c.verdict, c.note) for c in checks])
     png = runs["root"] / "trend.png"
     # but one slowed run is not a step change: trend's verdict needs >= 2 runs on each side
     assert cli.main(["trend", str(runs["root"]), "--out", str(png), "--fail-on-regression"]) == 0
