@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/device_check}
 CHECK_CONFIG=${CHECK_CONFIG:-configs/gpu-check.yaml}
 SELFTEST_WORKERS=${SELFTEST_WORKERS:-4 8 15}
+SELFTEST_RATES=${SELFTEST_RATES:-2000 3000 4000 6000 8000}
+SELFTEST_SECONDS=${SELFTEST_SECONDS:-2}
 PY=${PY:-python3}
 RESULTS=${RESULTS:-/tmp/device_check_results}   # unpack results.tgz into results/ here to commit
 mkdir -p "$OUT"
@@ -49,7 +51,8 @@ tar czf "$OUT/results.tgz" -C "$RESULTS" . 2>/dev/null && echo "results: \$OUT/r
 echo "== 2. selftest"
 for w in $SELFTEST_WORKERS; do
   echo "-- 1 worker against $w"
-  timeout "${SELFTEST_TIMEOUT_S:-90}" "$PY" -m bench selftest --workers "$w" --chunks 64 --seconds 3 \
-    --rate 2000 --rate 4000 --rate 8000
+  rates=(); for r in $SELFTEST_RATES; do rates+=(--rate "$r"); done
+  timeout "${SELFTEST_TIMEOUT_S:-100}" "$PY" -m bench selftest --workers "$w" --chunks 64 \
+    --seconds "$SELFTEST_SECONDS" "${rates[@]}"
   echo "selftest exit code $?"
 done
