@@ -8,9 +8,10 @@ through three layers, each at batch 1, batch 8 of equal prompts and batch 8 of u
   driver  HFBackend.stream under asyncio: + the event loop taking every chunk (as a run does)
 Written because the H200 check had HF eager at ~27 ms a step at batch 1 and ~82 ms at batch 8.
 What it showed there (docs/gpu.md): within a few seconds the step is the same at batch 1 and 8,
-in every layer (21.6 and 21.6 ms; 28.4 and 28.4 ms), but it moves between ~22 and 60-100 ms in
-phases of several seconds whatever the layer, so run the layers in more than one order
-(`--layers driver ours raw driver`) before blaming one.
+in every layer (the full stream: 20.9 and 22.1 ms; 28.8 and 28.5 ms), but it moves between ~22
+and 60-100 ms in phases of several seconds whatever the layer, so run the layers in more than one
+order (`--layers driver ours raw driver`) before blaming one. From the repository root (where
+bench is not installed, PYTHONPATH=. too):
   python scripts/hf_step_probe.py                      # the 8B preset on the GPU
   python scripts/hf_step_probe.py --model tiny         # a dry run on the CPU
 """
