@@ -11,27 +11,29 @@ from bench.errors import UserError
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import config
     from bench.run import runner
-    from bench.run.display import BarProgress, print_summary
+    from bench.run.display import BarProgress, NoteProgress, print_summary
 
     specs = config.load(args.config)
     if args.workers is not None:   # the flag wins over every run's load.workers
         specs = [s.model_copy(update={"load": s.load.model_copy(update={"workers": args.workers})}) for s in specs]
-    progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else None
+    progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else NoteProgress()
+    experiments = any(s.treatment for s in specs)
+    hooks = None
+    if experiments:   # A/B arms: their engines stay up together; live fidelity before they stop
+        from bench.experiments.hooks import hooks as experiment_hooks
+        hooks = experiment_hooks(progress.note)
     try:
-        results = runner.run_all(specs, args.results_dir, progress)
+        results = runner.run_all(specs, args.results_dir, progress, hooks)
     except runner.Interrupted as sig:
         print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
               file=sys.stderr)
         return 130 if sig.signal_name == "SIGINT" else 143
-    if any(r.spec.treatment for r in results):   # A/B arms: pair them, write the experiment file
-        from bench.analysis import experiment
-        experiment.finish(results, args.results_dir)
     print_summary(results)
-    exp_file = next((r.meta["experiment_file"] for r in results if r.meta.get("experiment_file")), None)
-    if exp_file:
-        from bench.analysis.experiment import render_file
-        print(render_file(Path(args.results_dir) / exp_file))
-        print(f"experiment summary: {Path(args.results_dir) / exp_file}")
+    if experiments:   # pair the arms from their folders, as `bench experiment` does
+        from bench.analysis import experiment
+        for path in experiment.write(results, args.results_dir):
+            print(experiment.render_file(path))
+            print(f"experiment summary: {path}")
     return 0 if all(r.status == "complete" for r in results) else 1
 
 
@@ -101,6 +103,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     from bench.analysis.forecast import main
     return main(args.runs, args.target_rate, args.price_per_gpu_hour, args.slo, args.gpus_per_replica, args.per)
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from bench.analysis.experiment import main
+    return main(args.folder)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -177,6 +184,10 @@ def _analysis_verbs(sub) -> None:
     rep.add_argument("--markdown", action="store_true", help="Markdown with PNGs beside it")
     rep.add_argument("--results-dir", default="results")
     rep.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser("experiment", help="recompute the A/B experiment files of a results folder from its runs")
+    ex.add_argument("folder", help="a results folder (e.g. out/bench)")
+    ex.set_defaults(func=cmd_experiment)
 
     sm = sub.add_parser("summary", help="what a suite found, in plain text, and against a baseline")
     sm.add_argument("folder", help="the suite's results folder (e.g. out/bench)")

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from bench import registry
+from bench import load as loads
 from bench.errors import UserError
+from bench.load.base import LoadKind
 from bench.models import model_problem
 from bench.run.server import ServerSpec
 from bench.config_errors import one_line as _fail
@@ -50,69 +52,6 @@ class BackendSpec(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class SearchSpec(Strict):
-    """A capacity search (load.kind: capacity): the highest load meeting the SLOs, found by
-    raising load geometrically from `low` to saturation, then bisecting. See docs/capacity.md."""
-    over: Literal["rate", "concurrency"] = "rate"
-    low: float = Field(gt=0, description="first load probed (sessions/s or sessions in flight)")
-    high: float = Field(gt=0, description="the search never probes above this")
-    growth: float = Field(default=2.0, gt=1, description="load multiplier while looking for saturation")
-    precision_pct: float = Field(default=10.0, gt=0, description="bisect until first bad / last good - 1 <= this")
-    time_cap_s: float = Field(default=180.0, gt=0, description="the whole search, warm-up included")
-    min_duration_s: float = Field(default=5.0, gt=0, description="each point runs at least this long")
-    max_duration_s: float = Field(default=30.0, gt=0, description="each point runs at most this long")
-    min_units: int = Field(default=10, ge=1, description="each point judges at least this many units")
-    rel_precision: float = Field(default=0.1, gt=0, lt=1, description=(
-        "a point also stops once its SLO statistic at the percentile is known within +/- this share"))
-    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="of the Wilson bound on attainment")
-
-    @model_validator(mode="after")
-    def _check(self) -> "SearchSpec":
-        if self.low >= self.high:
-            raise ValueError(f"load.search: low ({self.low:g}) must be below high ({self.high:g})")
-        if self.min_duration_s > self.max_duration_s:
-            raise ValueError("load.search: min_duration_s must be <= max_duration_s")
-        if self.over == "concurrency" and (self.low != int(self.low) or self.high != int(self.high)):
-            raise ValueError("load.search: over 'concurrency' needs whole numbers for low and high")
-        return self
-
-
-class LoadSpec(Strict):
-    kind: Literal["offline", "concurrency", "rate", "capacity"] = "concurrency"
-    concurrency: int | None = Field(default=None, ge=1)
-    rate: float | None = Field(default=None, gt=0, description="sessions per second")
-    burstiness: float = Field(default=1.0, gt=0, description="gamma shape; 1 = Poisson")
-    requests: int | None = Field(default=None, ge=1, description="sessions to run")
-    duration_s: float | None = Field(default=None, gt=0)
-    warmup: int = Field(default=0, ge=0)
-    # Client processes (bench.run.workers): an integer >= 1 or "auto" (from cores and load).
-    workers: int | Literal["auto"] = 1
-
-    @field_validator("workers", mode="before")
-    @classmethod
-    def _workers(cls, v):
-        if v != "auto" and (type(v) is not int or v < 1):
-            raise ValueError("load.workers must be an integer >= 1 or \"auto\"")
-        return v
-    search: SearchSpec | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> "LoadSpec":
-        if self.kind == "capacity":
-            if self.search is None:
-                raise ValueError("load.kind 'capacity' needs load.search: {over: rate|concurrency, low, high}")
-            return self      # each probe's duration comes from the search
-        if self.search is not None:
-            raise ValueError(f"load.search: only for load.kind 'capacity' (this load is {self.kind!r})")
-        if self.kind == "concurrency" and self.concurrency is None:
-            raise ValueError("load.kind 'concurrency' needs load.concurrency (an integer >= 1)")
-        if self.kind == "rate" and self.rate is None:
-            raise ValueError("load.kind 'rate' needs load.rate (sessions per second > 0)")
-        if self.requests is None and self.duration_s is None:
-            raise ValueError("load needs 'requests' or 'duration_s' (or both) to know when to stop")
-        return self
-
-
 class SLOSpec(Strict):
     """Per-request thresholds; a request meets the SLO when every given one holds."""
     ttft_ms: float | None = Field(default=None, gt=0)
@@ -143,7 +82,8 @@ class RunSpec(Strict):
     model: str = Field(default="tiny", min_length=1)
     backend: BackendSpec = Field(default_factory=BackendSpec)
     workload: WorkloadSpec                 # the workload's own validated Params
-    load: LoadSpec
+    # The kind's own model (bench.load), dumped with all of its keys.
+    load: SerializeAsAny[LoadKind]
     slo: SLOSpec = Field(default_factory=SLOSpec)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     # A server the harness starts for the run. Only the `openai` backend talks to a server, so
@@ -154,6 +94,11 @@ class RunSpec(Strict):
     # Which of the config's `repetitions` this run is (0-based); repeated runs are the unit of
     # comparison (bench compare / trend resample runs, then requests within them).
     repetition: int = Field(default=0, ge=0)
+
+    @field_validator("load", mode="before")
+    @classmethod
+    def _load(cls, v):
+        return loads.parse(v)      # a mapping (re-read from run.json) as its kind's model
 
 
 def _read_yaml(path: Path) -> Any:
@@ -229,6 +174,24 @@ def resolve_workload(value: Any, where: str) -> Any:
         raise UserError(e.where, (prefix if loc else "") + e.message) from None
 
 
+def resolve_load(value: Any, where: str) -> LoadKind:
+    """The `load:` section as its kind's validated model; errors name `load.<key>`."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise UserError(where, f"load: expected a mapping, got {value!r}")
+    kind = value.get("kind", "concurrency")
+    if not isinstance(kind, str) or kind not in registry.LOADS:
+        raise UserError(where, f"load.kind: {kind!r} is not a load kind; allowed: {', '.join(sorted(registry.LOADS))}")
+    cls = registry.load_class(kind)
+    try:
+        return cls.model_validate(value)
+    except ValidationError as err:
+        e = _fail(where, err, cls)
+        # a key's error names the key under load.; a whole-section check, the section
+        raise UserError(where, f"load.{e.message}" if err.errors()[0]["loc"] else f"load: {e.message}") from None
+
+
 def load_doc(doc: Any, where: str) -> list[RunSpec]:
     if doc is None:
         raise UserError(where, "the file is empty (expected a mapping of run settings)")
@@ -239,6 +202,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
     specs = []
     for run in _expanded(doc, where):
         run["workload"] = resolve_workload(run.get("workload", "chat"), where)
+        run["load"] = resolve_load(run.get("load"), where)
         backend = run.get("backend", {})
         if isinstance(backend, str):
             run["backend"] = backend = {"name": backend}
@@ -272,23 +236,13 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
 
 
 def _check_capacity(spec: RunSpec, where: str) -> None:
-    """What a capacity search needs of its SLO and workload (traits, never workload names)."""
-    if spec.load.kind != "capacity":
+    """What a search needs of its SLO and workload (the search says; traits, never names)."""
+    if not spec.load.searches:
         return
     cls = registry.workload_class(spec.workload.kind)
-    thresholds = spec.slo.thresholds()
-    if not thresholds:
-        raise UserError(where, "slo: a capacity search (load.kind: capacity) needs at least one threshold; "
-                               "allowed: e2e_ms, itl_ms, task_latency_ms, tpot_ms, ttft_ms")
-    if "task_latency_ms" in thresholds and not cls.sessions_are_tasks:
-        raise UserError(where, f"slo.task_latency_ms: workload {spec.workload.kind!r} has no tasks (one "
-                               "request per session); use ttft_ms, tpot_ms, itl_ms or e2e_ms")
-    if spec.load.search.over == "concurrency" and cls.trace_timed:
-        raise UserError(where, f"load.search.over: 'concurrency' cannot drive workload {spec.workload.kind!r} "
-                               "(its arrivals come from the trace); allowed: rate")
-    if spec.load.search.over == "rate" and cls.trace_timed:
-        raise UserError(where, f"load.kind: capacity cannot drive workload {spec.workload.kind!r}: its "
-                               "arrival times come from the trace (scale them with time_scale instead)")
+    problem = spec.load.problem(spec.slo.thresholds(), cls.sessions_are_tasks, cls.trace_timed, spec.workload.kind)
+    if problem:
+        raise UserError(where, problem)
 
 
 def load(path: str | Path) -> list[RunSpec]:

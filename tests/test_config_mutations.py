@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from bench import config, registry
+from bench.results import store
 from bench.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,9 +144,9 @@ def test_cli_validate_refuses_mutations_with_one_line(tmp_path, mutation, expect
 
 
 def test_run_json_config_keeps_its_shape():
-    """Committed results still read: their config validates into a RunSpec that dumps back to
-    the same JSON, and a treatment run's spec dumps the same {name, options, experiment,
-    repetition} the untyped dict had."""
+    """Committed results still read: their config, upgraded to the current schema on read,
+    validates into a RunSpec that dumps back to the same JSON, and a treatment run's spec dumps
+    the same {name, options, experiment, repetition} the untyped dict had."""
     def known(dumped: dict, stored: dict) -> dict:
         """The dump restricted to the keys the stored config has (fields added since, such as
         `repetition` or `load.workers`, come with defaults and are absent from older runs)."""
@@ -153,7 +154,7 @@ def test_run_json_config_keeps_its_shape():
                 for k, v in dumped.items() if k in stored}
 
     for path in sorted((ROOT / "results").glob("*/run.json")):
-        cfg = json.loads(path.read_text())["config"]
+        cfg = store.read(path.parent).meta["config"]
         assert known(config.RunSpec.model_validate_json(json.dumps(cfg)).model_dump(mode="json"), cfg) == cfg
     doc = yaml.safe_load((ROOT / "configs/treatments-cpu.yaml").read_text())
     spec = config.load_doc(doc, "treatments-cpu.yaml")[1]

@@ -11,6 +11,8 @@ import pytest
 
 from bench import config
 from bench.analysis import experiment
+from bench.experiments.hooks import hooks
+from bench.metrics.fidelity import TEACHER_FORCED_FILE
 from bench.run import runner
 from bench.results.files import read_run
 
@@ -35,10 +37,10 @@ DOC = {
 def exp(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     specs = config.load_doc(json.loads(json.dumps(DOC)), "exp-vllm.yaml")
-    results = runner.run_all(specs, out)
-    experiment.finish(results, out)       # what `bench run` does next (bench.cli.cmd_run)
+    results = runner.run_all(specs, out, hooks=hooks(print))     # as `bench run` (bench.cli.cmd_run)
+    (path,) = experiment.write(results, out)
     assert [r.status for r in results] == ["complete"] * 6
-    return results, json.loads((out / results[0].meta["experiment_file"]).read_text())["experiments"][0]
+    return results, json.loads(path.read_text())["experiments"][0]
 
 
 def test_self_draft_acceptance_from_vllm_counters(exp):
@@ -71,9 +73,9 @@ def test_teacher_forced_through_prompt_logprobs(exp):
     same = next(a for a in e["arms"] if a["treatment"] == "same")["fidelity"]
     assert same["tf_requests"] == 6 and same["tf_top1_agreement"] == 1.0
     assert same["tf_kl_mean"] < 1e-6
-    # stored in the run.json of the arm's runs, as for HF
+    # measured while the engines were up, kept in the arm's first run folder
     run = next(r for r in results if r.spec.treatment.name == "same")
-    assert read_run(run.dir)["fidelity"]["tf_top1_agreement"] == 1.0
+    assert json.loads((run.dir / TEACHER_FORCED_FILE).read_text())["tf_top1_agreement"] == 1.0
     # speculative arms: not computed (the target model verifies every token)
     draft = next(a for a in e["arms"] if a["treatment"] == "draft-self")["fidelity"]
     assert "tf_top1_agreement" not in draft

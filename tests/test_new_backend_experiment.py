@@ -3,8 +3,9 @@
 tests/loop_backend.py (a real greedy decode loop over the tiny model with transformers, not part
 of the package) is registered by one line and run through `bench run` with three treatments: the
 same settings, a bfloat16 model and KV cache, and prompt-lookup speculation. KV bytes per token,
-acceptance and fidelity reach the experiment file and run.json because the backend declares what
-it can report (bench.backends.base.Backend), not because anything tests its name.
+acceptance and fidelity reach the experiment file because the backend declares what it can report
+(bench.backends.base.Backend), not because anything tests its name. The experiment file is derived
+from the run folders alone: `bench experiment DIR` recreates it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from bench import cli, registry
+from bench.metrics.fidelity import TEACHER_FORCED_FILE
 from bench.results.files import read_run
 
 pytestmark = pytest.mark.engine
@@ -85,10 +87,28 @@ def test_acceptance_from_the_backends_own_counters(exp):
     assert _arm(e, "baseline")["spec"] == {}
 
 
-def test_run_json_carries_the_arm(exp):
-    _, _, results = exp
-    runs = [read_run(d) for d in results.iterdir() if d.is_dir()]
-    bf16 = next(r for r in runs if r["treatment"]["name"] == "kv-bf16")
-    assert bf16["kv"]["kv_bytes_per_token"] == PER_ELEMENT * 2
-    assert bf16["fidelity"]["tf_requests"] == 4 and bf16["treatment_effects"]
-    assert all(r["inflation"]["rows"] for r in runs)       # written through results.files too
+def test_run_folders_carry_the_arm_and_nothing_written_after_the_run(exp):
+    _, e, results = exp
+    runs = {d.name: read_run(d) for d in results.iterdir() if d.is_dir()}
+    bf16 = next(r for r in runs.values() if r["config"]["treatment"]["name"] == "kv-bf16")
+    assert bf16["config"]["treatment"]["experiment"] == e["experiment"]
+    # what the analysis derives lives in the experiment file, never added to run.json afterwards
+    assert not {"kv", "fidelity", "treatment_effects", "experiment_file", "inflation"} & set().union(*runs.values())
+    # the live teacher-forced pass, measured while the engines were up, sits in the arm's own folder
+    first = _arm(e, "kv-bf16")["runs"][0]
+    assert json.loads((results / first / TEACHER_FORCED_FILE).read_text())["tf_requests"] == 4
+
+
+def test_bench_experiment_recreates_the_file_from_the_run_folders(exp, capsys):
+    _, e, results = exp
+    [path] = results.glob("*.experiment.json")
+    before = json.loads(path.read_text())
+    path.unlink()
+    registry.register_backend("loop", "tests.loop_backend:LoopBackend")
+    try:
+        assert cli.main(["experiment", str(results)]) == 0
+    finally:
+        registry.BACKENDS.pop("loop")
+    [again] = results.glob("*.experiment.json")
+    assert again.name == path.name and json.loads(again.read_text()) == before
+    assert "kv-bf16" in capsys.readouterr().out

@@ -3,7 +3,7 @@ import numpy as np
 
 from bench.analysis import report
 from bench.results import store
-from bench.metrics.inflation import inflation_rows, table
+from tests.report_data import _experiment
 from tests.synth import MS, sample, write_run
 
 T0 = 10**12
@@ -17,25 +17,27 @@ def runs_with(tmp_path, n=30, slow=1.0):
 
 
 def test_inflation_tasks_and_effects_sections(tmp_path):
-    chat = {"prompt_tokens_total": 1000.0, "output_tokens_total": 100.0, "completed": 10.0}
     agent = {"calls_per_task_mean": 12.0, "prompt_tokens_per_task_mean": 24000.0,
-             "output_tokens_per_task_mean": 1200.0, "tasks_completed": 4.0, "completed": 48.0,
-             "prompt_tokens_total": 96000.0, "output_tokens_total": 4800.0}
-    infl = table(inflation_rows([("chat", "chat", "turn", chat), ("agent", "agentic", "task", agent)]))
-    write_run(tmp_path, "base", runs_with(tmp_path), extra={"inflation": infl},
-                     summary_extra={"task_latency_ms_p50": 120.0, "tasks_s": 2.0})
-    write_run(tmp_path, "treated", runs_with(tmp_path, slow=3.0),
-                        extra={"treatment": "slow", "inflation": infl},
-                        summary_extra={"task_latency_ms_p50": 360.0, "tasks_s": 0.7})
+             "output_tokens_per_task_mean": 1200.0, "tasks_completed": 4.0}
+    write_run(tmp_path, "chat", runs_with(tmp_path))
+    write_run(tmp_path, "agent", runs_with(tmp_path), workload="agentic", started_at=1.0,
+              summary_extra={"task_latency_ms_p50": 120.0, "tasks_s": 2.0, **agent})
+    write_run(tmp_path, "treated", runs_with(tmp_path, slow=3.0), extra={"treatment": "slow"}, started_at=2.0,
+              summary_extra={"task_latency_ms_p50": 360.0, "tasks_s": 0.7})
+    exp = _experiment(tmp_path, [{"treatment": "slow", "load": 1, "metric": "ttft_ms_p50", "ratio": 3.0,
+                                  "ci_low": 2.5, "ci_high": 3.5, "verdict": "regression"}], run="treated")
     runs = store.find_runs([tmp_path])
-    html = report.to_html(report.build(runs), "t")
+    html = report.to_html(report.build(runs, experiment_files=[exp]), "t")
     assert "Token inflation" in html and "Treatment effects" in html and "Tasks" in html
+    # computed when read, from the plain runs' summaries (the treatment arm is not a workload)
     infl_sec = report.inflation_section(runs)
     assert infl_sec is not None and infl_sec.title == "Token inflation"
     header, rows = infl_sec.rows
-    assert "agentic" in " ".join(" ".join(r) for r in rows)  # a row per workload, not key/value
+    assert [r[0] for r in rows] == ["synth", "synth"] and [r[1] for r in rows] == ["chat", "agentic"]
+    assert rows[1][header.index("total_tokens")] == "2.52e+04"       # 24,000 prompt + 1,200 output per task
+    assert rows[1][header.index("vs_baseline")] == "244.7"             # x the chat turn's 98 + 5 tokens
     assert header != ["key", "value"]
-    effects = report.effects_section(runs)
+    effects = report.effects_section(runs, [exp])
     assert effects is not None
     _, eff_rows = effects.rows
     ttft = [r for r in eff_rows if r[2] == "ttft_ms_p50"]
@@ -44,11 +46,8 @@ def test_inflation_tasks_and_effects_sections(tmp_path):
 
 
 def test_single_workload_suite_has_no_inflation_section(tmp_path):
-    chat = {"prompt_tokens_total": 1000.0, "output_tokens_total": 100.0, "completed": 10.0}
-    write_run(tmp_path, "only", runs_with(tmp_path),
-              extra={"inflation": table(inflation_rows([("chat", "chat", "turn", chat)]))})
+    write_run(tmp_path, "only", runs_with(tmp_path))
     assert report.inflation_section(store.find_runs([tmp_path])) is None
     # a load sweep of one workload: several rows, still one workload
-    write_run(tmp_path, "sweep", runs_with(tmp_path),
-              extra={"inflation": table(inflation_rows([("c1", "chat", "turn", chat), ("c4", "chat", "turn", chat)]))})
+    write_run(tmp_path, "sweep", runs_with(tmp_path), load={"kind": "concurrency", "concurrency": 4, "requests": 30})
     assert report.inflation_section(store.find_runs([tmp_path])) is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import cli
-from tests.report_data import ROWS, _agent_samples, _samples, _search
+from tests.report_data import _agent_samples, _experiment, _samples, _search
 from tests.synth import write_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,8 @@ class _Refs(HTMLParser):
 def _full_report(tmp_path) -> Path:
     root = tmp_path / "results"
     _search(root)
-    write_run(root, "arm", _samples(task=True), extra={"treatment": "spec", "treatment_effects": ROWS})
+    write_run(root, "arm", _samples(task=True), extra={"treatment": "spec"})
+    _experiment(root)
     write_run(root, "agent", _agent_samples(), summary_extra={"task_model_ms_mean": 100.0, "task_tool_ms_mean": 50.0})
     out = tmp_path / "report.html"
     assert cli.main(["report", str(root), "--out", str(out)]) == 0

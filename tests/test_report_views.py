@@ -10,7 +10,7 @@ import bench.analysis
 from bench.analysis import report
 from bench.analysis.report import capacity, effects, labels, timeline, trends
 from bench.results import store
-from tests.report_data import ROWS, _agent_samples, _samples, _search
+from tests.report_data import ROWS, _agent_samples, _experiment, _samples, _search
 from tests.synth import write_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,8 +130,8 @@ def test_probe_runs_without_a_file_still_draw(tmp_path):
 # --- treatment effects --------------------------------------------------------------------------
 
 def test_forest_plot_ratio_interval_and_verdict_colour(tmp_path):
-    write_run(tmp_path, "arm", _samples(), extra={"treatment": "spec", "treatment_effects": ROWS})
-    sec = report.effects_section(store.find_runs([tmp_path]))
+    write_run(tmp_path, "arm", _samples(), extra={"treatment": "spec"})
+    sec = report.effects_section(store.find_runs([tmp_path]), [_experiment(tmp_path)])
     tpot, tput = sec.figures
     t = tpot.data[0]
     assert list(t.x) == [0.8, 1.3] and list(t.y) == ["kv-fp8 @1", "spec @1"]

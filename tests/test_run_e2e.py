@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bench.results.files import read_samples
+from bench.results.files import SCHEMA_VERSION, read_samples
 
 pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes
 
@@ -33,8 +33,12 @@ def test_bench_run_writes_valid_results(tmp_path):
     assert len(runs) == 2
     for run_dir in runs:
         meta = json.loads((run_dir / "run.json").read_text())
-        assert meta["schema_version"] == 1 and meta["status"] == "complete"
+        assert meta["schema_version"] == SCHEMA_VERSION and meta["status"] == "complete"
         assert meta["run_id"] == run_dir.name
+        # the load point as the run started, answered by its load kind
+        kind = meta["config"]["load"]["kind"]
+        assert meta["load_point"]["kind"] == kind and meta["load_point"]["value"] == {"concurrency": 2, "rate": 50}[kind]
+        assert "rate" not in meta["config"]["load"] or kind == "rate"     # only the kind's own keys
         assert meta["config"]["workload"]["kind"] == "chat"
         assert meta["env"]["versions"]["torch"].startswith("2.")
         s = meta["summary"]

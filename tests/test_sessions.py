@@ -10,7 +10,8 @@ from bench.metrics import core as metrics
 from bench.metrics import tasks as task_metrics
 from bench.backends.hf import HFBackend
 from bench.run.driver import Driver
-from bench.run.load import Concurrency, Offline
+from bench.load.concurrency import Concurrency
+from bench.load.offline import Offline
 from bench.models import resolve_model
 from bench.run.runner import SWITCH_INTERVAL_S
 from bench.workloads.agentic import AgenticWorkload
@@ -76,7 +77,7 @@ AGENT = dict(kind="agentic", scale=1.0, prefix_tokens=120, task_tokens=FIXED(20)
 def test_agent_steps_wait_for_tokens_and_tools_and_carry_real_output(backend, tokenizer):
     w = make(tokenizer, **AGENT, subagents={"probability": 0.4, "count": FIXED(2), "steps": FIXED(2),
                                             "summary_tokens": FIXED(6)})
-    reqs, samples = drive(backend, w, 3, Concurrency(3))
+    reqs, samples = drive(backend, w, 3, Concurrency(concurrency=3, requests=1))
     plans = [w.plan(i) for i in range(3)]
     spawned = 0
     for plan in plans:
@@ -119,7 +120,7 @@ def test_agent_steps_wait_for_tokens_and_tools_and_carry_real_output(backend, to
 def test_context_is_compacted_when_it_would_not_fit(backend, tokenizer):
     w = make(tokenizer, **{**AGENT, "steps": FIXED(8), "observation_tokens": FIXED(60),
                            "context_limit_tokens": 320})
-    reqs, samples = drive(backend, w, 1, Concurrency(1))
+    reqs, samples = drive(backend, w, 1, Concurrency(concurrency=1, requests=1))
     compactions = [r for r in reqs if r.endswith(".compact")]
     assert compactions
     for rid, r in reqs.items():
@@ -134,16 +135,16 @@ def test_context_is_compacted_when_it_would_not_fit(backend, tokenizer):
 
 
 def test_same_seed_same_token_ids(backend, tokenizer):
-    runs = [drive(backend, make(tokenizer, seed=7, **AGENT), 1, Concurrency(1))[0] for _ in range(2)]
+    runs = [drive(backend, make(tokenizer, seed=7, **AGENT), 1, Concurrency(concurrency=1, requests=1))[0] for _ in range(2)]
     assert list(runs[0]) == list(runs[1])
     assert [r.prompt_token_ids for r in runs[0].values()] == [r.prompt_token_ids for r in runs[1].values()]
-    other = drive(backend, make(tokenizer, seed=8, **AGENT), 1, Concurrency(1))[0]
+    other = drive(backend, make(tokenizer, seed=8, **AGENT), 1, Concurrency(concurrency=1, requests=1))[0]
     assert [r.prompt_token_ids for r in other.values()] != [r.prompt_token_ids for r in runs[0].values()]
 
 
 def test_chat_turns_carry_history_and_wait_think_time(backend, tokenizer):
     w = make(tokenizer, file="chat_multiturn", scale=0.03, think_time_factor=0.005)
-    reqs, samples = drive(backend, w, 2, Concurrency(2))
+    reqs, samples = drive(backend, w, 2, Concurrency(concurrency=2, requests=1))
     conv = w.session(0)
     for k in range(len(conv.turns) - 1):
         a, b = f"c0-t{k}", f"c0-t{k + 1}"
@@ -156,7 +157,7 @@ def test_chat_turns_carry_history_and_wait_think_time(backend, tokenizer):
 
 def test_trace_arrivals_follow_the_schedule(backend, tokenizer):
     w = make(tokenizer, file="mooncake", scale=0.005, count=25, time_scale=0.25)
-    reqs, samples = drive(backend, w, 25, Offline())
+    reqs, samples = drive(backend, w, 25, Offline(requests=1))
     assert len(samples) == 25
     t0 = min(s.scheduled_ns for s in samples.values())
     lags = []

@@ -5,6 +5,7 @@ import pytest
 
 from bench import cli
 from bench.results import store
+from bench.results.files import SCHEMA_VERSION
 from bench.errors import UserError
 from tests.synth import even_sweep_point, write_run
 
@@ -36,11 +37,24 @@ def test_upgrade_v0_and_reject_newer(root):
     v0["metrics"] = v0.pop("summary")
     v0["env"]["git"] = v0["env"].pop("git_sha")
     up = store.upgrade(v0)
-    assert up["schema_version"] == 1 and up["summary"] == meta["summary"] and up["status"] == "complete"
+    assert up["schema_version"] == SCHEMA_VERSION and up["summary"] == meta["summary"] and up["status"] == "complete"
     assert up["env"]["git_sha"] == meta["env"]["git_sha"]
     (d / "run.json").write_text(json.dumps(dict(meta, schema_version=99)))
     with pytest.raises(UserError, match="schema_version 99"):
         store.read(d)
+
+
+def test_upgrade_v1_cuts_the_load_to_its_kind_and_records_the_point():
+    """v1 stored every kind's load keys (unused ones null); the point came from the config."""
+    v1 = {"schema_version": 1, "status": "complete", "summary": {}, "env": {}, "config": {"load": {
+        "kind": "rate", "concurrency": None, "rate": 4.0, "burstiness": 1.0, "requests": 10,
+        "duration_s": None, "warmup": 0, "workers": 1, "search": None}}}
+    up = store.upgrade(v1)
+    assert up["config"]["load"] == {"kind": "rate", "concurrency": None, "rate": 4.0, "burstiness": 1.0,
+                                     "requests": 10, "duration_s": None, "warmup": 0, "workers": 1}
+    assert up["load_point"] == {"kind": "rate", "value": 4.0, "per_second": True, "open_loop": True,
+                                "max_in_flight": None}
+    assert store.load_point(up) == 4.0
 
 
 def test_resolve(root):

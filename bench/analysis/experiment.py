@@ -1,18 +1,19 @@
-"""Pairs the runs of an A/B experiment (bench.treatments) and measures each treatment's effect.
+"""Pairs the runs of an A/B experiment (bench.treatments) and measures each treatment's effect,
+from the run folders alone: `bench run` and `bench experiment DIR` call the same `write`.
 
 Per experiment, load point and treatment, against the baseline at the same load point (runs of
 every repetition pooled):
 - effects: for each key of EFFECT_KEYS, the ratio treatment / baseline with a 95% seeded
-  bootstrap CI and a direction-aware verdict (bench.analysis.stats.compare_key: improvement / regression
+  bootstrap CI and a direction-aware verdict (bench.analysis.runsets: improvement / regression
   only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
 - spec: acceptance metrics (bench.metrics.spec), kv: KV-cache metrics of both arms
   (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity;
-  a backend declares how: "offline" ones here, "live" ones by bench.run.live_fidelity while the
-  engines are up). Each backend says what it can report (bench.backends.base.Backend).
+  a backend declares how: "offline" ones here, "live" ones read from the file that
+  bench.experiments.live_fidelity wrote into the arm's folder while the engines were up). Each
+  backend says what it can report (bench.backends.base.Backend).
 
-Writes `<results>/<first run's stamp>-<name>.experiment.json`, and into each run's run.json:
-`treatment` (its arm), `experiment_file`, its own `spec` / `kv` / `fidelity` values, and in the
-first repetition of each treatment arm `treatment_effects` (rows bench.analysis.report renders).
+Writes `<results>/<suite id>.experiment.json` (this module is its only writer), one per suite
+(the `bench run` that made the runs); run folders are only read.
 """
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ from bench.metrics import kv as kv_metrics
 from bench.metrics import spec as spec_metrics
 from bench.analysis import runsets, stats
 from bench.analysis.runsets import NO_DRIFT
+from bench.errors import UserError
 from bench.results import store
-from bench.results.files import atomic_write_json, read_samples, update_run
-from bench.run.live_fidelity import TF_META, prompts_of
+from bench.results.files import atomic_write_json
+from bench.results.run import Run, load_point, suite_of
 from bench.treatments import BASELINE
+from bench.workloads import sent_prompts
 
 EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "itl_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s")
 
@@ -39,12 +42,8 @@ def _arm_name(r) -> str:
     return r.spec.treatment.name if r.spec.treatment else BASELINE
 
 
-def _load(r) -> float | None:
-    return store.load_point(r.meta["config"])
-
-
-def _samples(r) -> list:
-    return [s for s in read_samples(r.dir) if not s.warmup]
+def _samples(r: Run) -> list:
+    return r.samples()
 
 
 def _engine_sum(runs) -> dict[str, float]:
@@ -89,8 +88,9 @@ def _fidelity(backend, base_runs, treat_runs, base_s: list[list], treat_s: list[
     # a speculative arm's tokens are verified by the target model: the same distribution
     if backend.teacher_forced == "offline" and not backend.is_speculative(topts):
         out |= backend.teacher_forced_offline(base_runs[0].meta["model_path"], bopts, topts, base_s[0],
-                                              prompts_of(base_runs[0], len(base_s[0])))
-    return out | treat_runs[0].meta.get(TF_META, {})    # "live" backends: bench.run.live_fidelity
+                                              sent_prompts(base_runs[0]))
+    live = treat_runs[0].dir / fidelity.TEACHER_FORCED_FILE     # "live" backends, measured in the run
+    return out | (json.loads(live.read_text()) if live.exists() else {})
 
 
 def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
@@ -114,12 +114,12 @@ def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
     return out
 
 
-def analyze(results: list) -> list[dict[str, Any]]:
-    """One summary per experiment in `results` (RunResults of bench.run.runner)."""
+def analyze(runs: list[Run]) -> list[dict[str, Any]]:
+    """One summary per experiment among `runs` (in the order the runs ran)."""
     groups: dict[str, dict[Any, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for r in results:
-        if r.spec.treatment and r.status != "failed":
-            groups[r.spec.treatment.experiment][_load(r)][_arm_name(r)].append(r)
+    for r in runs:
+        if r.meta["config"].get("treatment") and r.status != "failed":
+            groups[r.spec.treatment.experiment][load_point(r.meta)][_arm_name(r)].append(r)
     out = []
     for exp, points in groups.items():
         first = next(iter(next(iter(points.values())).values()))[0]
@@ -137,32 +137,41 @@ def stats_rule() -> str:
             f"+/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction")
 
 
-def _annotate(results: list, exps: list[dict[str, Any]], path: Path) -> None:
-    by_id = {r.run_id: r for r in results}
-    for exp in exps:
-        for arm in exp["arms"]:
-            for i, run_id in enumerate(arm["runs"]):
-                r = by_id[run_id]
-                extra = {"treatment": r.spec.treatment.model_dump(mode="json"), "experiment_file": path.name,
-                         "spec": arm.get("spec"), "kv": arm.get("kv")}
-                if arm["treatment"] != BASELINE:
-                    extra["fidelity"] = arm.get("fidelity")
-                    if i == 0:   # once per arm, so a report over all runs shows each row once
-                        extra["treatment_effects"] = arm["effects"]
-                r.meta.update(extra)
-                update_run(r.dir, extra)
+def file_name(runs: list[Run]) -> str:
+    """`<suite id>.experiment.json`; runs made before suites were recorded: `<stamp>-<name>`."""
+    first = runs[0]
+    suite = first.meta.get("suite")
+    return f"{suite or first.run_id.split('-')[0] + '-' + first.spec.name}.experiment.json"
 
 
-def finish(results: list, results_dir: Path | str) -> Path | None:
-    """Analyse the experiments among `results`, write the summary file and annotate run.json."""
-    exps = analyze(results)
-    if not exps:
-        return None
-    first = results[0]
-    path = Path(results_dir) / f"{first.run_id.split('-')[0]}-{first.spec.name}.experiment.json"
-    atomic_write_json(path, {"experiments": exps})
-    _annotate(results, exps, path)
-    return path
+def write(runs: list[Run], results_dir: Path | str) -> list[Path]:
+    """Analyse the experiments among `runs` and write one file per suite that has any."""
+    suites: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        if r.meta["config"].get("treatment"):
+            suites[suite_of(r)].append(r)
+    paths = []
+    for members in suites.values():
+        exps = analyze(members)
+        if exps:
+            path = Path(results_dir) / file_name(members)
+            atomic_write_json(path, {"experiments": exps})
+            paths.append(path)
+    return paths
+
+
+def main(folder: str) -> int:
+    """`bench experiment DIR`: every experiment file of DIR recomputed from its run folders."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise UserError(folder, "no such results folder")
+    paths = write(store.find_runs([path]), path)
+    if not paths:
+        print(f"no A/B experiment runs under {folder}")
+    for p in paths:
+        print(render_file(p))
+        print(f"experiment summary: {p}")
+    return 0
 
 
 PRINT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s")   # all EFFECT_KEYS are in the file
@@ -225,6 +234,15 @@ def render(exps: list[dict[str, Any]], width: int = 150) -> str:
         con.print(arms)
     con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
     return buf.getvalue()
+
+
+def run_ids(path: Path | str) -> set[str]:
+    """The runs an experiment file pairs."""
+    try:
+        exps = json.loads(Path(path).read_text()).get("experiments") or []
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {run for exp in exps for arm in exp.get("arms") or [] for run in arm.get("runs") or []}
 
 
 def render_file(path: Path | str) -> str:

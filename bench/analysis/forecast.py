@@ -14,6 +14,7 @@ import numpy as np
 
 from bench.analysis import stats
 from bench.results import store
+from bench import registry
 from bench.errors import UserError
 
 N_BOOT = 300
@@ -112,7 +113,7 @@ def sweep(runs: list[store.Run], slos: dict[str, float], unit: str = "request",
     """Measured points, and n_boot resampled sweeps (each run's samples resampled independently)."""
     by_load: dict[float, list[store.Run]] = {}
     for run in runs:      # repeated runs at one load point are pooled
-        load = store.load_point(run.meta["config"])
+        load = store.load_point(run.meta)
         if load is None:
             raise UserError(str(run.dir), "cannot forecast from this run: no load.concurrency or load.rate")
         by_load.setdefault(float(load), []).append(run)
@@ -140,7 +141,7 @@ def forecast(runs: list[store.Run], slos: dict[str, float], target_rate: float, 
     if len(groups) > 1:
         raise UserError("forecast", f"the runs belong to {len(groups)} groups (model, backend, hardware, "
                                     "workload, seed differ); give one load sweep")
-    if len({store.load_point(r.meta["config"]) for r in runs}) < 2:
+    if len({store.load_point(r.meta) for r in runs}) < 2:
         raise UserError("forecast", "need runs at 2 or more load points (a load sweep)")
     points, boots = sweep(runs, slos, unit, n_boot)
     best = plan(points, slos, target_rate, price_per_gpu_hour, gpus_per_replica, unit)
@@ -239,7 +240,8 @@ def from_capacity(doc: dict, target_rate: float, price_per_gpu_hour: float, gpus
                     p.get("total_tok_s", 0.0) / p["units_s"] if p["units_s"] else 0.0,
                     p["output_tok_s"] / p["units_s"] if p["units_s"] else 0.0)
               for p in doc["probes"] if p.get("units_s") is not None and p.get("slo_met") is not None]
-    rate = doc["capacity"] if doc["over"] == "rate" else doc.get("units_s_at_capacity")
+    per_second = registry.load_class(doc["over"]).per_second    # the load is itself units/s
+    rate = doc["capacity"] if per_second else doc.get("units_s_at_capacity")
     if doc["capacity"] is None or not rate:
         return Forecast(unit, slos, points, None, None, None, None, None, None, None)
     near = min(points, key=lambda p: abs(p.load - doc["capacity"])) if points else None
@@ -247,7 +249,7 @@ def from_capacity(doc: dict, target_rate: float, price_per_gpu_hour: float, gpus
                        near.output_tokens_per_unit if near else 0.0)], {}, target_rate, price_per_gpu_hour,
                 gpus_per_replica, unit)
     band = {"max_load": (doc["ci_low"], doc["ci_high"] if doc["ci_high"] is not None else doc["capacity"])}
-    if doc["over"] == "rate":
+    if per_second:
         lo, hi = band["max_load"]
         band["capacity"] = (lo, hi)
         band["replicas"] = (math.ceil(target_rate / hi - 1e-9), math.ceil(target_rate / lo - 1e-9)) if lo else None

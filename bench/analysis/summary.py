@@ -12,7 +12,9 @@ from typing import Any
 
 from bench.analysis import runsets
 from bench.errors import UserError
+from bench.metrics import inflation as token_inflation
 from bench.results import store
+from bench.results.run import is_plain, suite_of
 from bench.run.capacity import describe as capacity_line
 
 ROW_KEYS = (("ttft_ms_p50", "TTFT p50 ms", "{:.1f}"), ("tpot_ms_p50", "TPOT p50 ms", "{:.2f}"),
@@ -26,8 +28,7 @@ PRICE_PER_HOUR = 2.0   # an illustrative price per GPU-hour for the cost column;
 
 def _plain(runs: list[store.Run]) -> list[store.Run]:
     """Runs that are neither capacity probes nor treatment arms."""
-    return [r for r in runs if not r.meta.get("capacity_probe") and store.treatment_name(r.meta) is None
-            and not (r.meta["config"].get("treatment") or {}).get("experiment")]
+    return [r for r in runs if is_plain(r)]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -46,9 +47,14 @@ def workloads(runs: list[store.Run]) -> list[str]:
 
 def inflation(runs: list[store.Run]) -> list[str]:
     """Tokens per unit of work, its ratio to a chat turn, and what a unit costs on one replica at
-    the measured rate (1 / units per second of the run, at PRICE_PER_HOUR)."""
-    data = next((r.meta["inflation"] for r in runs if r.meta.get("inflation")), None)
-    if not data or not data["rows"]:
+    the measured rate (1 / units per second of the run, at PRICE_PER_HOUR): over the plain runs
+    of the first suite among `runs`."""
+    suites: dict[str, list[store.Run]] = {}
+    for r in runs:
+        suites.setdefault(suite_of(r), []).append(r)
+    data = next((d for d in (token_inflation.table(token_inflation.of_runs(rs)) for rs in suites.values())
+                 if d["rows"]), None)
+    if data is None:
         return []
     by_label = {(r.meta.get("label") or r.meta.get("name")): r for r in runs}
     rows = []

@@ -45,6 +45,9 @@ import numpy as np
 from bench.types import Sample
 
 MAX_TF_REQUESTS = 16
+# A treatment arm's live teacher-forced metrics, in its first run's folder (written while the
+# experiment's engines are up, read by the experiment's analysis).
+TEACHER_FORCED_FILE = "teacher_forced.json"
 TF_TOP_K = 20          # vLLM's default max_logprobs
 SPECULATIVE_KEYS = ("prompt_lookup_num_tokens",)
 

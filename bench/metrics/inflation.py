@@ -58,3 +58,19 @@ def table(rows: list[InflationRow]) -> dict[str, Any]:
     """What results store: the rows and which one is the baseline."""
     base = next((r.run for r in rows if r.vs_baseline == 1.0), None)
     return {"baseline": base, "rows": [asdict(r) for r in rows]}
+
+
+def of_runs(runs: list) -> list[InflationRow]:
+    """The rows of one suite's plain runs (bench.results.run.Run: no capacity probes, no A/B
+    arms), in run order: computed when results are read, from the summaries alone."""
+    from bench import registry
+
+    out = []
+    for r in runs:
+        kind = (r.meta["config"].get("workload") or {}).get("kind")
+        try:
+            unit = registry.workload_class(kind).unit
+        except KeyError:          # a workload this bench no longer has
+            continue
+        out.append((r.meta.get("label") or r.meta.get("name"), kind, unit, r.summary))
+    return inflation_rows(out)

@@ -120,11 +120,12 @@ class Probe:
     pressure: float | None       # SLO pressure at the percentile (unit_pressure; saturation test)
 
 
-def saturated(probes: list[Probe], cur: Probe, over: str) -> bool:
+def saturated(probes: list[Probe], cur: Probe, per_second: bool) -> bool:
     """Past saturation: more load than the nearest lower probe no longer buys throughput, only
-    latency (SLO pressure at the percentile: the thresholds scale it, so it works for any SLO)."""
+    latency (SLO pressure at the percentile: the thresholds scale it, so it works for any SLO).
+    `per_second`: the load is units per second, so served units/s can be held against it."""
     prev = max((p for p in probes if p.load < cur.load), key=lambda p: p.load, default=None)
-    if over == "rate" and cur.units_s < SATURATED_RATE_SHARE * cur.load:
+    if per_second and cur.units_s < SATURATED_RATE_SHARE * cur.load:
         return True
     if prev is None or prev.pressure is None or cur.pressure is None:
         return False

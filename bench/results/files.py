@@ -1,10 +1,10 @@
 """results/<run_id>/{run.json, samples.jsonl}: written atomically, never overwritten.
 
-run.json is rewritten (temp file + rename) at start, on each status change and at the end;
+run.json is written (temp file + rename) when the run starts and when it finishes, by the run's
+RunWriter only: nothing is added to it afterwards. What is derived after a run (token inflation,
+an experiment's effects) is computed when results are read, or lives in a file of its own.
 samples.jsonl is appended and flushed as each request completes, so a crash loses nothing
-that was measured. This module is the only one that writes run.json: what is added after a run
-ended (the suite's token-inflation table, an experiment's arm and effects) goes through
-`update_run`.
+that was measured.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from bench.types import Sample
 # Values JSON has no type for are written as str(), as before.
 _encode_sample = msgspec.json.Encoder(enc_hook=str).encode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -75,13 +75,6 @@ class RunWriter:
         self.meta.update(fields, status=status, n_samples=self.n_samples)
         self._samples.close()
         self.write_meta()
-
-
-def update_run(run_dir: Path | str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Add or replace top-level `fields` in a finished run's run.json (atomic rewrite); returns it."""
-    meta = read_run(run_dir) | fields
-    atomic_write_json(Path(run_dir) / "run.json", meta)
-    return meta
 
 
 def copy_into(run_dir: Path | str, src: Path | str, name: str) -> None:

@@ -1,23 +1,20 @@
 """The results store: run folders -> pandas DataFrames, comparable-run groups, run look-up.
 
-Layout and schema are documented in results/README.md. Older run.json schemas are upgraded on
-read (`upgrade`), so analysis code only ever sees the current schema.
+Layout and schema are documented in results/README.md; one run folder is a
+bench.results.run.Run (read and upgraded there).
 """
 from __future__ import annotations
 
 import glob
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from bench.errors import UserError
-from bench.results.files import SCHEMA_VERSION, read_samples
-from bench.types import Sample
-
+from bench.results.run import Run, load_point, read, upgrade  # noqa: F401  (the store's readers' vocabulary)
 
 
 def _version_dists(name: str | None) -> tuple[str, ...]:
@@ -28,63 +25,6 @@ def _version_dists(name: str | None) -> tuple[str, ...]:
         return tuple(registry.backend_class(name).version_dists)
     except (KeyError, ImportError, TypeError):   # a backend this bench no longer has
         return ()
-
-
-def upgrade(meta: dict[str, Any]) -> dict[str, Any]:
-    """Bring a run.json of any known schema version to the current one (pure; returns a copy).
-
-    Version 0 (no `schema_version`, pre-release): `summary` was called `metrics`, `env.git_sha`
-    was `env.git` and there was no `status` (a run that has a summary finished).
-    """
-    meta = json.loads(json.dumps(meta))
-    version = meta.get("schema_version", 0)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ValueError(f"schema_version {version!r} is newer than this bench reads ({SCHEMA_VERSION})")
-    if version == 0:
-        if "metrics" in meta and "summary" not in meta:
-            meta["summary"] = meta.pop("metrics")
-        env = meta.setdefault("env", {})
-        if "git" in env and "git_sha" not in env:
-            env["git_sha"] = env.pop("git")
-        meta.setdefault("status", "complete" if meta.get("summary") else "partial")
-        meta["schema_version"] = 1
-    for key, default in (("summary", {}), ("config", {}), ("env", {}), ("backend_info", {})):
-        if not isinstance(meta.get(key), dict):
-            meta[key] = default
-    return meta
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run folder: its upgraded run.json and where it lives (samples load on demand)."""
-    dir: Path
-    meta: dict[str, Any]
-
-    @property
-    def run_id(self) -> str:
-        return self.meta.get("run_id") or self.dir.name
-
-    @property
-    def summary(self) -> dict[str, float]:
-        return self.meta["summary"]
-
-    def samples(self, include_warmup: bool = False) -> list[Sample]:
-        return [s for s in read_samples(self.dir) if include_warmup or not s.warmup]
-
-
-def read(run_dir: Path | str) -> Run:
-    run_dir = Path(run_dir)
-    path = run_dir / "run.json"
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(str(path), "not a run folder (no run.json)") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(str(path), f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
-    try:
-        return Run(run_dir, upgrade(meta))
-    except ValueError as exc:
-        raise UserError(str(path), str(exc)) from None
 
 
 def find_runs(paths: Iterable[Path | str]) -> list[Run]:
@@ -149,7 +89,7 @@ def comparable_fields(meta: dict[str, Any]) -> dict[str, str]:
             "backend": str(backend.get("name")), "backend version": str(backend_version(meta)),
             "workload": f"{(cfg.get('workload') or {}).get('kind')} #{_digest(cfg.get('workload'))}",
             "seed": str(cfg.get("seed")),
-            "load": f"{load.get('kind')} {load_point(cfg)} x{load.get('requests') or load.get('duration_s')}"}
+            "load": f"{load.get('kind')} {load_point(meta)} x{load.get('requests') or load.get('duration_s')}"}
 
 
 def differences(a: list[Run], b: list[Run]) -> list[str]:
@@ -203,12 +143,6 @@ def repetition(run: "Run") -> int | None:
     return t.get("repetition") if isinstance(t, dict) else None
 
 
-def load_point(cfg: dict[str, Any]) -> float | None:
-    """The offered load of a run: sessions per second (rate) or sessions in flight."""
-    load = cfg.get("load") or {}
-    return load.get("rate") if load.get("kind") == "rate" else load.get("concurrency")
-
-
 def keys(meta: dict[str, Any]) -> dict[str, str]:
     """`group`: runs one may compare (same model, backend and version, hardware, workload and
     seed), across load points and treatments. `series`: the same measurement repeated over
@@ -238,7 +172,7 @@ def run_row(run: Run) -> dict[str, Any]:
         "gpu": (gpu.get("names") or [None])[0], "gpu_driver": gpu.get("driver"),
         "workload": workload.get("kind"), "workload_digest": _digest(workload), "seed": cfg.get("seed"),
         "load_kind": load.get("kind"), "concurrency": load.get("concurrency"), "rate": load.get("rate"),
-        "load_point": load_point(cfg), "treatment": treatment_name(m),
+        "load_point": load_point(m), "treatment": treatment_name(m),
         **keys(m),
     }
     return row | {k: v for k, v in m["summary"].items() if k not in row}

@@ -1,9 +1,11 @@
-"""Capacity at SLO: the search loop (load.kind: capacity). Each probed load is a normal run
-through the runner, on the backend already started; the decisions are pure (bench.metrics.slo).
+"""Capacity at SLO: the search loop (`load.kind: capacity`, bench.load.capacity). Each probe is a
+normal run (bench.run.run_one) of the kind the search names, built by that kind, on the engine
+already started; the decisions are pure (bench.metrics.slo).
 
-Every probe's run.json carries `capacity_probe` and `capacity_file`; the search's own file,
-results/<search id>.capacity.json, is rewritten after every probe, so an interrupted or
-time-capped search leaves every probe on disk and a file that says how it stopped.
+The search's own file, results/<search id>.capacity.json, written only here, is the authority on
+the search: it is rewritten after every probe, so an interrupted or time-capped search leaves
+every probe on disk and a file that says how it stopped. Each probe's run.json carries
+`capacity_probe` (its marks, final when the run finishes) and `capacity_file`.
 """
 from __future__ import annotations
 
@@ -12,27 +14,24 @@ import bisect
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from bench import registry
-from bench.config import LoadSpec, RunSpec
+from bench.config import RunSpec
 from bench.metrics import slo
-from bench.results import store
-from bench.results.files import atomic_write_json, new_run_id, read_run, update_run
+from bench.results.files import atomic_write_json, new_run_id
+from bench.results.run import Run
 from bench.run.driver import now_ns
+from bench.run.engines import Engine
+from bench.run.progress import Progress
+from bench.run.run_one import run_one
 from bench.types import Sample
 
 # The drive of a point ends this share of the remaining time into it, so the sessions still in
 # flight can drain before the hard cap (which cancels them) falls.
 DRAIN_SHARE = 0.85
-
-
-def unit_name(over: str, tasks: bool) -> str:
-    if over == "concurrency":
-        return "concurrent sessions"
-    return "tasks/s" if tasks else "requests/s"
 
 
 def describe(d: dict[str, Any]) -> str:
@@ -45,8 +44,9 @@ def describe(d: dict[str, Any]) -> str:
     if d["capacity"] is None:
         return head + f"below {d['ci_high']:g} {d['unit']} (even the lowest load probed missed)"
     hi = "-" if d["ci_high"] is None else f"{d['ci_high']:.3g}"
-    rate = d["units_s_at_capacity"] if d["over"] == "concurrency" else d["capacity"]
-    at = f", serving {rate:.3g} {d['units_s_unit']}" if d["over"] == "concurrency" else ""
+    per_second = registry.load_class(d["over"]).per_second       # the load is itself units/s
+    rate = d["capacity"] if per_second else d["units_s_at_capacity"]
+    at = "" if per_second else f", serving {rate:.3g} {d['units_s_unit']}"
     if rate and d["units_s_unit"] == "tasks/s":
         at += f" = {rate * 3600:,.0f} tasks/hour"
     note = " (every probe met: a lower bound)" if d["ci_high"] is None else ""
@@ -58,7 +58,7 @@ class Watch:
     """Wraps the runner's Progress: keeps each unit's samples and answers the driver's `stop`
     check from the units finished so far (the Wilson bound of slo.point_verdict)."""
 
-    def __init__(self, inner, search, thresholds: dict[str, float], target: float, tasks: bool):
+    def __init__(self, inner: Progress, search, thresholds: dict[str, float], target: float, tasks: bool):
         self.inner, self.search, self.thresholds, self.target, self.tasks = inner, search, thresholds, target, tasks
         self.units: dict[str, list[Sample]] = {}
         self.seen = self.good = 0
@@ -70,6 +70,9 @@ class Watch:
 
     def stop(self) -> None:
         self.inner.stop()
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
 
     def advance(self, sample: Sample) -> None:
         self.inner.advance(sample)
@@ -107,25 +110,23 @@ def percentile_stats(samples: list[Sample], thresholds: dict[str, float], pct: f
 
 
 def probe_spec(spec: RunSpec, load: float, duration_s: float, first: bool) -> RunSpec:
-    s = spec.load.search
-    value = int(load) if s.over == "concurrency" else load
-    new = LoadSpec(kind=s.over, rate=value if s.over == "rate" else None,
-                   concurrency=value if s.over == "concurrency" else spec.load.concurrency,
-                   burstiness=spec.load.burstiness, duration_s=duration_s, workers=spec.load.workers,
-                   warmup=spec.load.warmup if first else 0)   # the engine stays warm between probes
-    label = ",".join(x for x in (spec.label, f"{s.over}={value:.4g}") if x)
-    return spec.model_copy(update={"load": new, "label": label})
+    """The probe run at `load`: the search's kind builds its load (never a copy of the search's)."""
+    probe = spec.load.probe(load, duration_s, first)
+    label = ",".join(x for x in (spec.label, f"{probe.kind}={probe.offered:.4g}") if x)
+    return spec.model_copy(update={"load": probe, "label": label})
 
 
 class Search:
     """One capacity search's state and its file."""
 
-    def __init__(self, spec: RunSpec, results_dir: Path):
+    def __init__(self, spec: RunSpec, results_dir: Path, deadline: float):
         self.spec, self.s = spec, spec.load.search
+        self.kind = self.s.kind
         self.tasks = registry.workload_class(spec.workload.kind).sessions_are_tasks
         self.thresholds, self.target = spec.slo.thresholds(), spec.slo.target
         self.id = new_run_id(spec.name, spec.label)
         self.path = Path(results_dir) / f"{self.id}.capacity.json"
+        self.deadline = deadline              # time.monotonic() of the time cap
         self.probes: list[slo.Probe] = []
         self.rows: list[dict[str, Any]] = []
         self.stopped = "running"
@@ -134,7 +135,7 @@ class Search:
     def doc(self) -> dict[str, Any]:
         good, bad = slo.bracket(self.probes)
         cap, lo, hi = slo.estimate(good, bad, self.target)
-        # the units/s the system served at that load (for over: concurrency, what a forecast needs)
+        # the units/s the system served at that load (for a load in sessions, what a forecast needs)
         at = None
         if cap is not None:
             span = (bad.load - good.load) if bad else 0.0
@@ -142,7 +143,7 @@ class Search:
             at = good.units_s + t * ((bad.units_s if bad else good.units_s) - good.units_s)
         return {"search": self.id, "name": self.spec.name, "label": self.spec.label,
                 "workload": self.spec.workload.kind, "backend": self.spec.backend.name,
-                "model": self.spec.model, "over": self.s.over, "unit": unit_name(self.s.over, self.tasks),
+                "model": self.spec.model, "over": self.s.over, "unit": self.kind.unit(self.tasks),
                 "slo": self.spec.slo.model_dump() | {"percentile": self.target * 100},
                 "search_settings": self.s.model_dump(), "capacity": cap, "ci_low": lo, "ci_high": hi,
                 "units_s_at_capacity": at, "units_s_unit": "tasks/s" if self.tasks else "requests/s",
@@ -153,79 +154,87 @@ class Search:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.path, self.doc())
 
-    def record(self, result, watch: Watch, load: float, stop: str) -> None:
-        ss = watch.samples()
-        self.hardware = self.hardware or store.hardware(result.meta.get("env") or {})
-        k, n = slo.attainment(ss, self.thresholds, self.tasks)
+
+class ProbeMarks:
+    """One probe's marks: `capacity_probe` at the start ("running"), then its verdict when the
+    run finishes (or why it was cut off), handed to the run's writer; the search's row too."""
+
+    def __init__(self, search: Search, load: float, watch: Watch):
+        self.search, self.load, self.watch = search, load, watch
+
+    def at_start(self) -> dict[str, Any]:
+        st = self.search
+        return {"capacity_probe": {"search": st.id, "load": self.load, "over": st.s.over, "slo_met": None,
+                                   "attainment": None, "stop": "running"},
+                "capacity_file": st.path.name}
+
+    def at_finish(self, meta: dict[str, Any], status: str, summary: dict[str, float]) -> dict[str, Any]:
+        from bench.results.store import hardware
+
+        st = self.search
+        st.hardware = st.hardware or hardware(meta.get("env") or {})
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():   # the time cap or Ctrl-C is cutting this probe off
+            why = "time_cap" if time.monotonic() >= st.deadline else "interrupted"
+            mark = self.at_start()["capacity_probe"] | {"stop": why, "slo_met": None}
+            st.rows.append({"run_id": meta["run_id"], **mark, "status": "partial"})
+            return {"capacity_probe": mark, "capacity_file": st.path.name}
+        return {"capacity_probe": self._judge(meta["run_id"], status, summary), "capacity_file": st.path.name}
+
+    def _judge(self, run_id: str, status: str, summary: dict[str, float]) -> dict[str, Any]:
+        st, load, stop = self.search, self.load, self.watch.reason or "max_duration"
+        ss = self.watch.samples()
+        k, n = slo.attainment(ss, st.thresholds, st.tasks)
         share = k / n if n else 0.0
-        lo, hi = slo.wilson(k, n, self.s.confidence)
-        units_s = result.summary.get("tasks_s" if self.tasks else "request_s", 0.0)
-        pct_stats, pressure = percentile_stats(ss, self.thresholds, self.target * 100, self.tasks)
-        probe = slo.Probe(load, bool(n) and (stop == "met" or (stop != "missed" and share >= self.target)),
+        lo, hi = slo.wilson(k, n, st.s.confidence)
+        units_s = summary.get("tasks_s" if st.tasks else "request_s", 0.0)
+        pct_stats, pressure = percentile_stats(ss, st.thresholds, st.target * 100, st.tasks)
+        probe = slo.Probe(load, bool(n) and (stop == "met" or (stop != "missed" and share >= st.target)),
                           share, units_s, pressure)
         # saturation is looked for while raising the load; once a point missed, the SLO decides
-        raising = all(p.slo_met for p in self.probes)
-        sat = raising and n >= slo.SATURATED_MIN_UNITS and slo.saturated(self.probes, probe, self.s.over)
-        if sat or result.status == "failed":
+        raising = all(p.slo_met for p in st.probes)
+        sat = raising and n >= slo.SATURATED_MIN_UNITS and slo.saturated(st.probes, probe, st.kind.per_second)
+        if sat or status == "failed":
             probe = slo.Probe(load, False, share, units_s, pressure)
-        self.probes.append(probe)
-        mark = {"search": self.id, "load": load, "over": self.s.over, "slo_met": probe.slo_met,
+        st.probes.append(probe)
+        mark = {"search": st.id, "load": load, "over": st.s.over, "slo_met": probe.slo_met,
                 "attainment": share, "attainment_ci": [lo, hi], "units": n, "stop": stop, "saturated": sat}
-        self.rows.append({"run_id": result.run_id, **mark, "status": result.status, "units_s": units_s,
-                          "output_tok_s": result.summary.get("output_tok_s", 0.0),
-                          "total_tok_s": result.summary.get("total_tok_s", 0.0), **pct_stats})
-        fields = {"capacity_probe": mark, "capacity_file": self.path.name}
-        update_run(result.dir, fields)
-        result.meta.update(fields)
-        self.save()
-
-    def mark_unfinished(self, results_dir: Path, why: str) -> None:
-        """The probe cut off mid-run (its run.json says partial): mark it with why."""
-        for run_json in Path(results_dir).glob("*/run.json"):
-            meta = read_run(run_json.parent)
-            probe = meta.get("capacity_probe") or {}
-            if probe.get("search") == self.id and probe.get("stop") == "running":
-                probe.update(stop=why, slo_met=None)
-                update_run(run_json.parent, {"capacity_probe": probe, "capacity_file": self.path.name})
-                self.rows.append({"run_id": meta["run_id"], **probe, "status": "partial"})
+        st.rows.append({"run_id": run_id, **mark, "status": status, "units_s": units_s,
+                        "output_tok_s": summary.get("output_tok_s", 0.0),
+                        "total_tok_s": summary.get("total_tok_s", 0.0), **pct_stats})
+        return mark
 
 
-async def search(spec: RunSpec, run_one: Callable, results_dir: Path, progress,
-                 on_result: Callable = lambda r: None) -> list:
-    """Probe loads (slo.next_load) until the search converges or its time cap; each probe is
-    `run_one(probe_spec, progress, stop, meta)`, a normal run. Returns the probes' RunResults."""
-    st = Search(spec, results_dir)
-    s, results = st.s, []
-    deadline = time.monotonic() + s.time_cap_s
+async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Progress, suite: str = "") -> list[Run]:
+    """Probe loads (slo.next_load) until the search converges or its time cap; each probe is a
+    normal run. Returns the probes' runs."""
+    s = spec.load.search
+    st = Search(spec, results_dir, time.monotonic() + s.time_cap_s)
+    runs: list[Run] = []
     st.save()
     try:
         while (load := slo.next_load(st.probes, s.low, s.high, s.growth, s.precision_pct,
-                                     s.over == "concurrency")) is not None:
-            remaining = deadline - time.monotonic()
+                                     not st.kind.per_second)) is not None:
+            remaining = st.deadline - time.monotonic()
             if remaining < s.min_duration_s:      # a point could not reach its minimum: stop here
                 st.stopped = "time_cap"
                 break
             duration = min(s.max_duration_s, max(s.min_duration_s, DRAIN_SHARE * remaining))
             watch = Watch(progress, s, st.thresholds, st.target, st.tasks)
-            meta = {"capacity_probe": {"search": st.id, "load": load, "over": s.over, "slo_met": None,
-                                       "attainment": None, "stop": "running"},
-                    "capacity_file": st.path.name}
             try:
-                result = await asyncio.wait_for(
-                    run_one(probe_spec(spec, load, duration, not st.probes), watch, watch.check, meta), remaining)
+                run = await asyncio.wait_for(run_one(probe_spec(spec, load, duration, not st.probes), engine,
+                                                     results_dir, watch, suite, watch.check,
+                                                     ProbeMarks(st, load, watch)), remaining)
             except asyncio.TimeoutError:          # the hard cap: the probe was cut off, marked
                 st.stopped = "time_cap"
-                st.mark_unfinished(results_dir, "time_cap")
                 break
-            results.append(result)
-            st.record(result, watch, load, watch.reason or "max_duration")
-            on_result(result)
+            runs.append(run)
+            st.save()
         else:
             st.stopped = "converged"
     except BaseException:                         # Ctrl-C, SIGTERM, a crash: keep what was probed
         st.stopped = "interrupted"
-        st.mark_unfinished(results_dir, "interrupted")
         raise
     finally:
         st.save()
-    return results
+    return runs

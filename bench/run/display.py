@@ -1,11 +1,15 @@
-"""Terminal output: a progress bar while a run goes, a summary table at the end."""
+"""Terminal output: a progress bar (or plain notes) while a run goes, a summary table at the end."""
 from __future__ import annotations
+
+import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.run.runner import Progress, RunResult
+from bench.metrics import inflation
+from bench.results.run import Run, is_plain
+from bench.run.progress import Progress
 from bench.types import Sample
 
 console = Console()
@@ -45,7 +49,14 @@ TABLE_ROWS = [
 ]
 
 
-class BarProgress(Progress):
+class NoteProgress(Progress):
+    """No bar (not a terminal, or --no-progress): the run stage's notes only, on stderr."""
+
+    def note(self, text: str) -> None:
+        print(f"bench: {text}", file=sys.stderr)
+
+
+class BarProgress(NoteProgress):
     def __init__(self):
         self._bar: RichProgress | None = None
 
@@ -66,7 +77,7 @@ class BarProgress(Progress):
             self._bar = None
 
 
-def summary_table(results: list[RunResult]) -> Table:
+def summary_table(results: list[Run]) -> Table:
     """Metrics as rows, runs as columns: one run or a whole matrix side by side."""
     table = Table(title="bench summary", show_lines=False)
     table.add_column("metric")
@@ -87,10 +98,11 @@ def summary_table(results: list[RunResult]) -> Table:
     return table
 
 
-def inflation_table(results: list[RunResult]) -> Table | None:
-    """Tokens per unit of work (chat turn, RAG query, agentic task) and the ratio to the baseline."""
-    data = next((r.meta["inflation"] for r in results if r.meta.get("inflation")), None)
-    if not data or not data["rows"]:
+def inflation_table(results: list[Run]) -> Table | None:
+    """Tokens per unit of work (chat turn, RAG query, agentic task) and the ratio to the baseline,
+    over the suite's plain runs."""
+    data = inflation.table(inflation.of_runs([r for r in results if is_plain(r)]))
+    if not data["rows"]:
         return None
     table = Table(title=f"token inflation: tokens per unit; x = total / {data['baseline']}'s total")
     for title in ("run", "per", "calls", "prompt", "cached", "output", "total", "x"):
@@ -103,7 +115,7 @@ def inflation_table(results: list[RunResult]) -> Table | None:
     return table
 
 
-def capacity_lines(results: list[RunResult]) -> list[str]:
+def capacity_lines(results: list[Run]) -> list[str]:
     """One line per capacity search among the results (from its .capacity.json)."""
     import json
 
@@ -115,7 +127,7 @@ def capacity_lines(results: list[RunResult]) -> list[str]:
     return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
 
 
-def print_summary(results: list[RunResult]) -> None:
+def print_summary(results: list[Run]) -> None:
     probes = [r for r in results if r.meta.get("capacity_probe")]
     results = [r for r in results if not r.meta.get("capacity_probe")]   # probes: one line per search
     if results:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from typing import Callable
 
 from bench.backends.base import Backend
@@ -29,11 +28,11 @@ def pick_workers(asked: int | str, backend: Backend, rate: float | None, concurr
     return n, f"auto: {cores} cores, load needs about {need} (1,000 sessions/s or 128 streams each)"
 
 
-def driver_for(load, backend: Backend, on_sample: Callable[[Sample], None]):
+def driver_for(load, backend: Backend, on_sample: Callable[[Sample], None],
+               note: Callable[[str], None] = lambda text: None):
     """The runner's one choice: (Driver or WorkerPool, what was picked and why for run.json)."""
-    n, why = pick_workers(load.workers, backend, load.rate if load.kind == "rate" else None,
-                          load.concurrency)
+    n, why = pick_workers(load.workers, backend, load.arrival_rate_s, load.max_in_flight)
     info = {"asked": load.workers, "picked": n, "why": why}
     if load.workers != 1:
-        print(f"bench: load workers: {n} ({why})", file=sys.stderr)
+        note(f"load workers: {n} ({why})")
     return (WorkerPool(backend, on_sample, n) if n > 1 else Driver(backend, on_sample)), info

@@ -26,7 +26,7 @@ from bench.backends.openai_http import OpenAIBackend
 from bench.telemetry.client import MAX_SEND_LAG_P99_MS, ClientMonitor, merge_client
 from bench.run.driver import Driver, seeded
 from bench.run.workers import WorkerPool
-from bench.run.load import Rate
+from bench.load.rate import Rate
 from bench.run.timer import send_wait
 from bench.metrics.core import summarize
 from bench.run.server import ManagedServer, ServerSpec
@@ -94,7 +94,7 @@ async def _point(backend, label: str, rate: float | None, n: int, chunks: int, c
                  pool: WorkerPool | None = None) -> Point:
     samples: list[Sample] = []
     record = samples.append
-    offsets = Rate(rate).offsets_s(seeded(0)) if rate else iter(lambda: None, 0)
+    offsets = Rate(rate=rate, requests=n).offsets_s(seeded(0)) if rate else iter(lambda: None, 0)
     driver = pool or Driver(backend, record)
     driver.on_sample = record
     cpu0 = _cpu_s(pool)

@@ -29,3 +29,12 @@ def single_prompts(workload, n: int) -> dict[str, tuple[int, ...]]:
             return {}
         out[req.id] = req.prompt_token_ids
     return out
+
+
+def sent_prompts(run) -> dict[str, tuple[int, ...]]:
+    """The prompts a run sent (bench.results.run.Run), by request id, regenerated from its seeded
+    workload: as many as its config asked for, else as many as it measured (single-request
+    sessions only; {} otherwise)."""
+    spec = run.spec
+    n = getattr(spec.load, "requests", None) or len(run.samples())
+    return single_prompts(make_workload(spec.workload, run.meta["model_path"], spec.seed), n)

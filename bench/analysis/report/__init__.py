@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from bench.analysis import experiment
 from bench.analysis.report.capacity import capacity_section, find_files
 from bench.analysis.report.effects import effects_section
 from bench.analysis.report.labels import run_labels
@@ -54,6 +55,10 @@ def main(refs: list[str], out: str, markdown: bool = False, results_dir: str = "
     ids = {r.run_id for r in runs}
     exp_files = [f for p in paths if p.is_dir() and not (p / "run.json").exists()
                  for f in sorted(p.rglob("*.experiment.json"))]
+    # beside runs given one by one: the experiment files that name one of them
+    for folder in dict.fromkeys(p.parent for p in paths if (p / "run.json").exists()):
+        exp_files += [f for f in sorted(folder.glob("*.experiment.json"))
+                      if f not in exp_files and ids & experiment.run_ids(f)]
     sections = build(runs, find_files(paths, ids), exp_files)
     title = f"bench report: {len(runs)} run(s)"
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,9 +1,9 @@
 """Treatment effects as a forest plot: per metric, each treatment's ratio to its baseline with its
 95% interval, coloured by verdict, against the line of no effect (ratio 1).
 
-Rows come from run.json `treatment_effects` (written by bench.analysis.experiment), else from
-`*.experiment.json` files in the folders given, else are computed here: each run that names a
-treatment against the baseline run (no treatment) of the same group and load point.
+Rows come from the `*.experiment.json` files in the folders given (bench.analysis.experiment
+writes them), else from that module's own analysis of the runs given: never a second
+implementation of the experiment.
 """
 from __future__ import annotations
 
@@ -13,53 +13,32 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import runsets, stats
+from bench.analysis import experiment, stats
 from bench.analysis.report.page import Section
 from bench.analysis.report.runs import figure, fmt
 from bench.results import store
 
-EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "task_latency_ms_p50", "tasks_s")
 VERDICT_COLOR = {"improvement": "#2ca02c", "regression": "#d62728"}
 NEUTRAL = "#7f7f7f"
 
 
-def _computed(runs: list[store.Run]) -> list[dict[str, Any]]:
-    base = {(store.keys(r.meta)["group"], store.load_point(r.meta["config"])): r
-            for r in runs if store.treatment_name(r.meta) is None}
-    rows = []
-    for r in runs:
-        t, b = store.treatment_name(r.meta), base.get((store.keys(r.meta)["group"], store.load_point(r.meta["config"])))
-        if t is None or b is None:
-            continue
-        sa, sb = b.samples(), r.samples()
-        for key in EFFECT_KEYS:
-            c = runsets.compare_key(key, sa, sb)
-            if c is not None and c.ci_low_pct is not None:
-                rows.append({"treatment": t, "load": store.load_point(r.meta["config"]), "metric": key,
-                             "ratio": 1 + c.change_pct / 100, "ci_low": 1 + c.ci_low_pct / 100,
-                             "ci_high": 1 + c.ci_high_pct / 100, "verdict": c.verdict, "run": r.run_id})
-    return rows
+def _rows(exps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(e, run=(arm.get("runs") or [None])[0], where=f"{exp.get('name')} {exp.get('backend')}")
+            for exp in exps for arm in exp.get("arms") or [] for e in arm.get("effects") or []]
 
 
 def _from_files(files: list[Path]) -> list[dict[str, Any]]:
     rows = []
     for f in files:
         try:
-            exps = json.loads(f.read_text()).get("experiments") or []
+            rows += _rows(json.loads(f.read_text()).get("experiments") or [])
         except (OSError, ValueError, AttributeError):
             continue
-        for exp in exps:
-            for arm in exp.get("arms") or []:
-                for e in arm.get("effects") or []:
-                    rows.append(dict(e, run=(arm.get("runs") or [None])[0],
-                                     where=f"{exp.get('name')} {exp.get('backend')}"))
     return rows
 
 
 def effect_rows(runs: list[store.Run], files: list[Path] = ()) -> list[dict[str, Any]]:
-    stored = [dict(row, run=r.run_id) for r in runs for row in (r.meta.get("treatment_effects") or [])
-              if isinstance(row, dict)]
-    return stored or _from_files(list(files)) or _computed(runs)
+    return _from_files(list(files)) or _rows(experiment.analyze(runs))
 
 
 def _arm(row: dict[str, Any], by_id: dict[str, store.Run], several: bool) -> str:

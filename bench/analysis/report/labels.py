@@ -111,7 +111,7 @@ def hover(run: store.Run, label: str, extra: dict[str, Any] | None = None) -> st
     lines = [f"<b>{html.escape(label)}</b>", html.escape(run.run_id),
              f"model {cfg.get('model')} · {backend} {store.backend_version(m) or ''}".strip(),
              f"workload {(cfg.get('workload') or {}).get('kind')} · load {load.get('kind')} "
-             f"{_fmt(store.load_point(cfg))} · seed {cfg.get('seed')}",
+             f"{_fmt(store.load_point(m))} · seed {cfg.get('seed')}",
              f"commit {(m['env'].get('git_sha') or '-')[:8]} · {m.get('status', '?')}"]
     t = store.treatment_name(m)
     if t:

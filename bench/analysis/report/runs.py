@@ -10,7 +10,9 @@ import numpy as np
 from bench.analysis.report import labels
 from bench.analysis.report.page import Section
 from bench.metrics import core as metrics
+from bench.metrics import inflation
 from bench.results import store
+from bench.results.run import is_plain, suite_of
 
 SUMMARY_KEYS = ("requests", "error_rate", "request_s", "output_tok_s", "ttft_ms_p50", "ttft_ms_p99",
                 "tpot_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "task_latency_ms_p50", "tasks_s")
@@ -99,19 +101,19 @@ def sweep_lines(runs: list[store.Run], key: str) -> list[list[store.Run]]:
     """Runs with a load point and `key`, one line per comparable group, config and treatment."""
     lines: dict[tuple, list[store.Run]] = {}
     for r in runs:
-        if store.load_point(r.meta["config"]) is not None and key in r.summary:
+        if store.load_point(r.meta) is not None and key in r.summary:
             cfg = {k: v for k, v in labels.flat(r.meta["config"]).items()
                    if not k.startswith(labels.IGNORED + labels.LOAD_KEYS)}
             ident = (store.keys(r.meta)["group"], repr(sorted(cfg.items())), store.treatment_name(r.meta))
             lines.setdefault(ident, []).append(r)
-    return [sorted(g, key=lambda r: store.load_point(r.meta["config"])) for g in lines.values()]
+    return [sorted(g, key=lambda r: store.load_point(r.meta)) for g in lines.values()]
 
 
 def pareto_section(runs: list[store.Run], names: dict[str, str]) -> Section | None:
     import plotly.graph_objects as go
 
     lines = sweep_lines(runs, "output_tok_s")
-    if not any(len({store.load_point(r.meta["config"]) for r in g}) > 1 for g in lines):
+    if not any(len({store.load_point(r.meta) for r in g}) > 1 for g in lines):
         return None
     titles = labels.line_labels(lines)
     figs, allpts = [], []
@@ -120,7 +122,7 @@ def pareto_section(runs: list[store.Run], names: dict[str, str]) -> Section | No
                      f"{lat} (lower is better)", width=620, height=400)
         for i, (g, title) in enumerate(zip(lines, titles)):
             xs, ys = [r.summary["output_tok_s"] for r in g], [r.summary.get(lat, np.nan) for r in g]
-            text = [fmt(store.load_point(r.meta["config"])) for r in g]
+            text = [fmt(store.load_point(r.meta)) for r in g]
             hov = [labels.hover(r, names[r.run_id], {"output_tok_s": x, lat: y}) for r, x, y in zip(g, xs, ys)]
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers+text", text=text, textposition="top right",
                                      name=title, line={"color": color(i)}, hovertext=hov,
@@ -148,15 +150,18 @@ def _table_of(data: Any) -> tuple[list[str], list[list[str]]] | None:
 
 
 def inflation_section(runs: list[store.Run], names: dict[str, str] | None = None) -> Section | None:
-    for r in reversed(runs):
-        data = r.meta.get("inflation")
-        rows = data.get("rows") if isinstance(data, dict) and "rows" in data else data
+    """The newest suite's token inflation, from its plain runs' summaries."""
+    suites: dict[str, list[store.Run]] = {}
+    for r in runs:
+        if is_plain(r):
+            suites.setdefault(suite_of(r), []).append(r)
+    for suite, members in reversed(list(suites.items())):
+        rows = inflation.table(inflation.of_runs(members))["rows"]
         # Inflation compares workloads: a suite of one workload (a load sweep of chat, say) has
         # nothing to show.
-        kinds = {row.get("workload") for row in rows if isinstance(row, dict)} if isinstance(rows, list) else set()
-        table = _table_of(rows) if len(kinds) >= 2 else None
+        table = _table_of(rows) if len({row["workload"] for row in rows}) >= 2 else None
         if table:
-            return Section("Token inflation", table, note=f"tokens per unit (turn, query, task) from {r.run_id}")
+            return Section("Token inflation", table, note=f"tokens per unit (turn, query, task) of suite {suite}")
     return None
 
 
