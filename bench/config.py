@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench import registry
 from bench.errors import UserError
 from bench.models import model_problem
-from bench.run.server import ServerSpec
+from bench.config_server import ServerSpec
 from bench.config_errors import one_line as _fail
 from bench.config_expand import expanded as _expanded
 from bench.treatments import TreatmentSpec
