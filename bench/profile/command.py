@@ -6,8 +6,9 @@ from pathlib import Path
 
 from bench.errors import UserError
 from bench.profile import fit as fitting
-from bench.profile import openai_log, otel, sessions, traces
-from bench.profile.calls import Log
+from bench.logs import openai_log, otel
+from bench.profile import sessions, traces
+from bench.logs.calls import Log
 from bench.profile.profile import Profile, build, render
 
 FORMATS = ("auto", "otel", "openai", "mooncake", "azure", "sessions")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.profile.calls import Call, Log
+from bench.logs.calls import Call, Log
 from bench.workloads import agent_sessions
 from bench.workloads.agent_sessions import Agent
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.profile.calls import Call, Log
+from bench.logs.calls import Call, Log
 from bench.workloads.trace import Row, azure_records, azure_row, mooncake_row
 
 

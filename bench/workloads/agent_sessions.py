@@ -161,7 +161,7 @@ def _agent_of(llm, agents, key, path, where, t0, start, next_id) -> Agent:
 
 
 def read_otel(path: Path, first_index: int) -> list[Agent]:
-    from bench.profile import otel
+    from bench.logs import otel
 
     by_task: dict[str, list] = {}
     for c in otel.read(path).calls:
