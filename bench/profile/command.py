@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.profile import fit as fitting
-from bench.logs import openai_log, otel
-from bench.profile import sessions, traces
+from bench.logs import openai_log, otel, trace_calls
 from bench.logs.calls import Log
+from bench.profile import fit as fitting
+from bench.profile import sessions
 from bench.profile.profile import Profile, build, render
 
 FORMATS = ("auto", "otel", "openai", "mooncake", "azure", "sessions")
@@ -51,7 +51,7 @@ def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) 
         elif kind == "openai":
             part = openai_log.read(path, group_by)
         else:
-            part = traces.read(path, kind)
+            part = trace_calls.read(path, kind)
         part.calls = [_tagged(c, name, len(paths)) for c in part.calls]
         log.extend(part)
     return log
