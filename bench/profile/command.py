@@ -5,10 +5,9 @@ import json
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.logs import openai_log, otel, trace_calls
+from bench.logs import openai_log, otel, session_calls, trace_calls
 from bench.logs.calls import Log
 from bench.profile import fit as fitting
-from bench.profile import sessions
 from bench.profile.profile import Profile, build, render
 
 FORMATS = ("auto", "otel", "openai", "mooncake", "azure", "sessions")
@@ -47,7 +46,7 @@ def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) 
         if kind == "otel":
             part = otel.read(path)
         elif kind == "sessions":
-            part = sessions.read(path)
+            part = session_calls.read(path)
         elif kind == "openai":
             part = openai_log.read(path, group_by)
         else:
