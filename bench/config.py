@@ -15,7 +15,7 @@ from bench import load as loads
 from bench.errors import UserError
 from bench.load.base import LoadKind
 from bench.models import model_problem
-from bench.run.server import ServerSpec
+from bench.config_server import ServerSpec
 from bench.config_errors import one_line as _fail
 from bench.config_expand import expanded as _expanded
 from bench.treatments import TreatmentSpec

@@ -7,7 +7,7 @@ import pytest
 
 from bench import config
 from bench.errors import UserError
-from bench.workloads import agent_sessions
+from bench.logs import agent_sessions
 from bench.workloads.agent_replay import AgentReplayParams, AgentReplayWorkload, Prompts, continued
 from tests.test_profile_roundtrip import app_log
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.backends.openai_http import OpenAIBackend
-from bench.run.server import ManagedServer, ServerSpec
+from bench.config_server import ServerSpec
+from bench.run.server import ManagedServer
 from bench.types import Request
 from tests.eos_model import build_eos_model
 from tests.vllm_helpers import check_stream, distinct_prompts, request, run

@@ -12,7 +12,8 @@ from bench.backends.base import BackendError
 from bench.backends.openai_http import OpenAIBackend
 from bench.models import resolve_model
 from bench.run.assemble import deltas as _deltas
-from bench.run.server import ManagedServer, ServerError, ServerSpec, free_port
+from bench.config_server import ServerSpec
+from bench.run.server import ManagedServer, ServerError, free_port
 from tests.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
 
 pytestmark = pytest.mark.engine   # starts a real model, engine or server, or `bench run` processes

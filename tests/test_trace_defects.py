@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.workloads.trace import TraceParams, TraceWorkload, read_azure, read_trace
+from bench.logs import azure
+from bench.workloads.trace import TraceParams, TraceWorkload, read_trace
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"   # ../shared beside the checkout
 HEAD = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
@@ -40,7 +41,7 @@ def test_azure_timestamps_ignore_daylight_saving(tmp_path, monkeypatch, a, b):
     try:
         p = tmp_path / "dst.csv"
         p.write_text(HEAD + f"{a}.0000000,10,2\n{b}.5000000,10,2\n")
-        assert [r.t_s for r in read_azure(p)] == [0.0, 3602.5]
+        assert [r.t_s for r in azure.read(p)] == [0.0, 3602.5]
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
@@ -50,7 +51,7 @@ def test_azure_csv_with_a_byte_order_mark_is_read(tmp_path):
     p = tmp_path / "bom.csv"
     p.write_bytes(("\ufeff" + HEAD + "2023-11-16 18:15:46.6805900,374,44\n"
                    "2023-11-16 18:15:50.9951690,396,109\n").encode("utf-8"))
-    rows = read_azure(p)
+    rows = azure.read(p)
     assert [(r.input_tokens, r.output_tokens) for r in rows] == [(374, 44), (396, 109)]
 
 

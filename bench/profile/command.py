@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.logs import openai_log, otel, session_calls, trace_calls
+from bench.logs.calls import Log
 from bench.profile import fit as fitting
-from bench.profile import openai_log, otel, sessions, traces
-from bench.profile.calls import Log
 from bench.profile.profile import Profile, build, render
 
 FORMATS = ("auto", "otel", "openai", "mooncake", "azure", "sessions")
@@ -46,11 +46,11 @@ def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) 
         if kind == "otel":
             part = otel.read(path)
         elif kind == "sessions":
-            part = sessions.read(path)
+            part = session_calls.read(path)
         elif kind == "openai":
             part = openai_log.read(path, group_by)
         else:
-            part = traces.read(path, kind)
+            part = trace_calls.read(path, kind)
         part.calls = [_tagged(c, name, len(paths)) for c in part.calls]
         log.extend(part)
     return log

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.profile.calls import Call, Log
+from bench.logs.calls import Call, Log
 
 MIN_SINGLE = 10   # steps with one tool needed before the one-tool rule applies
 

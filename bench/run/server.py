@@ -16,8 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from bench.config_server import ServerSpec
 from bench.errors import UserError
 
 # vLLM's OpenAI-compatible server. `python -m` because the `vllm` console script is missing
@@ -26,18 +25,6 @@ from bench.errors import UserError
 DEFAULT_COMMAND = ["{python}", "-m", "vllm.entrypoints.openai.api_server", "--model", "{model}",
                    "--host", "{host}", "--port", "{port}", "--seed", "{seed}",
                    "--enable-prompt-tokens-details"]
-
-
-class ServerSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-    command: list[str] | None = Field(default=None, min_length=1)   # default: vLLM's OpenAI server; {model} {host} {port} {seed} {python}
-    args: list[str] = Field(default_factory=list)   # appended (vLLM CLI flags, e.g. --max-model-len)
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)   # default: a free port
-    health_path: str = Field(default="/health", pattern="^/")
-    startup_timeout_s: float = Field(default=600.0, gt=0)
-    stop_timeout_s: float = Field(default=30.0, gt=0)
-    env: dict[str, str] = Field(default_factory=dict)
 
 
 class ServerError(UserError):

@@ -29,7 +29,8 @@ from bench.run.workers import WorkerPool
 from bench.load.rate import Rate
 from bench.run.timer import send_wait
 from bench.metrics.core import summarize
-from bench.run.server import ManagedServer, ServerSpec
+from bench.config_server import ServerSpec
+from bench.run.server import ManagedServer
 from bench.types import Request, Sample, SingleRequest
 
 STUB = ServerSpec(command=["{python}", "-m", "bench.selftest.stub_server", "--host", "{host}", "--port", "{port}"],

@@ -34,9 +34,9 @@ from typing import Iterator, Literal
 from pydantic import Field, model_validator
 
 from bench.errors import UserError
+from bench.logs import agent_sessions
+from bench.logs.agent_sessions import Agent, Call
 from bench.types import Request, Send, SingleRequest
-from bench.workloads import agent_sessions
-from bench.workloads.agent_sessions import Agent, Call
 from bench.workloads.base import Workload, WorkloadParams
 from bench.workloads.steps import StepFailed, now_ns, wait_meta, wait_until
 from bench.workloads.tokens import PromptFactory, distinct_block, hash_key

@@ -12,22 +12,19 @@ different blocks or rows never get the same tokens (tokens.distinct_block).
 
 Scaled lengths are `round(n x scale)` with Python's round(), which rounds halves to even
 (2.5 -> 2, 3.5 -> 4), never below 1 token; the block size likewise (`block_tokens x scale`).
-Azure TIMESTAMPs carry no zone: they are naive wall-clock offsets (read as UTC, so a
-daylight-saving change of the machine's zone never moves a row).
+The rows themselves are read by bench.logs.mooncake and bench.logs.azure.
 """
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import functools
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
 from pydantic import Field, model_validator
 
 from bench.errors import UserError
+from bench.logs import azure, mooncake
+from bench.logs.trace_rows import Row
 from bench.types import Request, SingleRequest
 from bench.workloads.base import Workload, WorkloadParams
 from bench.workloads.tokens import PromptFactory, distinct_block
@@ -58,14 +55,6 @@ class TraceParams(WorkloadParams):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    t_s: float                             # from the trace's first row
-    input_tokens: int
-    output_tokens: int
-    hash_ids: tuple[int, ...] = ()
-
-
 def resolve_path(path: str) -> Path:
     p = Path(path)
     if p.is_absolute() or p.exists():
@@ -73,93 +62,12 @@ def resolve_path(path: str) -> Path:
     return REPO_ROOT / p
 
 
-def _int(value, where: str, key: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < low:
-        raise UserError(where, f"{key}: expected an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def mooncake_row(line: str, where: str) -> Row:
-    """One Mooncake JSONL line -> a Row (timestamp still absolute); a bad line is a UserError."""
-    try:
-        d = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UserError(where, f"invalid JSON ({exc.msg})") from None
-    if not isinstance(d, dict):
-        raise UserError(where, "expected a JSON object")
-    for key in ("timestamp", "input_length", "output_length"):
-        if key not in d:
-            raise UserError(where, f"missing key {key!r} (needs timestamp, input_length, output_length, hash_ids)")
-    ts = d["timestamp"]
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
-        raise UserError(where, f"timestamp: expected milliseconds >= 0, got {ts!r}")
-    hashes = d.get("hash_ids", [])
-    if not isinstance(hashes, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in hashes):
-        raise UserError(where, "hash_ids: expected a list of integers")
-    return Row(ts / 1000, _int(d["input_length"], where, "input_length", 1),
-               _int(d["output_length"], where, "output_length", 1), tuple(hashes))
-
-
-def read_mooncake(path: Path) -> list[Row]:
-    rows = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                rows.append(mooncake_row(line, f"{path}:{n}"))
-    return _relative(rows)
-
-
-def _azure_time(text: str, where: str) -> float:
-    head, _, frac = text.strip().partition(".")
-    try:
-        # As UTC: as local time, rows across a DST change moved by an hour (3,602 s -> 2 s).
-        t = dt.datetime.fromisoformat(head).replace(tzinfo=dt.timezone.utc)
-        return t.timestamp() + (float(f"0.{frac}") if frac else 0.0)
-    except ValueError:
-        raise UserError(where, f"TIMESTAMP: expected 'YYYY-MM-DD HH:MM:SS.fffffff', got {text!r}") from None
-
-
-AZURE_COLUMNS = ("ContextTokens", "GeneratedTokens", "TIMESTAMP")
-
-
-def azure_records(f, path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """(file:line, row) for each CSV row, after checking the header has Azure's columns."""
-    reader = csv.DictReader(f)
-    if not set(AZURE_COLUMNS) <= set(reader.fieldnames or ()):
-        raise UserError(f"{path}:1", f"header needs columns {', '.join(AZURE_COLUMNS)}")
-    for d in reader:
-        yield f"{path}:{reader.line_num}", d
-
-
-def read_azure(path: Path) -> list[Row]:
-    with open(path, newline="", encoding="utf-8-sig") as f:   # a BOM (Excel's CSVs) is not a column name
-        return _relative([azure_row(d, where) for where, d in azure_records(f, path)])
-
-
-def azure_row(d: dict, where: str) -> Row:
-    """One Azure CSV row (a csv.DictReader dict) -> a Row; a bad row is a UserError."""
-    try:
-        n_in, n_out = int(d["ContextTokens"]), int(d["GeneratedTokens"])
-    except (TypeError, ValueError):
-        raise UserError(where, "ContextTokens, GeneratedTokens: expected integers") from None
-    return Row(_azure_time(d["TIMESTAMP"] or "", where), _int(n_in, where, "ContextTokens", 1),
-               _int(n_out, where, "GeneratedTokens", 1))
-
-
-def _relative(rows: list[Row]) -> list[Row]:
-    if not rows:
-        return rows
-    t0 = min(r.t_s for r in rows)
-    return sorted((Row(r.t_s - t0, r.input_tokens, r.output_tokens, r.hash_ids) for r in rows),
-                  key=lambda r: r.t_s)
-
-
 @functools.lru_cache(maxsize=8)
 def read_trace(fmt: str, path: str) -> tuple[Row, ...]:
     p = resolve_path(path)
     if not p.is_file():
         raise UserError(path, "trace file not found")
-    rows = tuple(read_mooncake(p) if fmt == "mooncake" else read_azure(p))
+    rows = tuple(mooncake.read(p) if fmt == "mooncake" else azure.read(p))
     if not rows:
         raise UserError(path, "the trace has no rows (an empty file, or a header only)")
     return rows

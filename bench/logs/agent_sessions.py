@@ -5,7 +5,7 @@ Three sources:
   docs/TRACE_FORMAT.md): calls with `in`, `out`, `hash_ids` (one id per full `block_size`-token
   block of the prompt), `t`, `api_time`, `think_time`; a sub-agent entry's `t` is when it
   returned (its `duration_ms` earlier it started) and its calls' `t` count from its start;
-- OpenTelemetry GenAI spans (bench.profile.otel, so also `bench export-otel` output);
+- OpenTelemetry GenAI spans (bench.logs.otel, so also `bench export-otel` output);
 - a TraceLab round log (JSONL, one round per line: `input_tokens_total`, `prefix_tokens`,
   `newly_append_tokens`, `output_tokens`, `tools[].tool_wall_latency_ms`; a `session_id`
   / `trajectory_id` / `task_id` key groups rounds into sessions, else the file is one session).
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.logs import jsonl, otel
 
 SYNTH_BLOCK = 64
 
@@ -127,7 +128,7 @@ def synth_ids(prev: tuple[int, ...], shared_tokens: int, n_tokens: int, next_id:
 
 
 def from_calls(calls, path: str, where: str) -> Agent:
-    """Profile calls (bench.profile.calls.Call) of one task -> an Agent; sub-agents from agent spans."""
+    """Log calls (bench.logs.calls.Call) of one task -> an Agent; sub-agents from agent spans."""
     llm = sorted((c for c in calls if c.kind == "llm" and c.label != "compaction"), key=lambda c: c.start_s)
     if not llm:
         raise UserError(where, "no LLM calls")
@@ -161,8 +162,6 @@ def _agent_of(llm, agents, key, path, where, t0, start, next_id) -> Agent:
 
 
 def read_otel(path: Path, first_index: int) -> list[Agent]:
-    from bench.profile import otel
-
     by_task: dict[str, list] = {}
     for c in otel.read(path).calls:
         by_task.setdefault(c.task_id, []).append(c)
@@ -189,17 +188,10 @@ def _round(d, where: str) -> tuple[int, int, int, float]:
 
 def read_tracelab(path: Path, first_index: int) -> list[Agent]:
     groups: dict[str, list[tuple[str, tuple]]] = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(where, f"invalid JSON ({exc.msg})") from None
-            key = next((str(d[k]) for k in GROUP_KEYS if isinstance(d, dict) and k in d), "")
-            groups.setdefault(key, []).append((where, _round(d, where)))
+    for line in jsonl.rows(path):
+        d = line.value
+        key = next((str(d[k]) for k in GROUP_KEYS if isinstance(d, dict) and k in d), "")
+        groups.setdefault(key, []).append((line.where, _round(d, line.where)))
     if not groups:
         raise UserError(str(path), "no rounds")
     agents = []

@@ -1,5 +1,5 @@
-"""The Mooncake (JSONL) and Azure (CSV) request traces -> calls, through the trace-replay
-workload's own row parsers (bench.workloads.trace), counting bad rows instead of stopping.
+"""The Mooncake (JSONL) and Azure (CSV) request traces -> calls, through the row parsers the
+trace-replay workload reads with (mooncake.py, azure.py), counting bad rows instead of stopping.
 
 Every row is one request: a task of one LLM call, starting at its timestamp (the traces have no
 durations, so end = start). Mooncake `hash_ids` name the prompt's `block_tokens`-token blocks:
@@ -10,31 +10,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.profile.calls import Call, Log
-from bench.workloads.trace import Row, azure_records, azure_row, mooncake_row
+from bench.logs import azure, jsonl, mooncake
+from bench.logs.calls import Call, Log
+from bench.logs.trace_rows import Row
 
 
 def _rows_mooncake(path: Path, log: Log) -> list[tuple[str, Row]]:
     rows = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            log.rows += 1
-            try:
-                rows.append((f"{path}:{n}", mooncake_row(line, f"{path}:{n}")))
-            except UserError as err:
-                log.skip(err.message, err.where)
+    for line in jsonl.rows(path, log.unreadable):
+        log.rows += 1
+        try:
+            rows.append((line.where, mooncake.row(line.value, line.where)))
+        except UserError as err:
+            log.skip(err.message, err.where)
     return rows
 
 
 def _rows_azure(path: Path, log: Log) -> list[tuple[str, Row]]:
     rows = []
     with open(path, newline="", encoding="utf-8-sig") as f:   # a BOM is not part of the header
-        for where, d in azure_records(f, path):
+        for where, d in azure.records(f, path):
             log.rows += 1
             try:
-                rows.append((where, azure_row(d, where)))
+                rows.append((where, azure.row(d, where)))
             except UserError as err:
                 log.skip(err.message, err.where)
     return rows

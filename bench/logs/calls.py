@@ -44,6 +44,11 @@ class Log:
         self.skipped[reason] += 1
         self.first_skip.setdefault(reason, where)
 
+    def unreadable(self, err: UserError) -> None:
+        """A row that did not parse at all: still a row of the file, skipped for its error."""
+        self.rows += 1
+        self.skip(err.message, err.where)
+
     def extend(self, other: "Log") -> None:
         self.calls += other.calls
         self.rows += other.rows

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.profile.calls import Call, Log
-from bench.profile.otel import _time_s
+from bench.logs import jsonl
+from bench.logs.calls import Call, Log
+from bench.logs.timestamps import unix_s
 
 START = ("start_time", "timestamp", "created_at", "request_time")
 END = ("end_time", "response_time")
@@ -59,8 +60,8 @@ def _group(row: dict, field: str) -> Any:
 
 
 def _times(row: dict) -> tuple[float | None, float | None]:
-    start = next((_time_s(row[k]) for k in START if row.get(k) is not None), None)
-    end = next((_time_s(row[k]) for k in END if row.get(k) is not None), None)
+    start = next((unix_s(row[k]) for k in START if row.get(k) is not None), None)
+    end = next((unix_s(row[k]) for k in END if row.get(k) is not None), None)
     if end is None and start is not None:
         dur = next((float(row[k]) * f for k, f in DURATION if isinstance(row.get(k), (int, float))), 0.0)
         end = start + dur
@@ -117,19 +118,11 @@ def _chars(x: Any) -> int:
 def read(path: Path, group_by: str | None = None) -> Log:
     log = Log(files=[str(path)])
     rows: list[_Row] = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            log.rows += 1
-            where = f"{path}:{n}"
-            try:
-                row = _parse(json.loads(line), where, group_by, n, log)
-            except json.JSONDecodeError as exc:
-                log.skip(f"invalid JSON ({exc.msg})", where)
-                continue
-            if row is not None:
-                rows.append(row)
+    for line in jsonl.rows(path, log.unreadable):
+        log.rows += 1
+        row = _parse(line.value, line.where, group_by, line.number, log)
+        if row is not None:
+            rows.append(row)
     tasks: dict[str, list[_Row]] = {}
     for r in sorted(rows, key=lambda r: r.start):
         tasks.setdefault(r.task, []).append(r)

@@ -1,6 +1,6 @@
 """Recorded agent sessions (the agentic session format, one JSON file per session) -> calls,
-through the replay workload's own reader (bench.workloads.agent_sessions), so a file the replay
-refuses is refused here with the same message.
+through the reader the replay workload uses (agent_sessions.py), so a file the replay refuses is
+refused here with the same message.
 
 A session is a task. Its top-level calls are the task's own loop; a sub-agent becomes an agent
 call with its calls under it. The recorded gap before a call (think or tool time) becomes one
@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.profile.calls import Call, Log
-from bench.workloads import agent_sessions
-from bench.workloads.agent_sessions import Agent
+from bench.logs import agent_sessions
+from bench.logs.agent_sessions import Agent
+from bench.logs.calls import Call, Log
 
 
 def _shared(a: tuple[int, ...], b: tuple[int, ...]) -> int:

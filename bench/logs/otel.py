@@ -15,12 +15,13 @@ parent chain goes through them) and counted as not used.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench.profile.calls import Call, Log
+from bench.logs import jsonl
+from bench.logs.calls import Call, Log
+from bench.logs.timestamps import unix_s
 
 LLM_OPS = {"chat", "text_completion", "generate_content"}
 AGENT_OPS = {"invoke_agent", "create_agent"}
@@ -48,23 +49,6 @@ def _attrs(span: dict) -> dict[str, Any]:
     return dict(a) if isinstance(a, dict) else {}
 
 
-def _time_s(v: Any) -> float | None:
-    """Unix nanoseconds (OTLP, int or digit string), milliseconds, seconds or an ISO-8601 string."""
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, str):
-        if v.strip().isdigit():
-            v = int(v)
-        else:
-            try:
-                return dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                return None
-    if isinstance(v, (int, float)):
-        return v / 1e9 if v > 1e14 else v / 1e3 if v > 1e11 else float(v)  # ns, ms, s
-    return None
-
-
 def _nanos(v: Any) -> float | None:
     try:
         return int(v) / 1e9 if not isinstance(v, bool) else None
@@ -76,7 +60,7 @@ def _span_times(span: dict) -> tuple[float | None, float | None]:
     """OTLP's `*UnixNano` fields are nanoseconds whatever their size; other layouts are guessed."""
     if "startTimeUnixNano" in span or "endTimeUnixNano" in span:
         return _nanos(span.get("startTimeUnixNano")), _nanos(span.get("endTimeUnixNano"))
-    return _time_s(span.get("start_time")), _time_s(span.get("end_time"))
+    return unix_s(span.get("start_time")), unix_s(span.get("end_time"))
 
 
 def _hex(v: Any) -> str | None:
@@ -107,20 +91,13 @@ def _spans(doc: Any) -> Iterator[dict]:
 
 
 def _documents(path: Path, log: Log) -> Iterator[tuple[str, Any]]:
-    text = path.read_text()
     try:
-        yield str(path), json.loads(text)
+        yield str(path), json.loads(path.read_text())
         return
     except json.JSONDecodeError:
         pass
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield f"{path}:{n}", json.loads(line)
-        except json.JSONDecodeError as exc:
-            log.rows += 1
-            log.skip(f"invalid JSON ({exc.msg})", f"{path}:{n}")
+    for line in jsonl.rows(path, log.unreadable):
+        yield line.where, line.value
 
 
 def _first(attrs: dict, keys: tuple[str, ...]) -> Any:
