@@ -5,7 +5,7 @@ every repetition pooled):
 - effects: for each key of EFFECT_KEYS, the ratio treatment / baseline with a 95% seeded
   bootstrap CI and a direction-aware verdict (bench.analysis.stats.compare_key: improvement / regression
   only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
-- spec: acceptance metrics (bench.metrics.spec), kv: KV-cache metrics of both arms
+- spec: acceptance metrics (bench.metrics.speculative), kv: KV-cache metrics of both arms
   (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity;
   a backend declares how: "offline" ones here, "live" ones by bench.run.live_fidelity while the
   engines are up). Each backend says what it can report (bench.backends.base.Backend).
@@ -24,7 +24,7 @@ from typing import Any
 from bench import registry
 from bench.metrics import fidelity
 from bench.metrics import kv as kv_metrics
-from bench.metrics import spec as spec_metrics
+from bench.metrics import speculative as spec_metrics
 from bench.analysis import runsets, stats
 from bench.analysis.runsets import NO_DRIFT
 from bench.results import store
