@@ -24,6 +24,7 @@ import numpy as np
 from bench.analysis import stats
 from bench.analysis.verdicts import (ALPHA, NO_DRIFT, _boot_se, _error_change, _welch_df,  # noqa: F401
                                      error_test, finalize)
+from bench.metrics.sample_values import completed
 from bench.types import Sample
 
 
@@ -66,50 +67,46 @@ def _nan_stat(x: np.ndarray, stat: str) -> np.ndarray:
 
 def units(key: str, samples: list[Sample], slo: dict | None) -> Units | None:
     """The per-unit data of `key` for one run (warm-up free samples); None if not computable."""
+    found = stats.resampled(key)
+    if found is None:
+        return None
+    m, _ = found
     ids = tuple(s.request_id for s in samples)
-    if key in stats.RATES:
-        if key == "tasks_s":
+    if m.kind == "rate":
+        if m.per_task is not None:
             tasks = stats._tasks(samples)
             if not tasks:
                 return None
             order, gaps = stats._completion_gaps([min(s.sent_ns for s in t) for t in tasks],
                                                  [max(s.end_ns for s in t) for t in tasks])
-            num = np.array([float(all(s.ok and s.token_ns for s in tasks[i])) for i in order])
+            num = np.array([m.per_task(tasks[i]) for i in order])
             return Units("ratio", tuple(tasks[i][0].task_id for i in order), num, gaps)
         part = stats._rate_units(key, samples, slo)
         if part is None:
             return None
         order, _ = stats._completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
         return Units("ratio", tuple(ids[i] for i in order), np.asarray(part[0], float), part[1])
-    if key in ("error_rate", "slo_attainment"):
+    if m.kind == "fraction":
         part = stats._units(key, samples, slo)
         return part and Units("ratio", ids, np.asarray(part[1], float), np.asarray(part[2], float))
-    m = stats._STAT.match(key)
-    if not m:
-        return None
-    ok = [s.ok and bool(s.token_ns) for s in samples]
-    if m["base"] in stats.SCALAR:
-        f = stats.SCALAR[m["base"]]
-        vals = [f(s) if good else None for s, good in zip(samples, ok)]
-        return Units("scalar", ids, np.array([np.nan if v is None else v for v in vals], float))
-    if m["base"] in stats.POOLED:
-        f = stats.POOLED[m["base"]]
-        rows = [np.asarray(f(s) if good else [], float) for s, good in zip(samples, ok)]
-        width = max((len(r) for r in rows), default=0)
-        if width == 0:
-            return None
-        pad = np.full((len(rows), width), np.nan)
-        for i, r in enumerate(rows):
-            pad[i, :len(r)] = r
-        return Units("pooled", ids, pad)
-    if m["base"] == "task_latency_ms":
+    if m.kind == "task":
         tasks = stats._tasks(samples)
         if not tasks:
             return None
-        lat = [(max(s.end_ns for s in t) - min(s.sent_ns for s in t)) / 1e6
-               if all(s.ok and s.token_ns for s in t) else np.nan for t in tasks]
-        return Units("scalar", tuple(t[0].task_id for t in tasks), np.array(lat, float))
-    return None
+        vals = np.array([np.nan if v is None else v for v in map(m.per_task, tasks)], float)
+        return Units("scalar", tuple(t[0].task_id for t in tasks), vals)
+    ok = [completed(s) for s in samples]
+    if m.kind == "scalar":
+        vals = [m.per_sample(s) if good else None for s, good in zip(samples, ok)]
+        return Units("scalar", ids, np.array([np.nan if v is None else v for v in vals], float))
+    rows = [np.asarray(m.per_sample(s) if good else [], float) for s, good in zip(samples, ok)]
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        return None
+    pad = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        pad[i, :len(r)] = r
+    return Units("pooled", ids, pad)
 
 
 def of(u: Units, key: str, idx: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from bench.analysis.report import labels
 from bench.analysis.report.page import Section
-from bench.metrics import core as metrics
+from bench.metrics.definitions import METRICS
 from bench.results import store
 
 SUMMARY_KEYS = ("requests", "error_rate", "request_s", "output_tok_s", "ttft_ms_p50", "ttft_ms_p99",
@@ -67,7 +67,8 @@ def cdf_section(runs: list[store.Run], names: dict[str, str]) -> Section:
 
     figs = []
     samples = {r.run_id: [s for s in r.samples() if s.ok and s.token_ns] for r in runs}
-    for key, fn in (("ttft_ms", metrics.ttft_ms), ("tpot_ms", metrics.tpot_ms), ("e2e_ms", metrics.e2e_ms)):
+    for key in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        fn = METRICS[key].per_sample
         fig = figure(f"{key} CDF", f"{key} (log scale)", "fraction of requests <= x", xaxis_type="log",
                      showlegend=key == "e2e_ms")
         for i, r in enumerate(runs):
