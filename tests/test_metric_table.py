@@ -1,15 +1,38 @@
-"""The metric table (bench.metrics.definitions): the headline keys compare judges can be
-resampled, and the SLO values of one request, a run's columns and a task agree."""
+"""The metric table (bench.metrics.definitions) against the views that read it: every key a
+table or comparison shows names a metric, titles and formats come from it, and the SLO values
+of one request, a run's columns and a task agree."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from bench.analysis import stats
-from bench.metrics import core, slo
+from bench.metrics import core, slo, views
 from bench.metrics.columns import SampleColumns
-from bench.metrics.definitions import HEADLINE_KEYS, METRICS, REQUEST_SLO
+from bench.metrics.definitions import HEADLINE_KEYS, METRICS, REQUEST_SLO, column_for, metric_for
 from tests.synth import MS, sample
+
+VIEWS = {name: keys for name, keys in vars(views).items() if name.isupper()}
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_every_view_key_names_a_metric(name):
+    for key in VIEWS[name]:
+        assert metric_for(key) is not None, (name, key)
+
+
+def test_tables_take_titles_and_formats_from_the_metrics():
+    for key in views.RUN_TABLE:
+        col = column_for(key)
+        assert "{" not in col.title and col.fmt.format(1.5), key
+    assert column_for("ttft_ms_p99").title == "TTFT p99 ms"
+    assert column_for("task_model_ms_mean").title == "task model ms (mean)"
+    assert column_for("errors_http_429").title == "errors: http_429"
+    assert column_for("output_tok_s", narrow=True).title == "out tok/s"
+    assert column_for("tpot_ms_p50", narrow=True) == column_for("tpot_ms_p50")     # no narrow form: the column
+    with pytest.raises(KeyError):
+        column_for("chunk_gap_ms_p50")                                              # not shown in a table
+
 
 def test_headline_keys_are_what_compare_judges_and_each_can_be_resampled():
     assert stats.DEFAULT_KEYS == HEADLINE_KEYS

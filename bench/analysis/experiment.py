@@ -2,8 +2,8 @@
 
 Per experiment, load point and treatment, against the baseline at the same load point (runs of
 every repetition pooled):
-- effects: for each key of EFFECT_KEYS, the ratio treatment / baseline with a 95% seeded
-  bootstrap CI and a direction-aware verdict (bench.analysis.stats.compare_key: improvement / regression
+- effects: for each key of EXPERIMENT_EFFECTS (bench.metrics.views), the ratio treatment / baseline
+  with a 95% seeded bootstrap CI and a direction-aware verdict (bench.analysis.stats.compare_key: improvement / regression
   only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
 - spec: acceptance metrics (bench.metrics.speculative), kv: KV-cache metrics of both arms
   (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity;
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import registry
-from bench.metrics import fidelity
+from bench.metrics import fidelity, views
 from bench.metrics import kv as kv_metrics
 from bench.metrics import speculative as spec_metrics
 from bench.analysis import runsets, stats
@@ -31,8 +31,6 @@ from bench.results import store
 from bench.results.files import atomic_write_json, read_samples, update_run
 from bench.run.live_fidelity import TF_META, prompts_of
 from bench.treatments import BASELINE
-
-EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "itl_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s")
 
 
 def _arm_name(r) -> str:
@@ -59,7 +57,7 @@ def _engine_sum(runs) -> dict[str, float]:
 
 def _effects(name: str, load: float | None, base: list[list], treat: list[list], slo: dict) -> list[dict]:
     rows = []
-    for key in EFFECT_KEYS:
+    for key in views.EXPERIMENT_EFFECTS:
         c = runsets.compare_key(key, base, treat, slo, slo)
         if c is None or c.change_pct is None:
             continue
@@ -165,9 +163,6 @@ def finish(results: list, results_dir: Path | str) -> Path | None:
     return path
 
 
-PRINT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s")   # all EFFECT_KEYS are in the file
-
-
 def _f(x: Any) -> str:
     if x is None:
         return "-"
@@ -210,7 +205,7 @@ def render(exps: list[dict[str, Any]], width: int = 150) -> str:
         effects = _table(f"{where}: treatment / baseline", ["treatment", "load", "metric", "baseline",
                                                              "treatment value", "ratio", "95% CI", "verdict"])
         for arm in (a for a in exp["arms"] if a["treatment"] != BASELINE):
-            for e in (e for e in arm["effects"] if e["metric"] in PRINT_KEYS):
+            for e in (e for e in arm["effects"] if e["metric"] in views.EXPERIMENT_PRINTED):
                 ci = "-" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
                 effects.add_row(arm["treatment"], _f(arm["load"]), e["metric"], _f(e["baseline"]),
                                 _f(e["value"]), f"{e['ratio']:.3f}", ci, e["verdict"])

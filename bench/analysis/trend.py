@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis import changepoints, runsets, stats
+from bench.metrics import views
 from bench.results import store
 from bench.errors import UserError
 
-DEFAULT_METRICS = ("ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s",
-                   "error_rate", "task_latency_ms_p50", "tasks_s")
+DEFAULT_METRICS = views.TREND
 RULE = ("rule: per metric, change points of the per-run values (oldest first) by E-divisive means, "
         f"each confirmed by a permutation test ({changepoints.PERMUTATIONS} seeded shuffles, p < "
         f"{changepoints.ALPHA:g}; >= {changepoints.MIN_SIZE} runs on each side of a step, so one bad run is "

@@ -4,7 +4,8 @@ A summary key is a metric's name, or its name and a part (`ttft_ms_p99`, `task_m
 `errors_http_429`); metric_for() finds the metric behind a key. The meaning of each metric is the
 contract in docs/metrics.md; the summaries (bench.metrics.core, tasks) compute them from a run's
 columns, and the per-sample functions named here (bench.metrics.sample_values) give the same
-values one request at a time.
+values one request at a time. Which keys a table or a comparison shows, in its order:
+bench.metrics.views.
 """
 from __future__ import annotations
 

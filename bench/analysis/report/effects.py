@@ -16,9 +16,9 @@ import numpy as np
 from bench.analysis import runsets, stats
 from bench.analysis.report.page import Section
 from bench.analysis.report.runs import figure, fmt
+from bench.metrics import views
 from bench.results import store
 
-EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "task_latency_ms_p50", "tasks_s")
 VERDICT_COLOR = {"improvement": "#2ca02c", "regression": "#d62728"}
 NEUTRAL = "#7f7f7f"
 
@@ -32,7 +32,7 @@ def _computed(runs: list[store.Run]) -> list[dict[str, Any]]:
         if t is None or b is None:
             continue
         sa, sb = b.samples(), r.samples()
-        for key in EFFECT_KEYS:
+        for key in views.REPORT_EFFECTS:
             c = runsets.compare_key(key, sa, sb)
             if c is not None and c.ci_low_pct is not None:
                 rows.append({"treatment": t, "load": store.load_point(r.meta["config"]), "metric": key,
