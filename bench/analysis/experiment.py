@@ -1,10 +1,11 @@
 """Pairs the runs of an A/B experiment (bench.treatments) and measures each treatment's effect.
 
-Per experiment, load point and treatment, against the baseline at the same load point (runs of
-every repetition pooled):
+Per experiment, load point and treatment, against the baseline at the same load point (every
+repetition of both arms):
 - effects: for each key of EXPERIMENT_EFFECTS (bench.metrics.views), the ratio treatment / baseline
-  with a 95% seeded bootstrap CI and a direction-aware verdict (bench.analysis.stats.compare_key: improvement / regression
-  only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
+  with a 95% seeded bootstrap CI and a direction-aware verdict (bench.analysis.runsets.compare, the
+  run as the unit, repetitions paired by round: improvement / regression only with >= 2
+  repetitions per arm and the whole CI beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
 - spec: acceptance metrics (bench.metrics.speculative), kv: KV-cache metrics of both arms
   (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity;
   a backend declares how: "offline" ones here, "live" ones by bench.run.live_fidelity while the
@@ -26,7 +27,6 @@ from bench.metrics import fidelity, views
 from bench.metrics import kv as kv_metrics
 from bench.metrics import speculative as spec_metrics
 from bench.analysis import runsets, stats
-from bench.analysis.runsets import NO_DRIFT
 from bench.results import store
 from bench.results.files import atomic_write_json, read_samples, update_run
 from bench.run.live_fidelity import TF_META, prompts_of
@@ -58,15 +58,15 @@ def _engine_sum(runs) -> dict[str, float]:
 def _effects(name: str, load: float | None, base: list[list], treat: list[list], slo: dict) -> list[dict]:
     rows = []
     for key in views.EXPERIMENT_EFFECTS:
-        c = runsets.compare_key(key, base, treat, slo, slo)
+        # The arms run in rounds (A B A B): run k of each arm is one round. With one repetition
+        # the interval holds within-run spread only and compare gives no verdict (NO_DRIFT).
+        c = runsets.compare(key, base, treat, slo, slo, within_run=False, pair_runs=len(base) == len(treat))
         if c is None or c.change_pct is None:
             continue
         ci = c.ci_low_pct is not None
-        # one repetition per arm: drift between runs is not measured, so no verdict (stats rule)
-        verdict = c.verdict if min(len(base), len(treat)) >= 2 or not ci else NO_DRIFT
         rows.append({"treatment": name, "load": load, "metric": key, "baseline": c.a, "value": c.b,
                      "ratio": 1 + c.change_pct / 100, "ci_low": 1 + c.ci_low_pct / 100 if ci else None,
-                     "ci_high": 1 + c.ci_high_pct / 100 if ci else None, "verdict": verdict,
+                     "ci_high": 1 + c.ci_high_pct / 100 if ci else None, "verdict": c.verdict,
                      "n_baseline": c.n_a, "n_treatment": c.n_b})
     return rows
 

@@ -236,18 +236,3 @@ def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], sl
 def _with(c: stats.Change, **kw) -> stats.Change:
     from dataclasses import replace
     return replace(c, **kw)
-
-
-def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
-                slo_b: dict | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
-                n_boot: int = stats.N_BOOT, seed: int = 0) -> stats.Change | None:
-    """B against A for one summary key. Two sets of runs (lists of per-run sample lists, >= 2
-    runs each, as treatment experiments with repetitions give, in repetition order) go through
-    the two-stage bootstrap, runs paired by round; otherwise the requests of the runs given are
-    pooled (within-run spread only: bench.analysis.stats.compare_key)."""
-    runs = bool(a) and isinstance(a[0], list) and bool(b) and isinstance(b[0], list)
-    if runs and min(len(a), len(b)) >= 2:
-        # the arms of an experiment run in rounds (A B A B): run k of each side is one round
-        return compare(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed, within_run=False,
-                       pair_runs=len(a) == len(b))
-    return stats.compare_key(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed)

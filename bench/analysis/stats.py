@@ -1,9 +1,10 @@
-"""Confidence intervals from raw samples and direction-aware verdicts.
+"""The units of one run a bootstrap resamples, one run's own interval, and the verdict rule.
 
-Every interval here is a seeded percentile bootstrap over *units* (requests, or tasks for task
-metrics) of one run, so it reflects the spread inside that run; run-to-run drift of the machine
-is not in it. Sets of runs are compared with the run as the unit by bench.analysis.runsets
-(two-stage bootstrap); this module gives it the per-run units and the verdict rule.
+A run's interval (`interval`) is a seeded percentile bootstrap over *units* (requests, or tasks
+for task metrics) of that run, so it reflects the spread inside it; run-to-run drift of the
+machine is not in it. Runs are compared with the run as the unit by bench.analysis.runsets.compare
+(two-stage bootstrap, the one comparison); this module gives it the per-run units and the
+verdict rule. What a key's metric is, and so how it is resampled, is bench.metrics.definitions.
 
 - Latency statistics (`ttft_ms_p99`, `e2e_ms_mean`, ...): resample requests with replacement and
   recompute the statistic with the same definition as the summary (numpy linear percentiles).
@@ -15,12 +16,12 @@ is not in it. Sets of runs are compared with the run as the unit by bench.analys
   resampling pairs gives rate* = sum(count*) / sum(gap*), a ratio estimator.
 - Fractions (`error_rate`, `slo_attainment`): the mean of a 0/1 indicator over requests.
 
-A comparison resamples both sides independently and takes the 2.5 and 97.5 percentiles of
-stat(B*) / stat(A*) - 1. Verdict: "regression" or "improvement" (by the metric's direction) only
-when the whole interval lies beyond +/- `min_effect_pct` (default 5%): we are confident the change
-is at least that large, not merely non-zero. Otherwise "no significant change". A percentile
-gets no verdict ("too few samples") unless both runs have at least two units beyond it
-(n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the bootstrap of a tail is meaningless."""
+Verdict on the interval of a change B / A - 1: "regression" or "improvement" (by the metric's
+direction) only when the whole interval lies beyond +/- `min_effect_pct` (default 5%): we are
+confident the change is at least that large, not merely non-zero. Otherwise "no significant
+change". A percentile gets no verdict ("too few samples") unless the runs have at least two
+units beyond it (n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the bootstrap of a tail
+is meaningless."""
 from __future__ import annotations
 
 import re
@@ -234,33 +235,6 @@ def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
     else:
         return "no significant change"
     return "improvement" if up == higher_better else "regression"
-
-
-def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
-                slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
-                n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
-    """B against A for one summary key, requests of the runs given pooled (within-run spread
-    only); None when neither side has it. Sets of runs go through
-    bench.analysis.runsets.compare_key, which resamples runs first."""
-    ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
-    if ra is None or rb is None:
-        if ra is None and rb is None:
-            return None
-        return Change(key, ra and ra.point, rb and rb.point, None, None, None, "missing on one side")
-    if ra.point == 0:
-        return Change(key, ra.point, rb.point, None, None, None, "no CI (baseline is 0)", ra.n, rb.n)
-    need = min_units(key)
-    if min(ra.n, rb.n) < need:
-        change = (rb.point / ra.point - 1) * 100
-        return Change(key, ra.point, rb.point, change, None, None,
-                      f"too few samples (n={min(ra.n, rb.n)}, need {need})", ra.n, rb.n)
-    ba, bb = bootstrap(ra, n_boot, seed), bootstrap(rb, n_boot, seed + 1)
-    ratio = bb / np.where(ba == 0, np.nan, ba)
-    alpha = (1 - CI_LEVEL) / 2
-    lo, hi = (np.nanpercentile(ratio, [100 * alpha, 100 * (1 - alpha)]) - 1) * 100
-    change = (rb.point / ra.point - 1) * 100
-    return Change(key, ra.point, rb.point, change, float(lo), float(hi),
-                  verdict(change, lo, hi, higher_is_better(key), min_effect_pct), ra.n, rb.n)
 
 
 def interval(key: str, samples: list[Sample], slo: dict | None = None, n_boot: int = 1000,

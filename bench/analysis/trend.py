@@ -74,12 +74,14 @@ def table(runs: list[store.Run], metrics: tuple[str, ...]) -> pd.DataFrame:
 
 def check_newest(runs: list[store.Run], metrics: tuple[str, ...],
                  min_effect_pct: float = stats.MIN_EFFECT_PCT) -> list[stats.Change]:
+    """The newest run against the earlier runs of its series, the run as the unit. One newest
+    run measures no drift of its own, so its verdicts rest on within-run intervals."""
     earlier = [r.samples() for r in runs[:-1]]
     slo = runs[-1].meta["config"].get("slo")
-    newest = runs[-1].samples()
+    newest = [runs[-1].samples()]
     out = []
     for key in metrics:
-        c = runsets.compare_key(key, earlier, newest, slo, slo, min_effect_pct)
+        c = runsets.compare(key, earlier, newest, slo, slo, min_effect_pct, within_run=True)
         if c is not None and c.change_pct is not None:
             out.append(c)
     return out

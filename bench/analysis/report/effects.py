@@ -31,9 +31,10 @@ def _computed(runs: list[store.Run]) -> list[dict[str, Any]]:
         t, b = store.treatment_name(r.meta), base.get((store.keys(r.meta)["group"], store.load_point(r.meta["config"])))
         if t is None or b is None:
             continue
-        sa, sb = b.samples(), r.samples()
+        sa, sb = [b.samples()], [r.samples()]
         for key in views.REPORT_EFFECTS:
-            c = runsets.compare_key(key, sa, sb)
+            # one run per side: verdicts from within-run intervals, as the figure's colours need
+            c = runsets.compare(key, sa, sb, within_run=True)
             if c is not None and c.ci_low_pct is not None:
                 rows.append({"treatment": t, "load": store.load_point(r.meta["config"]), "metric": key,
                              "ratio": 1 + c.change_pct / 100, "ci_low": 1 + c.ci_low_pct / 100,
