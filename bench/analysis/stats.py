@@ -39,7 +39,7 @@ from bench.types import Sample
 N_BOOT = 2000
 CI_LEVEL = 0.95
 MIN_EFFECT_PCT = 5.0
-DEFAULT_KEYS = HEADLINE_KEYS
+DEFAULT_KEYS = HEADLINE_KEYS     # what a comparison judges when no keys are named
 _STAT = re.compile(r"^(?P<base>.+)_(?P<stat>p\d+|mean)$")
 
 

@@ -53,7 +53,7 @@ class Slo:
 class Metric:
     name: str
     unit: str
-    higher_is_better: bool | None      # None: neither direction is better (what was offered)
+    higher_is_better: bool | None      # None: neither is better (a count of what was offered or done)
     doc: str
     kind: Kind
     # How one sample yields it: scalar / pooled: the value(s) of a completed request; rate /
