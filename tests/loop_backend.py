@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator, Literal
 from pydantic import Field
 
 from bench.backends.base import Backend, BackendOptions, Chunk
-from bench.metrics import spec
+from bench.metrics import speculative
 from bench.metrics.roofline import dtype_bytes
 from bench.types import Request
 
@@ -58,7 +58,7 @@ class LoopBackend(Backend):
 
     @classmethod
     def spec_metrics(cls, options: dict[str, Any], engine: dict[str, float], samples: list) -> dict[str, float]:
-        return spec.from_engine(engine)
+        return speculative.from_engine(engine)
 
     async def start(self) -> None:
         import torch

@@ -13,8 +13,9 @@ import pytest
 
 from bench.metrics import core, roofline, tasks
 from bench.metrics.columns import SampleColumns
-from bench.metrics.core import (PERCENTILES, chunk_gap_ms, e2e_ms, itl_ms, meets_slo, send_lag_ms, tpot_ms,
-                                ttft_from_scheduled_ms, ttft_ms)
+from bench.metrics.core import PERCENTILES, meets_slo
+from bench.metrics.sample_values import (chunk_gap_ms, e2e_ms, itl_ms, send_lag_ms, tpot_ms, ttft_from_scheduled_ms,
+                                         ttft_ms)
 from bench.metrics.tasks import task_values
 from bench.types import Sample
 

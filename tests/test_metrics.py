@@ -2,6 +2,8 @@
 import pytest
 
 from bench.metrics import core as metrics
+from bench.metrics import sample_values as values
+from bench.metrics.definitions import metric_for
 from bench.types import Sample
 
 MS = 1_000_000
@@ -20,25 +22,25 @@ def sample(token_ms, chunk_ms=None, sent_ms=100, scheduled_ms=None, error=None, 
 def test_ttft_e2e_tpot_by_hand():
     # sent at 100 ms, tokens at 110, 120, 140 ms: TTFT 10, E2E 40, TPOT (40-10)/2 = 15
     s = sample([110, 120, 140], scheduled_ms=95)
-    assert metrics.ttft_ms(s) == pytest.approx(10)
-    assert metrics.ttft_from_scheduled_ms(s) == pytest.approx(15)
-    assert metrics.e2e_ms(s) == pytest.approx(40)
-    assert metrics.tpot_ms(s) == pytest.approx(15)
-    assert metrics.send_lag_ms(s) == pytest.approx(5)
+    assert values.ttft_ms(s) == pytest.approx(10)
+    assert values.ttft_from_scheduled_ms(s) == pytest.approx(15)
+    assert values.e2e_ms(s) == pytest.approx(40)
+    assert values.tpot_ms(s) == pytest.approx(15)
+    assert values.send_lag_ms(s) == pytest.approx(5)
 
 
 def test_itl_expands_multi_token_chunks():
     # chunk at 110 ms with 1 token, chunk at 130 ms with 3 tokens, chunk at 150 ms with 1 token
     s = sample([110, 130, 130, 130, 150], chunk_ms=[110, 130, 150])
-    assert metrics.itl_ms(s) == pytest.approx([20, 0, 0, 20])
-    assert metrics.chunk_gap_ms(s) == pytest.approx([20, 20])
+    assert values.itl_ms(s) == pytest.approx([20, 0, 0, 20])
+    assert values.chunk_gap_ms(s) == pytest.approx([20, 20])
     # TPOT and the mean token gap agree: (150 - 110) / 4 = 10
-    assert metrics.tpot_ms(s) == pytest.approx(10)
-    assert sum(metrics.itl_ms(s)) / len(metrics.itl_ms(s)) == pytest.approx(10)
+    assert values.tpot_ms(s) == pytest.approx(10)
+    assert sum(values.itl_ms(s)) / len(values.itl_ms(s)) == pytest.approx(10)
 
 
 def test_tpot_needs_two_tokens():
-    assert metrics.tpot_ms(sample([110])) is None
+    assert values.tpot_ms(sample([110])) is None
 
 
 def test_summary_throughput_goodput_and_errors():
@@ -73,11 +75,11 @@ def test_percentiles_and_std():
 
 
 def test_metric_directions():
-    assert metrics.metric_for("ttft_ms_p99").higher_is_better is False
-    assert metrics.metric_for("ttft_from_scheduled_ms_p50").doc.startswith("first output token arrival - scheduled")
-    assert metrics.metric_for("output_tok_s").higher_is_better is True
-    assert metrics.metric_for("goodput_request_s").higher_is_better is True
-    assert metrics.metric_for("no_such_thing") is None
+    assert metric_for("ttft_ms_p99").higher_is_better is False
+    assert metric_for("ttft_from_scheduled_ms_p50").doc.startswith("first output token arrival - scheduled")
+    assert metric_for("output_tok_s").higher_is_better is True
+    assert metric_for("goodput_request_s").higher_is_better is True
+    assert metric_for("no_such_thing") is None
 
 
 def test_throughput_window_runs_to_a_failure_seen_last():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from bench.metrics import core as metrics
-from bench.analysis import stats
+from bench.analysis import runsets, stats
 from tests.synth import MS, sample
 
 T0 = 10**12
@@ -13,6 +13,11 @@ def run_of(ttfts_ms, e2e_ms=50.0, gap_ms=100.0, output=5):
     """Requests sent back to back every gap_ms; each ends e2e_ms after it was sent."""
     return [sample(i, T0 + int(i * gap_ms * MS), t, T0 + int((i * gap_ms + e2e_ms) * MS), output=output)
             for i, t in enumerate(ttfts_ms)]
+
+
+def one_run_each(key, a, b, **kw):
+    """One run per side, judged by its within-run interval (runs as the unit: bench.analysis.runsets)."""
+    return runsets.compare(key, [a], [b], within_run=True, **kw)
 
 
 def test_point_estimates_equal_the_summary():
@@ -32,7 +37,7 @@ def test_rate_gaps_sum_to_duration():
 def test_identical_runs_no_significant_change():
     s = run_of(np.random.default_rng(1).uniform(5, 25, 40))
     for key in ("ttft_ms_p50", "ttft_ms_p90", "request_s", "output_tok_s"):
-        c = stats.compare_key(key, s, s)
+        c = one_run_each(key, s, s)
         assert c.verdict == "no significant change" and c.change_pct == pytest.approx(0.0)
 
 
@@ -40,8 +45,8 @@ def test_tail_percentile_needs_enough_samples():
     # 40 requests: two lie beyond p95 but not beyond p99, so p99 (the max) gets no verdict
     rng = np.random.default_rng(3)
     a, b = run_of(rng.uniform(5, 25, 40), e2e_ms=200), run_of(rng.uniform(5, 25, 40) * 3, e2e_ms=200)
-    assert stats.compare_key("ttft_ms_p99", a, b).verdict.startswith("too few samples (n=40, need 200)")
-    assert stats.compare_key("ttft_ms_p95", a, b).verdict == "regression"
+    assert one_run_each("ttft_ms_p99", a, b).verdict.startswith("too few samples (n=40 per run, need 200)")
+    assert one_run_each("ttft_ms_p95", a, b).verdict == "regression"
     assert stats.min_units("ttft_ms_p90") == 20 and stats.min_units("ttft_ms_mean") == 2
 
 
@@ -49,18 +54,18 @@ def test_verdict_respects_direction():
     rng = np.random.default_rng(2)
     fast = run_of(rng.uniform(5, 25, 40), e2e_ms=50, gap_ms=100)
     slow = run_of(rng.uniform(15, 75, 40), e2e_ms=150, gap_ms=200)   # 3x TTFT, half the rate
-    assert stats.compare_key("ttft_ms_p50", fast, slow).verdict == "regression"
-    assert stats.compare_key("ttft_ms_p50", slow, fast).verdict == "improvement"
-    c = stats.compare_key("request_s", fast, slow)
+    assert one_run_each("ttft_ms_p50", fast, slow).verdict == "regression"
+    assert one_run_each("ttft_ms_p50", slow, fast).verdict == "improvement"
+    c = one_run_each("request_s", fast, slow)
     assert c.verdict == "regression" and c.change_pct == pytest.approx(-50, abs=2)
-    assert stats.compare_key("request_s", slow, fast).verdict == "improvement"
+    assert one_run_each("request_s", slow, fast).verdict == "improvement"
 
 
 def test_small_change_inside_min_effect_is_not_flagged():
     a = run_of(np.linspace(14, 16, 200))
     b = run_of(np.linspace(14, 16, 200) * 1.02)          # +2%, tight CI: real but below 5%
-    assert stats.compare_key("ttft_ms_mean", a, b).verdict == "no significant change"
-    assert stats.compare_key("ttft_ms_mean", a, b, min_effect_pct=1.0).verdict == "regression"
+    assert one_run_each("ttft_ms_mean", a, b).verdict == "no significant change"
+    assert one_run_each("ttft_ms_mean", a, b, min_effect_pct=1.0).verdict == "regression"
 
 
 def test_task_latency_and_pooled_runs():

@@ -2,7 +2,7 @@
 import pytest
 
 from bench.metrics.inflation import inflation_rows
-from bench.metrics.core import metric_for
+from bench.metrics.definitions import metric_for
 from bench.metrics.tasks import per_task, summarize_tasks, union_ns
 from bench.types import Sample
 

@@ -12,7 +12,7 @@ from bench.analysis.runsets import NO_DRIFT
 from bench.analysis import experiment
 from bench.metrics import fidelity
 from bench.metrics import kv as kv_metrics
-from bench.metrics import spec as spec_metrics
+from bench.metrics import speculative as spec_metrics
 from bench.analysis import stats
 from bench.errors import UserError
 from bench.types import Sample

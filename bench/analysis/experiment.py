@@ -1,12 +1,13 @@
 """Pairs the runs of an A/B experiment (bench.treatments) and measures each treatment's effect,
 from the run folders alone: `bench run` and `bench experiment DIR` call the same `write`.
 
-Per experiment, load point and treatment, against the baseline at the same load point (runs of
-every repetition pooled):
-- effects: for each key of EFFECT_KEYS, the ratio treatment / baseline with a 95% seeded
-  bootstrap CI and a direction-aware verdict (bench.analysis.runsets: improvement / regression
-  only when the whole CI lies beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
-- spec: acceptance metrics (bench.metrics.spec), kv: KV-cache metrics of both arms
+Per experiment, load point and treatment, against the baseline at the same load point (every
+repetition of both arms):
+- effects: for each key of EXPERIMENT_EFFECTS (bench.metrics.views), the ratio treatment / baseline
+  with a 95% seeded bootstrap CI and a direction-aware verdict (bench.analysis.runsets.compare, the
+  run as the unit, repetitions paired by round: improvement / regression only with >= 2
+  repetitions per arm and the whole CI beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
+- spec: acceptance metrics (bench.metrics.speculative), kv: KV-cache metrics of both arms
   (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity;
   a backend declares how: "offline" ones here, "live" ones read from the file that
   bench.experiments.live_fidelity wrote into the arm's folder while the engines were up). Each
@@ -23,19 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import registry
-from bench.metrics import fidelity
+from bench.metrics import fidelity, views
 from bench.metrics import kv as kv_metrics
-from bench.metrics import spec as spec_metrics
+from bench.metrics import speculative as spec_metrics
 from bench.analysis import runsets, stats
-from bench.analysis.runsets import NO_DRIFT
 from bench.errors import UserError
 from bench.results import store
 from bench.results.files import atomic_write_json
 from bench.results.run import Run, load_point, suite_of
 from bench.treatments import BASELINE
 from bench.workloads import sent_prompts
-
-EFFECT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "itl_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s")
 
 
 def _arm_name(r) -> str:
@@ -58,16 +56,16 @@ def _engine_sum(runs) -> dict[str, float]:
 
 def _effects(name: str, load: float | None, base: list[list], treat: list[list], slo: dict) -> list[dict]:
     rows = []
-    for key in EFFECT_KEYS:
-        c = runsets.compare_key(key, base, treat, slo, slo)
+    for key in views.EXPERIMENT_EFFECTS:
+        # The arms run in rounds (A B A B): run k of each arm is one round. With one repetition
+        # the interval holds within-run spread only and compare gives no verdict (NO_DRIFT).
+        c = runsets.compare(key, base, treat, slo, slo, within_run=False, pair_runs=len(base) == len(treat))
         if c is None or c.change_pct is None:
             continue
         ci = c.ci_low_pct is not None
-        # one repetition per arm: drift between runs is not measured, so no verdict (stats rule)
-        verdict = c.verdict if min(len(base), len(treat)) >= 2 or not ci else NO_DRIFT
         rows.append({"treatment": name, "load": load, "metric": key, "baseline": c.a, "value": c.b,
                      "ratio": 1 + c.change_pct / 100, "ci_low": 1 + c.ci_low_pct / 100 if ci else None,
-                     "ci_high": 1 + c.ci_high_pct / 100 if ci else None, "verdict": verdict,
+                     "ci_high": 1 + c.ci_high_pct / 100 if ci else None, "verdict": c.verdict,
                      "n_baseline": c.n_a, "n_treatment": c.n_b})
     return rows
 
@@ -130,11 +128,13 @@ def analyze(runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def stats_rule() -> str:
-    return (f"ratio = treatment / baseline; {stats.CI_LEVEL:.0%} percentile bootstrap CI ({stats.N_BOOT} "
-            f"resamples, seeded): with >= 2 repetitions two-stage (repetitions, then requests within "
-            f"them, paired by request id); with 1 repetition the CI holds within-run spread only and no "
-            f"verdict is given (drift not measured); verdict improvement/regression only when the whole CI lies beyond "
-            f"+/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction")
+    return (f"ratio = treatment / baseline, the run as the unit (bench.analysis.runsets.compare): "
+            f"interval of log(ratio) from a seeded two-stage bootstrap ({stats.N_BOOT} resamples: "
+            f"repetitions, then requests within them, runs paired by round) +/- t(Welch df) x SE, "
+            f"{stats.CI_LEVEL:.0%} per metric; verdict improvement/regression only with >= 2 repetitions per "
+            f"arm and the whole interval beyond +/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction; "
+            f"with 1 repetition the interval holds within-run spread only and no verdict is given "
+            f"(drift not measured)")
 
 
 def file_name(runs: list[Run]) -> str:
@@ -172,9 +172,6 @@ def main(folder: str) -> int:
         print(render_file(p))
         print(f"experiment summary: {p}")
     return 0
-
-
-PRINT_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s")   # all EFFECT_KEYS are in the file
 
 
 def _f(x: Any) -> str:
@@ -219,7 +216,7 @@ def render(exps: list[dict[str, Any]], width: int = 150) -> str:
         effects = _table(f"{where}: treatment / baseline", ["treatment", "load", "metric", "baseline",
                                                              "treatment value", "ratio", "95% CI", "verdict"])
         for arm in (a for a in exp["arms"] if a["treatment"] != BASELINE):
-            for e in (e for e in arm["effects"] if e["metric"] in PRINT_KEYS):
+            for e in (e for e in arm["effects"] if e["metric"] in views.EXPERIMENT_PRINTED):
                 ci = "-" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
                 effects.add_row(arm["treatment"], _f(arm["load"]), e["metric"], _f(e["baseline"]),
                                 _f(e["value"]), f"{e['ratio']:.3f}", ci, e["verdict"])

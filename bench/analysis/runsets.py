@@ -24,6 +24,7 @@ import numpy as np
 from bench.analysis import stats
 from bench.analysis.verdicts import (ALPHA, NO_DRIFT, _boot_se, _error_change, _welch_df,  # noqa: F401
                                      error_test, finalize)
+from bench.metrics.sample_values import completed
 from bench.types import Sample
 
 
@@ -66,50 +67,46 @@ def _nan_stat(x: np.ndarray, stat: str) -> np.ndarray:
 
 def units(key: str, samples: list[Sample], slo: dict | None) -> Units | None:
     """The per-unit data of `key` for one run (warm-up free samples); None if not computable."""
+    found = stats.resampled(key)
+    if found is None:
+        return None
+    m, _ = found
     ids = tuple(s.request_id for s in samples)
-    if key in stats.RATES:
-        if key == "tasks_s":
+    if m.kind == "rate":
+        if m.per_task is not None:
             tasks = stats._tasks(samples)
             if not tasks:
                 return None
             order, gaps = stats._completion_gaps([min(s.sent_ns for s in t) for t in tasks],
                                                  [max(s.end_ns for s in t) for t in tasks])
-            num = np.array([float(all(s.ok and s.token_ns for s in tasks[i])) for i in order])
+            num = np.array([m.per_task(tasks[i]) for i in order])
             return Units("ratio", tuple(tasks[i][0].task_id for i in order), num, gaps)
         part = stats._rate_units(key, samples, slo)
         if part is None:
             return None
         order, _ = stats._completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
         return Units("ratio", tuple(ids[i] for i in order), np.asarray(part[0], float), part[1])
-    if key in ("error_rate", "slo_attainment"):
+    if m.kind == "fraction":
         part = stats._units(key, samples, slo)
         return part and Units("ratio", ids, np.asarray(part[1], float), np.asarray(part[2], float))
-    m = stats._STAT.match(key)
-    if not m:
-        return None
-    ok = [s.ok and bool(s.token_ns) for s in samples]
-    if m["base"] in stats.SCALAR:
-        f = stats.SCALAR[m["base"]]
-        vals = [f(s) if good else None for s, good in zip(samples, ok)]
-        return Units("scalar", ids, np.array([np.nan if v is None else v for v in vals], float))
-    if m["base"] in stats.POOLED:
-        f = stats.POOLED[m["base"]]
-        rows = [np.asarray(f(s) if good else [], float) for s, good in zip(samples, ok)]
-        width = max((len(r) for r in rows), default=0)
-        if width == 0:
-            return None
-        pad = np.full((len(rows), width), np.nan)
-        for i, r in enumerate(rows):
-            pad[i, :len(r)] = r
-        return Units("pooled", ids, pad)
-    if m["base"] == "task_latency_ms":
+    if m.kind == "task":
         tasks = stats._tasks(samples)
         if not tasks:
             return None
-        lat = [(max(s.end_ns for s in t) - min(s.sent_ns for s in t)) / 1e6
-               if all(s.ok and s.token_ns for s in t) else np.nan for t in tasks]
-        return Units("scalar", tuple(t[0].task_id for t in tasks), np.array(lat, float))
-    return None
+        vals = np.array([np.nan if v is None else v for v in map(m.per_task, tasks)], float)
+        return Units("scalar", tuple(t[0].task_id for t in tasks), vals)
+    ok = [completed(s) for s in samples]
+    if m.kind == "scalar":
+        vals = [m.per_sample(s) if good else None for s, good in zip(samples, ok)]
+        return Units("scalar", ids, np.array([np.nan if v is None else v for v in vals], float))
+    rows = [np.asarray(m.per_sample(s) if good else [], float) for s, good in zip(samples, ok)]
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        return None
+    pad = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        pad[i, :len(r)] = r
+    return Units("pooled", ids, pad)
 
 
 def of(u: Units, key: str, idx: np.ndarray) -> np.ndarray:
@@ -239,18 +236,3 @@ def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], sl
 def _with(c: stats.Change, **kw) -> stats.Change:
     from dataclasses import replace
     return replace(c, **kw)
-
-
-def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
-                slo_b: dict | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
-                n_boot: int = stats.N_BOOT, seed: int = 0) -> stats.Change | None:
-    """B against A for one summary key. Two sets of runs (lists of per-run sample lists, >= 2
-    runs each, as treatment experiments with repetitions give, in repetition order) go through
-    the two-stage bootstrap, runs paired by round; otherwise the requests of the runs given are
-    pooled (within-run spread only: bench.analysis.stats.compare_key)."""
-    runs = bool(a) and isinstance(a[0], list) and bool(b) and isinstance(b[0], list)
-    if runs and min(len(a), len(b)) >= 2:
-        # the arms of an experiment run in rounds (A B A B): run k of each side is one round
-        return compare(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed, within_run=False,
-                       pair_runs=len(a) == len(b))
-    return stats.compare_key(key, a, b, slo_a, slo_b, min_effect_pct, n_boot, seed)

@@ -1,9 +1,10 @@
-"""Confidence intervals from raw samples and direction-aware verdicts.
+"""The units of one run a bootstrap resamples, one run's own interval, and the verdict rule.
 
-Every interval here is a seeded percentile bootstrap over *units* (requests, or tasks for task
-metrics) of one run, so it reflects the spread inside that run; run-to-run drift of the machine
-is not in it. Sets of runs are compared with the run as the unit by bench.analysis.runsets
-(two-stage bootstrap); this module gives it the per-run units and the verdict rule.
+A run's interval (`interval`) is a seeded percentile bootstrap over *units* (requests, or tasks
+for task metrics) of that run, so it reflects the spread inside it; run-to-run drift of the
+machine is not in it. Runs are compared with the run as the unit by bench.analysis.runsets.compare
+(two-stage bootstrap, the one comparison); this module gives it the per-run units and the
+verdict rule. What a key's metric is, and so how it is resampled, is bench.metrics.definitions.
 
 - Latency statistics (`ttft_ms_p99`, `e2e_ms_mean`, ...): resample requests with replacement and
   recompute the statistic with the same definition as the summary (numpy linear percentiles).
@@ -15,12 +16,12 @@ is not in it. Sets of runs are compared with the run as the unit by bench.analys
   resampling pairs gives rate* = sum(count*) / sum(gap*), a ratio estimator.
 - Fractions (`error_rate`, `slo_attainment`): the mean of a 0/1 indicator over requests.
 
-A comparison resamples both sides independently and takes the 2.5 and 97.5 percentiles of
-stat(B*) / stat(A*) - 1. Verdict: "regression" or "improvement" (by the metric's direction) only
-when the whole interval lies beyond +/- `min_effect_pct` (default 5%): we are confident the change
-is at least that large, not merely non-zero. Otherwise "no significant change". A percentile
-gets no verdict ("too few samples") unless both runs have at least two units beyond it
-(n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the bootstrap of a tail is meaningless."""
+Verdict on the interval of a change B / A - 1: "regression" or "improvement" (by the metric's
+direction) only when the whole interval lies beyond +/- `min_effect_pct` (default 5%): we are
+confident the change is at least that large, not merely non-zero. Otherwise "no significant
+change". A percentile gets no verdict ("too few samples") unless the runs have at least two
+units beyond it (n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the bootstrap of a tail
+is meaningless."""
 from __future__ import annotations
 
 import re
@@ -30,35 +31,35 @@ from typing import Callable
 
 import numpy as np
 
-from bench.metrics import core as metrics
+from bench.metrics import sample_values as sv
+from bench.metrics.core import meets_slo
+from bench.metrics.definitions import HEADLINE_KEYS, METRICS, Metric, metric_for
 from bench.types import Sample
 
 N_BOOT = 2000
 CI_LEVEL = 0.95
 MIN_EFFECT_PCT = 5.0
-SCALAR = {"ttft_ms": metrics.ttft_ms, "ttft_from_scheduled_ms": metrics.ttft_from_scheduled_ms,
-          "e2e_ms": metrics.e2e_ms, "tpot_ms": metrics.tpot_ms}
-POOLED = {"itl_ms": metrics.itl_ms, "chunk_gap_ms": metrics.chunk_gap_ms}
-RATES = ("request_s", "output_tok_s", "total_tok_s", "goodput_request_s", "tasks_s")
-FRACTIONS = ("error_rate", "slo_attainment")
-# Task metrics may not be in bench.metrics.core.METRICS yet; their direction is fixed here.
-LOWER_IS_BETTER_FALLBACK = ("task_latency_ms", "send_lag_ms")
-HIGHER_IS_BETTER_FALLBACK = ("tasks_s",)
-DEFAULT_KEYS = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "ttft_from_scheduled_ms_p50",
-                "ttft_from_scheduled_ms_p99", "tpot_ms_p50", "tpot_ms_p99", "itl_ms_p50", "itl_ms_p99",
-                "e2e_ms_p50", "e2e_ms_p99", "request_s", "output_tok_s", "total_tok_s",
-                "goodput_request_s", "slo_attainment", "error_rate", "task_latency_ms_p50",
-                "task_latency_ms_p90", "task_latency_ms_p99", "tasks_s")
+DEFAULT_KEYS = HEADLINE_KEYS     # what a comparison judges when no keys are named
 _STAT = re.compile(r"^(?P<base>.+)_(?P<stat>p\d+|mean)$")
 
 
 def higher_is_better(key: str) -> bool | None:
-    m = metrics.metric_for(key)
-    if m is not None:
-        return m.higher_is_better
-    if key.startswith(HIGHER_IS_BETTER_FALLBACK):
-        return True
-    return False if key.startswith(LOWER_IS_BETTER_FALLBACK) else None
+    m = metric_for(key)
+    return m.higher_is_better if m is not None else None
+
+
+def resampled(key: str) -> tuple[Metric, str | None] | None:
+    """The metric behind a key a run's samples can be resampled for, and the key's statistic
+    (None for a rate or a fraction, whose key is the metric's name); None for any other key."""
+    m = METRICS.get(key)
+    if m is not None and m.kind in ("rate", "fraction"):
+        return (m, None) if m.per_sample is not None or m.per_task is not None else None
+    st = _STAT.match(key)
+    m = METRICS.get(st["base"]) if st else None
+    if m is not None and (m.kind in ("scalar", "pooled") and m.per_sample is not None
+                          or m.kind == "task" and m.per_task is not None):
+        return m, st["stat"]
+    return None
 
 
 def _tasks(samples: list[Sample]) -> list[list[Sample]]:
@@ -71,8 +72,7 @@ def _tasks(samples: list[Sample]) -> list[list[Sample]]:
 
 def task_latency_ms(samples: list[Sample]) -> list[float]:
     """Per task: first send of the task to its last token (tasks with a failed call excluded)."""
-    return [(max(s.end_ns for s in ss) - min(s.sent_ns for s in ss)) / 1e6
-            for ss in _tasks(samples) if all(s.ok and s.token_ns for s in ss)]
+    return [v for ss in _tasks(samples) if (v := sv.task_latency_ms(ss)) is not None]
 
 
 @dataclass(frozen=True)
@@ -117,55 +117,51 @@ def _completion_gaps(starts_ns: list[int], ends_ns: list[int]) -> tuple[np.ndarr
     return order, gaps
 
 
+def _counts(m: Metric, samples: list[Sample], slo: dict | None) -> np.ndarray:
+    """What each request adds to the numerator of rate or fraction `m`."""
+    if not m.needs_slo:
+        return np.array([m.per_sample(s) for s in samples])
+    return np.array([float(bool(m.per_sample(s)) and meets_slo(s, slo)) for s in samples])
+
+
 def _rate_units(key: str, samples: list[Sample], slo: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
     """(count, gap_s) per completion of one run, for rate `key`."""
-    if key == "tasks_s":
+    m = METRICS[key]
+    if m.per_task is not None:
         units = _tasks(samples)
         if not units:
             return None
         order, gaps = _completion_gaps([min(s.sent_ns for s in u) for u in units],
                                        [max(s.end_ns for s in u) for u in units])
-        return np.array([float(all(s.ok and s.token_ns for s in units[i])) for i in order]), gaps
+        return np.array([m.per_task(units[i]) for i in order]), gaps
     if not samples:
         return None
     order, gaps = _completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
-    ss = [samples[i] for i in order]
-    ok = np.array([float(s.ok and bool(s.token_ns)) for s in ss])
-    if key == "request_s":
-        return ok, gaps
-    if key == "output_tok_s":
-        return ok * [s.output_tokens for s in ss], gaps
-    if key == "total_tok_s":
-        return ok * [s.prompt_tokens + s.output_tokens for s in ss], gaps
-    if not slo or all(v is None for v in slo.values()):      # goodput_request_s
+    if m.needs_slo and (not slo or all(v is None for v in slo.values())):
         return None
-    return np.array([float(ok[i] and metrics.meets_slo(s, slo)) for i, s in enumerate(ss)]), gaps
+    return _counts(m, [samples[i] for i in order], slo), gaps
 
 
 def _units(key: str, samples: list[Sample], slo: dict | None):
     """What one run contributes to `key`: ("ratio", num, den), ("scalar", values) or
     ("pooled", [per-request arrays]); None when this key cannot be computed from samples."""
-    if key in RATES:
+    found = resampled(key)
+    if found is None:
+        return None
+    m, _ = found
+    if m.kind == "rate":
         r = _rate_units(key, samples, slo)
         return r and ("ratio", *r)
-    ok = [s for s in samples if s.ok and s.token_ns]
-    if key == "error_rate":
-        return "ratio", np.array([0.0 if s.ok and s.token_ns else 1.0 for s in samples]), np.ones(len(samples))
-    if key == "slo_attainment":
-        if not slo or all(v is None for v in slo.values()):
+    if m.kind == "fraction":
+        if m.needs_slo and (not slo or all(v is None for v in slo.values())):
             return None
-        flags = [float(s.ok and bool(s.token_ns) and metrics.meets_slo(s, slo)) for s in samples]
-        return "ratio", np.asarray(flags), np.ones(len(flags))
-    m = _STAT.match(key)
-    if not m:
-        return None
-    if m["base"] in SCALAR:
-        return "scalar", [SCALAR[m["base"]](s) for s in ok]
-    if m["base"] in POOLED:
-        return "pooled", [np.asarray(POOLED[m["base"]](s), dtype=float) for s in ok]
-    if m["base"] == "task_latency_ms":
-        return "scalar", task_latency_ms(samples)
-    return None
+        return "ratio", _counts(m, samples, slo), np.ones(len(samples))
+    if m.kind == "task":
+        return "scalar", [v for ss in _tasks(samples) if (v := m.per_task(ss)) is not None]
+    ok = [s for s in samples if sv.completed(s)]
+    if m.kind == "scalar":
+        return "scalar", [m.per_sample(s) for s in ok]
+    return "pooled", [np.asarray(m.per_sample(s), dtype=float) for s in ok]
 
 
 def resampler(key: str, samples: list[Sample] | list[list[Sample]], slo: dict | None = None) -> Resampler | None:
@@ -239,33 +235,6 @@ def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
     else:
         return "no significant change"
     return "improvement" if up == higher_better else "regression"
-
-
-def compare_key(key: str, a: list, b: list, slo_a: dict | None = None,
-                slo_b: dict | None = None, min_effect_pct: float = MIN_EFFECT_PCT,
-                n_boot: int = N_BOOT, seed: int = 0) -> Change | None:
-    """B against A for one summary key, requests of the runs given pooled (within-run spread
-    only); None when neither side has it. Sets of runs go through
-    bench.analysis.runsets.compare_key, which resamples runs first."""
-    ra, rb = resampler(key, a, slo_a), resampler(key, b, slo_b)   # a may be several runs pooled
-    if ra is None or rb is None:
-        if ra is None and rb is None:
-            return None
-        return Change(key, ra and ra.point, rb and rb.point, None, None, None, "missing on one side")
-    if ra.point == 0:
-        return Change(key, ra.point, rb.point, None, None, None, "no CI (baseline is 0)", ra.n, rb.n)
-    need = min_units(key)
-    if min(ra.n, rb.n) < need:
-        change = (rb.point / ra.point - 1) * 100
-        return Change(key, ra.point, rb.point, change, None, None,
-                      f"too few samples (n={min(ra.n, rb.n)}, need {need})", ra.n, rb.n)
-    ba, bb = bootstrap(ra, n_boot, seed), bootstrap(rb, n_boot, seed + 1)
-    ratio = bb / np.where(ba == 0, np.nan, ba)
-    alpha = (1 - CI_LEVEL) / 2
-    lo, hi = (np.nanpercentile(ratio, [100 * alpha, 100 * (1 - alpha)]) - 1) * 100
-    change = (rb.point / ra.point - 1) * 100
-    return Change(key, ra.point, rb.point, change, float(lo), float(hi),
-                  verdict(change, lo, hi, higher_is_better(key), min_effect_pct), ra.n, rb.n)
 
 
 def interval(key: str, samples: list[Sample], slo: dict | None = None, n_boot: int = 1000,

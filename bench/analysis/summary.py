@@ -13,16 +13,12 @@ from typing import Any
 from bench.analysis import runsets
 from bench.errors import UserError
 from bench.metrics import inflation as token_inflation
+from bench.metrics import views
+from bench.metrics.definitions import column_for
 from bench.results import store
 from bench.results.run import is_plain, suite_of
 from bench.run.capacity import describe as capacity_line
 
-ROW_KEYS = (("ttft_ms_p50", "TTFT p50 ms", "{:.1f}"), ("tpot_ms_p50", "TPOT p50 ms", "{:.2f}"),
-            ("request_s", "req/s", "{:.2f}"), ("output_tok_s", "out tok/s", "{:.0f}"),
-            ("tasks_s", "tasks/s", "{:.3f}"), ("task_latency_ms_p50", "task p50 ms", "{:.0f}"),
-            ("calls_per_task_mean", "calls/task", "{:.1f}"), ("slo_attainment", "SLO met", "{:.0%}"))
-# The headline numbers compared with the baseline, per run (rates for task workloads too).
-BASELINE_KEYS = ("ttft_ms_p50", "tpot_ms_p50", "output_tok_s", "task_latency_ms_p50")
 PRICE_PER_HOUR = 2.0   # an illustrative price per GPU-hour for the cost column; forecast takes yours
 
 
@@ -39,10 +35,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def workloads(runs: list[store.Run]) -> list[str]:
-    keys = [k for k in ROW_KEYS if any(k[0] in r.summary for r in runs)]
+    keys = [k for k in views.SUITE_TABLE if any(k in r.summary for r in runs)]
+    cols = [column_for(k, narrow=True) for k in keys]
     rows = [[r.meta.get("label") or r.meta.get("name"), r.meta["config"]["workload"]["kind"], r.meta["status"],
-             *[fmt.format(r.summary[k]) if k in r.summary else "-" for k, _, fmt in keys]] for r in runs]
-    return ["workloads (closed loop as configured):", *_table(["run", "workload", "status", *[t for _, t, _ in keys]], rows)]
+             *[c.fmt.format(r.summary[k]) if k in r.summary else "-" for k, c in zip(keys, cols)]] for r in runs]
+    return ["workloads (closed loop as configured):", *_table(["run", "workload", "status", *[c.title for c in cols]], rows)]
 
 
 def inflation(runs: list[store.Run]) -> list[str]:
@@ -124,7 +121,7 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
             continue
         slo = r.meta["config"].get("slo")
         parts = []
-        for key in BASELINE_KEYS:
+        for key in views.SUITE_BASELINE:
             # the run is the unit: with one run on a side the change is shown, no verdict
             c = runsets.compare(key, [o.samples() for o in old], [r.samples()], slo, slo, within_run=False)
             if c is not None and c.change_pct is not None:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis import changepoints, runsets, stats
+from bench.metrics import views
 from bench.results import store
 from bench.errors import UserError
 
-DEFAULT_METRICS = ("ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s",
-                   "error_rate", "task_latency_ms_p50", "tasks_s")
+DEFAULT_METRICS = views.TREND
 RULE = ("rule: per metric, change points of the per-run values (oldest first) by E-divisive means, "
         f"each confirmed by a permutation test ({changepoints.PERMUTATIONS} seeded shuffles, p < "
         f"{changepoints.ALPHA:g}; >= {changepoints.MIN_SIZE} runs on each side of a step, so one bad run is "
@@ -74,12 +74,14 @@ def table(runs: list[store.Run], metrics: tuple[str, ...]) -> pd.DataFrame:
 
 def check_newest(runs: list[store.Run], metrics: tuple[str, ...],
                  min_effect_pct: float = stats.MIN_EFFECT_PCT) -> list[stats.Change]:
+    """The newest run against the earlier runs of its series, the run as the unit. One newest
+    run measures no drift of its own, so its verdicts rest on within-run intervals."""
     earlier = [r.samples() for r in runs[:-1]]
     slo = runs[-1].meta["config"].get("slo")
-    newest = runs[-1].samples()
+    newest = [runs[-1].samples()]
     out = []
     for key in metrics:
-        c = runsets.compare_key(key, earlier, newest, slo, slo, min_effect_pct)
+        c = runsets.compare(key, earlier, newest, slo, slo, min_effect_pct, within_run=True)
         if c is not None and c.change_pct is not None:
             out.append(c)
     return out

@@ -127,6 +127,6 @@ class Backend:
 
     @classmethod
     def spec_metrics(cls, options: dict[str, Any], engine: dict[str, float], samples: list) -> dict[str, float]:
-        """Acceptance metrics (bench.metrics.spec) of a speculative run from its engine counter
+        """Acceptance metrics (bench.metrics.speculative) of a speculative run from its engine counter
         deltas or its samples; {} when the backend cannot tell."""
         return {}

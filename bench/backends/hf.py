@@ -219,9 +219,9 @@ class HFBackend(Backend):
     @classmethod
     def spec_metrics(cls, options: dict[str, Any], engine: dict[str, float], samples: list) -> dict[str, float]:
         # generate exposes no counters; with batch size 1 each streamed chunk is one verification step
-        from bench.metrics import spec
+        from bench.metrics import speculative
 
-        return spec.from_chunks(samples, spec.fixed_draft_len(options))
+        return speculative.from_chunks(samples, speculative.fixed_draft_len(options))
 
     @classmethod
     def teacher_forced_offline(cls, model_path: str, base_options: dict[str, Any],

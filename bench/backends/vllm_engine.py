@@ -191,9 +191,9 @@ class VLLMBackend(Backend):
 
     @classmethod
     def spec_metrics(cls, options: dict[str, Any], engine: dict[str, float], samples: list) -> dict[str, float]:
-        from bench.metrics import spec
+        from bench.metrics import speculative
 
-        return spec.from_engine(engine)
+        return speculative.from_engine(engine)
 
     async def start(self) -> None:
         try:

@@ -1,103 +1,20 @@
-"""Pure functions: samples -> per-request values -> a flat summary. Definitions in README.md.
+"""Pure functions: a run's samples -> a flat summary. Definitions in docs/metrics.md.
 
-Every metric name carries its unit; METRICS says whether higher is better, so comparisons
-can give direction-aware verdicts.
+Every metric name carries its unit; the metric table (bench.metrics.definitions) says what each
+is, whether higher is better and how it is held against an SLO; bench.metrics.sample_values gives
+the per-request values the column path below reproduces exactly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 
 from bench.metrics.columns import HAS_TOKENS, OK, SampleColumns, view
+from bench.metrics.definitions import METRICS, REQUEST_SLO
 from bench.types import Sample
 
 PERCENTILES = (50, 90, 95, 99)
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    unit: str
-    higher_is_better: bool
-    doc: str
-
-
-METRICS: dict[str, Metric] = {
-    "ttft_ms": Metric("ms", False, "first output token arrival - sent"),
-    "ttft_from_scheduled_ms": Metric("ms", False, "first output token arrival - scheduled (client queueing counts)"),
-    "e2e_ms": Metric("ms", False, "last output token arrival - sent"),
-    "tpot_ms": Metric("ms", False, "(e2e - ttft) / (output_tokens - 1), requests with >= 2 tokens"),
-    "itl_ms": Metric("ms", False, "gaps between consecutive output tokens (k tokens in one chunk: k-1 zero gaps)"),
-    "chunk_gap_ms": Metric("ms", False, "gaps between consecutive streamed chunks"),
-    "send_lag_ms": Metric("ms", False, "sent - scheduled: how late the client sent"),
-    "request_s": Metric("1/s", True, "completed requests / duration"),
-    "output_tok_s": Metric("tok/s", True, "output tokens of completed requests / duration"),
-    "total_tok_s": Metric("tok/s", True, "(prompt + output) tokens of completed requests / duration"),
-    "goodput_request_s": Metric("1/s", True, "completed requests meeting every SLO / duration"),
-    "slo_attainment": Metric("fraction", True, "share of requests meeting every SLO"),
-    "error_rate": Metric("fraction", False, "failed requests / all requests"),
-    "errors": Metric("requests", False, "failed requests; errors_<reason>: those failed for <reason>"),
-    "loop_lag_ms": Metric("ms", False, "oversleep of the client's 10 ms event-loop tick"),
-    "client_loop_cpu_util": Metric("fraction", False, "event-loop thread CPU time / wall time (1 = a core)"),
-    "client_cpu_util": Metric("fraction", False, "harness process CPU time / wall time (in-process models included)"),
-    "duration_s": Metric("s", False, "first send to last completion"),
-    "peak_rss_mb": Metric("MiB", False, "peak resident memory of the harness process tree"),
-    "peak_gpu_alloc_mb": Metric("MiB", False, "torch.cuda peak allocated memory"),
-    # Task metrics (bench/task_metrics.py): a task is every sample sharing a task_id.
-    "task_latency_ms": Metric("ms", False, "a task's last token - its first send"),
-    "task_model_ms": Metric("ms", False, "time with at least one of the task's LLM calls in flight"),
-    "task_tool_ms": Metric("ms", False, "time in tool calls / think time with no LLM call in flight"),
-    "task_client_ms": Metric("ms", False, "task latency - model - tool time: the client's own delay"),
-    "calls_per_task": Metric("calls", False, "LLM calls per task (steps, sub-agent steps, compactions)"),
-    "prompt_tokens_per_task": Metric("tok", False, "prompt tokens summed over a task's calls"),
-    "cached_prompt_tokens_per_task": Metric("tok", True, "prompt tokens served from a prefix cache"),
-    "output_tokens_per_task": Metric("tok", False, "output tokens summed over a task's calls"),
-    "tasks_s": Metric("1/s", True, "completed tasks / duration"),
-    "goodput_task_s": Metric("1/s", True, "completed tasks within slo.task_latency_ms / duration"),
-    "task_slo_attainment": Metric("fraction", True, "share of tasks completed within slo.task_latency_ms"),
-    "task_error_rate": Metric("fraction", False, "tasks with a failed call / all tasks"),
-}
-
-
-def metric_for(key: str) -> Metric | None:
-    """The definition behind a summary key such as `ttft_ms_p99` (longest matching prefix)."""
-    best = None
-    for name in METRICS:
-        if (key == name or key.startswith(name + "_")) and (best is None or len(name) > len(best)):
-            best = name
-    return METRICS.get(best) if best else None
-
-
-def ttft_ms(s: Sample) -> float:
-    return (s.token_ns[0] - s.sent_ns) / 1e6
-
-
-def ttft_from_scheduled_ms(s: Sample) -> float:
-    return (s.token_ns[0] - s.scheduled_ns) / 1e6
-
-
-def e2e_ms(s: Sample) -> float:
-    return (s.token_ns[-1] - s.sent_ns) / 1e6
-
-
-def tpot_ms(s: Sample) -> float | None:
-    if s.output_tokens < 2:
-        return None
-    return (e2e_ms(s) - ttft_ms(s)) / (s.output_tokens - 1)
-
-
-def itl_ms(s: Sample) -> list[float]:
-    """Token-accurate: a chunk of k tokens gives one real gap and k-1 gaps of zero."""
-    return (np.diff(np.asarray(s.token_ns, dtype=np.int64)) / 1e6).tolist()
-
-
-def chunk_gap_ms(s: Sample) -> list[float]:
-    return (np.diff(np.asarray(s.chunk_ns, dtype=np.int64)) / 1e6).tolist()
-
-
-def send_lag_ms(s: Sample) -> float:
-    return (s.sent_ns - s.scheduled_ns) / 1e6
 
 
 def distribution(prefix: str, values: Iterable[float]) -> dict[str, float]:
@@ -117,12 +34,11 @@ def distribution_of(prefix: str, v: np.ndarray) -> dict[str, float]:
 
 
 def meets_slo(s: Sample, slo: dict[str, float | None]) -> bool:
+    """A request succeeded and met every per-request threshold in `slo` (the others are checked
+    per task: bench.metrics.slo)."""
     if not s.ok:
         return False
-    checks = {"ttft_ms": lambda: ttft_ms(s), "e2e_ms": lambda: e2e_ms(s),
-              "tpot_ms": lambda: tpot_ms(s) or 0.0,
-              "itl_ms": lambda: max(itl_ms(s), default=0.0)}
-    return all(checks[k]() <= limit for k, limit in slo.items() if limit is not None and k in checks)
+    return all(REQUEST_SLO[k](s) <= limit for k, limit in slo.items() if limit is not None and k in REQUEST_SLO)
 
 
 def duration_s(samples: list[Sample]) -> float:
@@ -192,13 +108,11 @@ class _Completed:
 
     def meets_slo(self, slo: dict[str, float | None]) -> np.ndarray:
         """meets_slo() of each completed request, as a boolean array."""
-        values = {"ttft_ms": lambda: self.ttft_ms, "e2e_ms": lambda: self.e2e_ms,
-                  "tpot_ms": lambda: np.where(self.output >= 2, self.tpot_ms, 0.0),
-                  "itl_ms": lambda: self.max_gap_ns / 1e6}   # x / 1e6 keeps order: max of ms = max ns / 1e6
         good = np.ones(self.n, dtype=bool)
         for key, limit in slo.items():
-            if limit is not None and key in values:
-                good &= values[key]() <= limit
+            m = METRICS.get(key)
+            if limit is not None and m is not None and m.slo is not None and m.slo.columns is not None:
+                good &= m.slo.columns(self) <= limit
         return good
 
 

@@ -14,11 +14,11 @@ from typing import Iterable
 
 from scipy.stats import norm   # the normal quantile of the bound's confidence
 
-from bench.metrics.core import e2e_ms, itl_ms, meets_slo, tpot_ms, ttft_ms
-from bench.metrics.tasks import task_values
+from bench.metrics.core import meets_slo
+from bench.metrics.definitions import METRICS
+from bench.metrics.sample_values import completed
 from bench.types import Sample
 
-REQUEST_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 # Over-saturation (as GuideLLM stops on it): load went up but throughput barely did while the
 # latency at the percentile climbed; or an open loop completes far fewer units than it offers.
 SATURATED_GROWTH = 0.1
@@ -29,26 +29,21 @@ SATURATED_MIN_UNITS = 30     # fewer units make a point's throughput too noisy t
 
 def unit_meets(samples: list[Sample], thresholds: dict[str, float]) -> bool:
     """A unit (a request, or every call of a task) meets the SLO when each call succeeded and met
-    the request thresholds, and the task (first send to last token) met task_latency_ms."""
-    if not samples or not all(s.ok and s.token_ns for s in samples):
+    the request thresholds, and the task met its own (task_latency_ms: first send to last token)."""
+    if not samples or not all(completed(s) for s in samples):
         return False
-    req = {k: v for k, v in thresholds.items() if k in REQUEST_KEYS}
-    if req and not all(meets_slo(s, req) for s in samples):
+    if not all(meets_slo(s, thresholds) for s in samples):
         return False
-    limit = thresholds.get("task_latency_ms")
-    return limit is None or task_values(samples[0].task_id or "", samples).latency_ms <= limit
+    return all(m.slo.task(samples) <= limit for k, limit in thresholds.items() if limit is not None
+               and (m := METRICS.get(k)) is not None and m.slo is not None and m.slo.task is not None)
 
 
 def unit_value(samples: list[Sample], key: str) -> float | None:
     """A unit's value of one SLO metric: its worst call for request metrics, or its task latency."""
-    ok = [s for s in samples if s.ok and s.token_ns]
+    ok = [s for s in samples if completed(s)]
     if not ok or len(ok) < len(samples):
         return None
-    if key == "task_latency_ms":
-        return task_values(ok[0].task_id or "", ok).latency_ms
-    one = {"ttft_ms": ttft_ms, "e2e_ms": e2e_ms, "tpot_ms": lambda s: tpot_ms(s) or 0.0,
-           "itl_ms": lambda s: max(itl_ms(s), default=0.0)}[key]
-    return max(one(s) for s in ok)
+    return METRICS[key].slo.unit(ok)
 
 
 def unit_pressure(samples: list[Sample], thresholds: dict[str, float]) -> float | None:

@@ -184,21 +184,21 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
 
 
 def samples_frame(runs: list[Run]) -> pd.DataFrame:
-    """One row per measured request (warm-up excluded) with its per-request metrics."""
-    from bench.metrics import core as metrics
+    """One row per measured request (warm-up excluded) with its per-request metrics (the scalar
+    metrics of bench.metrics.definitions; None where the request did not complete)."""
+    from bench.metrics.definitions import METRICS
+    from bench.metrics.sample_values import completed
 
+    per_request = [m for m in METRICS.values() if m.kind == "scalar"]
     rows = []
     for run in runs:
         for s in run.samples():
-            ok = s.ok and bool(s.token_ns)
+            ok = completed(s)
             rows.append({
                 "run_id": run.run_id, "request_id": s.request_id, "task_id": s.task_id, "ok": ok,
                 "error": s.error, "prompt_tokens": s.prompt_tokens, "output_tokens": s.output_tokens,
                 "cached_prompt_tokens": s.cached_prompt_tokens, "sent_ns": s.sent_ns, "end_ns": s.end_ns,
-                "ttft_ms": metrics.ttft_ms(s) if ok else None,
-                "ttft_from_scheduled_ms": metrics.ttft_from_scheduled_ms(s) if ok else None,
-                "tpot_ms": metrics.tpot_ms(s) if ok else None,
-                "e2e_ms": metrics.e2e_ms(s) if ok else None,
+                **{m.name: m.per_sample(s) if ok else None for m in per_request},
             })
     return pd.DataFrame(rows)
 

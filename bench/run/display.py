@@ -7,46 +7,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.metrics import inflation
+from bench.metrics import inflation, views
+from bench.metrics.definitions import column_for
 from bench.results.run import Run, is_plain
 from bench.run.progress import Progress
 from bench.types import Sample
 
 console = Console()
-
-# (summary key, column title, format)
-TABLE_ROWS = [
-    ("completed", "requests ok", "{:.0f}"),
-    ("error_rate", "error rate", "{:.1%}"),
-    ("duration_s", "duration s", "{:.2f}"),
-    ("request_s", "requests/s", "{:.2f}"),
-    ("output_tok_s", "output tok/s", "{:.1f}"),
-    ("total_tok_s", "total tok/s", "{:.1f}"),
-    ("goodput_request_s", "goodput req/s", "{:.2f}"),
-    ("ttft_ms_p50", "TTFT p50 ms", "{:.1f}"),
-    ("ttft_ms_p99", "TTFT p99 ms", "{:.1f}"),
-    ("ttft_from_scheduled_ms_p99", "TTFT(sched) p99 ms", "{:.1f}"),
-    ("tpot_ms_p50", "TPOT p50 ms", "{:.2f}"),
-    ("tpot_ms_p99", "TPOT p99 ms", "{:.2f}"),
-    ("itl_ms_p50", "ITL p50 ms", "{:.2f}"),
-    ("itl_ms_p99", "ITL p99 ms", "{:.2f}"),
-    ("e2e_ms_p50", "E2E p50 ms", "{:.1f}"),
-    ("e2e_ms_p99", "E2E p99 ms", "{:.1f}"),
-    ("send_lag_ms_p99", "send lag p99 ms", "{:.3f}"),
-    ("loop_lag_ms_p99", "loop lag p99 ms", "{:.2f}"),
-    ("client_loop_cpu_util", "client loop CPU", "{:.0%}"),
-    ("tasks_completed", "tasks ok", "{:.0f}"),
-    ("tasks_s", "tasks/s", "{:.3f}"),
-    ("goodput_task_s", "goodput tasks/s", "{:.3f}"),
-    ("task_latency_ms_p50", "task latency p50 ms", "{:.0f}"),
-    ("task_latency_ms_p99", "task latency p99 ms", "{:.0f}"),
-    ("calls_per_task_mean", "calls/task", "{:.1f}"),
-    ("task_model_ms_mean", "task model ms (mean)", "{:.0f}"),
-    ("task_tool_ms_mean", "task tools ms (mean)", "{:.0f}"),
-    ("task_client_ms_mean", "task client ms (mean)", "{:.0f}"),
-    ("peak_rss_mb", "peak RSS MiB", "{:.0f}"),
-    ("peak_gpu_alloc_mb", "peak GPU MiB", "{:.0f}"),
-]
 
 
 class NoteProgress(Progress):
@@ -85,14 +52,15 @@ def summary_table(results: list[Run]) -> Table:
         head = r.spec.label or r.spec.name
         table.add_column(f"{head}\n[{r.spec.backend.name}] {r.status}", justify="right")
     reasons = sorted({k for r in results for k in r.summary if k.startswith("errors_")})
-    rows = list(TABLE_ROWS)
-    at = next(i for i, row in enumerate(rows) if row[0] == "error_rate") + 1
-    rows[at:at] = [(k, f"  errors: {k.removeprefix('errors_')}", "{:.0f}") for k in reasons]
-    for key, title, fmt in rows:
+    keys = list(views.RUN_TABLE)
+    at = keys.index("error_rate") + 1
+    keys[at:at] = reasons
+    for key in keys:
         if not any(key in r.summary for r in results):
             continue
-        cells = [fmt.format(r.summary[key]) if key in r.summary else "-" for r in results]
-        table.add_row(title, *cells)
+        col = column_for(key)
+        cells = [col.fmt.format(r.summary[key]) if key in r.summary else "-" for r in results]
+        table.add_row(f"  {col.title}" if key in reasons else col.title, *cells)   # reasons: under error rate
     if any(r.meta.get("warnings") for r in results):
         table.add_row("[yellow]client warnings[/]", *[str(len(r.meta.get("warnings") or [])) for r in results])
     return table

@@ -9,13 +9,11 @@ import numpy as np
 
 from bench.analysis.report import labels
 from bench.analysis.report.page import Section
-from bench.metrics import core as metrics
-from bench.metrics import inflation
+from bench.metrics import inflation, views
+from bench.metrics.definitions import METRICS
 from bench.results import store
 from bench.results.run import is_plain, suite_of
 
-SUMMARY_KEYS = ("requests", "error_rate", "request_s", "output_tok_s", "ttft_ms_p50", "ttft_ms_p99",
-                "tpot_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "task_latency_ms_p50", "tasks_s")
 TASK_PART = re.compile(r"^task_(?!latency)(?P<part>\w+?)_ms_mean$")
 CDF_POINTS = 300           # per line: enough for the shape, small enough for a file of many runs
 
@@ -50,7 +48,7 @@ def two_lines(head: str, sub: str) -> str:
 
 
 def summary_section(runs: list[store.Run], names: dict[str, str]) -> Section:
-    keys = [k for k in SUMMARY_KEYS if any(k in r.summary for r in runs)]
+    keys = [k for k in views.REPORT_RUNS if any(k in r.summary for r in runs)]
     rows = [[names[r.run_id], r.run_id, r.meta.get("status", "?"), store.backend_version(r.meta) or "-",
              (r.meta["env"].get("git_sha") or "")[:8], *[fmt(r.summary.get(k)) for k in keys]] for r in runs]
     return Section("Runs", (["run", "run_id", "status", "backend", "commit", *keys], rows))
@@ -69,7 +67,8 @@ def cdf_section(runs: list[store.Run], names: dict[str, str]) -> Section:
 
     figs = []
     samples = {r.run_id: [s for s in r.samples() if s.ok and s.token_ns] for r in runs}
-    for key, fn in (("ttft_ms", metrics.ttft_ms), ("tpot_ms", metrics.tpot_ms), ("e2e_ms", metrics.e2e_ms)):
+    for key in views.REPORT_CDFS:
+        fn = METRICS[key].per_sample
         fig = figure(f"{key} CDF", f"{key} (log scale)", "fraction of requests <= x", xaxis_type="log",
                      showlegend=key == "e2e_ms")
         for i, r in enumerate(runs):
