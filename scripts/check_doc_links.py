@@ -1,5 +1,8 @@
-"""Usage: python scripts/check_doc_links.py REPO_ROOT. Every relative link in the docs resolves (file and #anchor); every repo path in backticks exists."""
-import re, sys, pathlib
+"""Usage: python scripts/check_doc_links.py REPO_ROOT. Every relative link in the docs resolves
+(file and #anchor); every repo path in backticks exists."""
+import re
+import sys
+import pathlib
 ROOT = pathlib.Path(sys.argv[1])
 FUTURE: set[str] = set()   # pages named before they are written (none now)
 FILES = [ROOT / "README.md", ROOT / "results/README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -30,21 +33,27 @@ for f in FILES:
         if rel in FUTURE and not dest.exists():
             continue
         if not dest.exists():
-            print(f"{f.relative_to(ROOT)}: missing file {target}"); bad += 1
+            print(f"{f.relative_to(ROOT)}: missing file {target}")
+            bad += 1
         elif anchor and anchor not in slugs(dest):
-            print(f"{f.relative_to(ROOT)}: missing anchor {target}"); bad += 1
+            print(f"{f.relative_to(ROOT)}: missing anchor {target}")
+            bad += 1
     for p in set(re.findall(r"`((?:bench|tests|configs|workloads|traces|results|docs)/[\w./\-]*)`", prose)):
         npath += 1
         if not (ROOT / p).exists():
-            print(f"{f.relative_to(ROOT)}: path in backticks does not exist: {p}"); bad += 1
-    for m in set(re.findall(r"`(?:python -m )?(bench(?:\.\w+)+)", prose)) - {"bench.step", "bench.call_kind"}:  # OTel span attributes
+            print(f"{f.relative_to(ROOT)}: path in backticks does not exist: {p}")
+            bad += 1
+    span_attributes = {"bench.step", "bench.call_kind"}      # OTel attribute names, not modules
+    for m in set(re.findall(r"`(?:python -m )?(bench(?:\.\w+)+)", prose)) - span_attributes:
         parts, ok = m.split("."), False
         for k in range(len(parts), 1, -1):         # a module, package, or module.attribute
             base = ROOT.joinpath(*parts[:k])
             if base.with_suffix(".py").exists() or (base / "__init__.py").exists():
-                ok = True; break
+                ok = True
+                break
         npath += 1
         if not ok:
-            print(f"{f.relative_to(ROOT)}: module does not exist: {m}"); bad += 1
+            print(f"{f.relative_to(ROOT)}: module does not exist: {m}")
+            bad += 1
 print(f"{n} links, {npath} backticked paths checked in {len(FILES)} files; {bad} bad")
 sys.exit(1 if bad else 0)

@@ -130,8 +130,9 @@ def main() -> int:
         per_chunk: dict[str, list[float]] = {"bench": [], "vllm bench serve": []}
         with tempfile.TemporaryDirectory() as tmp:
             for rep in range(a.repeats):
-                for name, make in (("bench", lambda n: ours(a.core, url, n, a.chunks, a.concurrency, Path(tmp))),
-                                   ("vllm bench serve", lambda n: theirs(a.core, url, n, a.chunks, a.concurrency, model))):
+                clients = (("bench", lambda n: ours(a.core, url, n, a.chunks, a.concurrency, Path(tmp))),
+                           ("vllm bench serve", lambda n: theirs(a.core, url, n, a.chunks, a.concurrency, model)))
+                for name, make in clients:
                     small = _timed(make(a.small), env, a.small, Path(tmp))
                     large = _timed(make(a.large), env, a.large, Path(tmp))
                     us = (large - small) / ((a.large - a.small) * a.chunks) * 1e6

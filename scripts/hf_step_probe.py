@@ -98,7 +98,8 @@ async def amain(args) -> None:
     await be.start()
     vocab = be.model.config.vocab_size
     print(f"model {args.model} on {be.device} ({be.model.dtype}) loaded in {time.perf_counter() - t0:.1f} s; "
-          f"torch {torch.__version__}; prompts {args.prompt} tokens (padded: {args.prompt // 2}-{args.prompt * 3 // 2})")
+          f"torch {torch.__version__}; prompts {args.prompt} tokens "
+          f"(padded: {args.prompt // 2}-{args.prompt * 3 // 2})")
     raw(be, prompts(1, False, 64, vocab), 8)          # warm-up: kernels, cuBLAS handles
     shapes = [(1, False), (8, False), (8, True)]
     print(f"{'layer':8s} {'batch':>5s} {'prompts':>8s} {'step p50 ms':>12s} {'step mean ms':>13s} {'batches':>8s}")
@@ -114,8 +115,8 @@ async def amain(args) -> None:
                 rows = await driver(be, ps, args.steps)
             p50, mean = step_ms(rows)
             formed = be.batch_sizes[n_before:] if layer != "raw" else [batch]
-            print(f"{layer:8s} {batch:5d} {'unequal' if padded else 'equal':>8s} {p50:12.2f} {mean:13.2f} {str(formed):>8s}",
-                  flush=True)
+            equal = "unequal" if padded else "equal"
+            print(f"{layer:8s} {batch:5d} {equal:>8s} {p50:12.2f} {mean:13.2f} {str(formed):>8s}", flush=True)
     await be.stop()
 
 

@@ -52,7 +52,8 @@ def main() -> int:
             "backend": {"name": "openai", "options": {"metrics_url": None}},
             "server": {"command": ["{python}", "-m", "bench.selftest.stub_server", "--host", "{host}",
                                    "--port", "{port}"]},
-            "load": {"kind": "rate", "rate": args.rate, "requests": args.requests, "workers": args.workers if args.workers == "auto" else int(args.workers)}}))
+            "load": {"kind": "rate", "rate": args.rate, "requests": args.requests,
+                     "workers": args.workers if args.workers == "auto" else int(args.workers)}}))
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(cfg), "--results-dir", str(res),
                                  "--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL)

@@ -13,7 +13,8 @@ report (bench.backends.base.Backend):
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
+from collections.abc import AsyncIterator
 
 from pydantic import Field
 

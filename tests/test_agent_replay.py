@@ -49,7 +49,8 @@ def session_wall_s(tokenizer, wait_ms: float, open_loop: bool) -> tuple[float, i
     async def go():
         await b.start()
         try:
-            stats = await Driver(b, samples.append).run(w.sessions(), Concurrency(concurrency=1, requests=1).offsets_s(None), 1, None, None)
+            offsets = Concurrency(concurrency=1, requests=1).offsets_s(None)
+            stats = await Driver(b, samples.append).run(w.sessions(), offsets, 1, None, None)
             assert not stats.session_errors, stats.session_errors
         finally:
             await b.stop()
@@ -78,7 +79,8 @@ def test_slower_backend_stretches_the_closed_loop_not_the_open_loop(tokenizer):
 
 
 def test_bench_run_replays_sessions_as_tasks(tmp_path):
-    cfg = {"name": "replay", "model": "tiny", "backend": {"name": "hf", "options": {"max_batch_size": 8, "batch_wait_ms": 1}},
+    cfg = {"name": "replay", "model": "tiny",
+           "backend": {"name": "hf", "options": {"max_batch_size": 8, "batch_wait_ms": 1}},
            "workload": {"kind": "agent_replay", "path": str(DATA), "count": 3, "scale": 0.01, "gap_factor": 0.001},
            "load": {"kind": "concurrency", "concurrency": 3, "requests": 3, "warmup": 1}, "seed": 0}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))

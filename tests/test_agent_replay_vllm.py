@@ -63,7 +63,8 @@ def replay(loop, engine, tokenizer, **over):
     rec, samples = Recording(engine), []
     driver = Driver(rec, samples.append)
     sessions = list(w.sessions())
-    stats = loop.run_until_complete(driver.run(iter(sessions), Concurrency(concurrency=len(sessions), requests=len(sessions)).offsets_s(None),
+    offsets = Concurrency(concurrency=len(sessions), requests=len(sessions)).offsets_s(None)
+    stats = loop.run_until_complete(driver.run(iter(sessions), offsets,
                                                len(sessions), None, None))
     assert not stats.session_errors, stats.session_errors
     return w, rec.requests, {s.request_id: s for s in samples}

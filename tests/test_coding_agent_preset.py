@@ -68,4 +68,5 @@ def test_steps_growth_output_and_think_time_come_back(trip, key, values, unit):
         got = float(np.quantile(x, q))
         rounding = math.log1p(0.5 / (SCALE * want)) if unit == SCALE else 0.0
         tol = Z * k * sigma / math.sqrt(n) + rounding
-        assert abs(math.log(max(got, 1e-9) / want)) <= tol, f"{key} q{q}: got {got:.4g}, fitted {want:.4g}, tol {tol:.3f} (n={n})"
+        assert abs(math.log(max(got, 1e-9) / want)) <= tol, \
+            f"{key} q{q}: got {got:.4g}, fitted {want:.4g}, tol {tol:.3f} (n={n})"

@@ -1,5 +1,4 @@
 """Forecast on a synthetic sweep whose answer is worked out by hand."""
-import math
 
 import pytest
 

@@ -77,7 +77,8 @@ class RawServer:
         elif path == "/429":
             w.write(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 12\r\n\r\nrate limited")
         elif path == "/big":
-            w.write(ok + b"Transfer-Encoding: chunked\r\n\r\n" + chunked([BIG[i:i + 65536] for i in range(0, len(BIG), 65536)]))
+            parts = [BIG[i:i + 65536] for i in range(0, len(BIG), 65536)]
+            w.write(ok + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(parts))
         await w.drain()
         return True
 

@@ -9,7 +9,8 @@ and one that does not.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ class Burst(Bounded):
             t += self.size / self.rate
 
     @classmethod
-    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> "Burst":
+    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> Burst:
         return cls(rate=value, duration_s=duration_s, warmup=warmup, workers=workers)
 
 

@@ -18,7 +18,8 @@ DATA = Path(__file__).parent / "data" / "agent_sessions"
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory):
     if not DEV.exists():
-        pytest.skip("the 240 recorded dev sessions (../shared/traces/agentic beside the checkout) are not on this machine")
+        pytest.skip("the 240 recorded dev sessions (../shared/traces/agentic beside the checkout) "
+                    "are not on this machine")
     d = tmp_path_factory.mktemp("cc")
     with tarfile.open(DEV) as tar:
         tar.extractall(d, filter="data")

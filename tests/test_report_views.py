@@ -55,7 +55,8 @@ def test_matrix_label_and_treatment_and_sweep_lines():
 def test_pareto_lines_of_two_backends_are_not_both_named_by_the_config(tmp_path):
     for i, (backend, conc) in enumerate([("hf", 1), ("hf", 4), ("vllm", 1), ("vllm", 4)]):
         d = write_run(tmp_path, f"r{i}", _samples(slow=conc), load={"kind": "concurrency", "concurrency": conc})
-        _edit(d, **{"config.backend.name": backend, "label": f"concurrency={conc}", "config.label": f"concurrency={conc}"})
+        label = f"concurrency={conc}"
+        _edit(d, **{"config.backend.name": backend, "label": label, "config.label": label})
     runs = store.find_runs([tmp_path])
     sec = report.pareto_section(runs, labels.run_labels(runs))
     names = sorted(t.name for t in sec.figures[0].data if t.name != "Pareto front")
@@ -135,7 +136,8 @@ def test_forest_plot_ratio_interval_and_verdict_colour(tmp_path):
     tpot, tput = sec.figures
     t = tpot.data[0]
     assert list(t.x) == [0.8, 1.3] and list(t.y) == ["kv-fp8 @1", "spec @1"]
-    assert [round(v, 6) for v in t.error_x.array] == [0.1, 0.3] and [round(v, 6) for v in t.error_x.arrayminus] == [0.1, 0.2]
+    assert [round(v, 6) for v in t.error_x.array] == [0.1, 0.3]
+    assert [round(v, 6) for v in t.error_x.arrayminus] == [0.1, 0.2]
     assert list(t.marker.color) == [effects.VERDICT_COLOR["improvement"], effects.VERDICT_COLOR["regression"]]
     assert tpot.layout.xaxis.title.text.endswith("(< 1 is better)")
     assert tput.layout.xaxis.title.text.endswith("(> 1 is better)") and tput.data[0].marker.color[0] == effects.NEUTRAL

@@ -37,7 +37,8 @@ def test_bench_run_writes_valid_results(tmp_path):
         assert meta["run_id"] == run_dir.name
         # the load point as the run started, answered by its load kind
         kind = meta["config"]["load"]["kind"]
-        assert meta["load_point"]["kind"] == kind and meta["load_point"]["value"] == {"concurrency": 2, "rate": 50}[kind]
+        assert meta["load_point"]["kind"] == kind
+        assert meta["load_point"]["value"] == {"concurrency": 2, "rate": 50}[kind]
         assert "rate" not in meta["config"]["load"] or kind == "rate"     # only the kind's own keys
         assert meta["config"]["workload"]["kind"] == "chat"
         assert meta["env"]["versions"]["torch"].startswith("2.")

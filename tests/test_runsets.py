@@ -53,7 +53,10 @@ def test_between_run_drift_is_in_the_interval_and_in_the_cv():
     b = [run_samples(f) for f in DRIFT[::-1][1:] + DRIFT[-1:]]      # the same drift, another order
     two = runsets.compare("output_tok_s", a, b)
     one = runsets.compare("output_tok_s", a[:1], b[:1], within_run=True)
-    width = lambda c: c.ci_high_pct - c.ci_low_pct
+
+    def width(c):
+        return c.ci_high_pct - c.ci_low_pct
+
     assert width(two) > 3 * width(one)                  # requests alone would claim false precision
     assert two.verdict == "no significant change"
     rates = np.array([1 / f for f in DRIFT])

@@ -135,7 +135,8 @@ def test_context_is_compacted_when_it_would_not_fit(backend, tokenizer):
 
 
 def test_same_seed_same_token_ids(backend, tokenizer):
-    runs = [drive(backend, make(tokenizer, seed=7, **AGENT), 1, Concurrency(concurrency=1, requests=1))[0] for _ in range(2)]
+    one = Concurrency(concurrency=1, requests=1)
+    runs = [drive(backend, make(tokenizer, seed=7, **AGENT), 1, one)[0] for _ in range(2)]
     assert list(runs[0]) == list(runs[1])
     assert [r.prompt_token_ids for r in runs[0].values()] == [r.prompt_token_ids for r in runs[1].values()]
     other = drive(backend, make(tokenizer, seed=8, **AGENT), 1, Concurrency(concurrency=1, requests=1))[0]

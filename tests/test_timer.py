@@ -10,7 +10,8 @@ from bench.run.timer import LEARN_EVERY, MIN_MARGIN_NS, SPIN_NS, now_ns, send_wa
 
 # timerfd exists only on Linux (CI and every machine here); elsewhere the driver falls back to
 # the sleep-then-spin wait, which test_the_spin_is_still_there_when_asked_for covers everywhere.
-linux_only = pytest.mark.skipif(timer._LIBC is None, reason="no timerfd on this OS: the spin fallback runs instead (tested below)")
+linux_only = pytest.mark.skipif(timer._LIBC is None,
+                                reason="no timerfd on this OS: the spin fallback runs instead (tested below)")
 
 
 async def _lates_ns(dues_ns):

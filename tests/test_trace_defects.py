@@ -17,6 +17,7 @@ from bench.logs import azure
 from bench.workloads.trace import TraceParams, TraceWorkload, read_trace
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"   # ../shared beside the checkout
+NO_TRACE = "the full public trace (../shared/traces beside the checkout) is not on this machine"
 HEAD = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 
 
@@ -67,7 +68,8 @@ def _blocks(w, rows):
     return seen
 
 
-@pytest.mark.skipif(not (SHARED / "mooncake_synthetic_trace.jsonl").exists(), reason="the full public trace (../shared/traces beside the checkout) is not on this machine")
+@pytest.mark.skipif(not (SHARED / "mooncake_synthetic_trace.jsonl").exists(),
+                    reason=NO_TRACE)
 def test_different_mooncake_hash_ids_never_get_the_same_block(tokenizer):
     w = workload(tokenizer, SHARED / "mooncake_synthetic_trace.jsonl", "mooncake", count=1500)
     blocks = _blocks(w, w.rows)
@@ -75,7 +77,7 @@ def test_different_mooncake_hash_ids_never_get_the_same_block(tokenizer):
     assert len(set(blocks.values())) == len(blocks)    # one token sequence per id, never two ids
 
 
-@pytest.mark.skipif(not (SHARED / "azure_llm_2023_code.csv").exists(), reason="the full public trace (../shared/traces beside the checkout) is not on this machine")
+@pytest.mark.skipif(not (SHARED / "azure_llm_2023_code.csv").exists(), reason=NO_TRACE)
 def test_azure_rows_share_no_prefix_block(tokenizer):
     # Azure rows have no hash ids: the trace shares nothing, so no two prompts may start alike.
     w = workload(tokenizer, SHARED / "azure_llm_2023_code.csv", "azure", count=4000, scale=0.25)

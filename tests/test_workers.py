@@ -77,7 +77,8 @@ def test_two_workers_send_every_request_once(tmp_path, tiny_path):
     assert 0.8 < (sched[-1] - sched[0]) / 1e9 < 3.0
     assert all(s["sent_ns"] >= s["scheduled_ns"] for s in measured)
     assert meta["load_workers"]["picked"] == 2 and len(meta["load_workers"]["per_worker"]) == 2
-    assert meta["summary"]["client_workers"] == 2 and meta["summary"]["requests"] == 300 and meta["summary"]["errors"] == 0
+    s = meta["summary"]
+    assert s["client_workers"] == 2 and s["requests"] == 300 and s["errors"] == 0
 
 
 def test_a_killed_worker_ends_the_run_partial_and_keeps_its_samples(tmp_path, tiny_path):

@@ -1,5 +1,4 @@
 """Workload generation without a model run: determinism, shared blocks, Zipf sharing, trace errors."""
-import json
 
 import numpy as np
 import pytest
@@ -150,7 +149,8 @@ def test_trace_window_time_scale_and_lengths(tokenizer):
 
 
 @pytest.mark.parametrize("line, message", [
-    ('{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [0]}\n{"timestamp": 5, "input_length": -3, "output_length": 2, "hash_ids": [1]}', "2: input_length"),
+    ('{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [0]}\n'
+     '{"timestamp": 5, "input_length": -3, "output_length": 2, "hash_ids": [1]}', "2: input_length"),
     ('{"timestamp": 0, "input_length": 10}', "1: missing key 'output_length'"),
     ('{"timestamp": 0, "input_length": 10, "output_length": 2}\nnot json', "2: invalid JSON"),
     ('{"timestamp": "x", "input_length": 10, "output_length": 2}', "1: timestamp"),

@@ -181,7 +181,8 @@ def _f(x: Any) -> str:
 
 
 ARM_COLUMNS = [("accept\nrate", "spec", "spec_acceptance_rate"), ("accept\nlen", "spec", "spec_mean_accept_len"),
-               ("token\nagree", "fidelity", "fid_token_agreement"), ("prefix\nagree", "fidelity", "fid_prefix_agreement"),
+               ("token\nagree", "fidelity", "fid_token_agreement"),
+               ("prefix\nagree", "fidelity", "fid_prefix_agreement"),
                ("1st\ndiv", "fidelity", "fid_first_divergence_mean"), ("TF\ntop1", "fidelity", "tf_top1_agreement"),
                ("TF KL\nnats", "fidelity", "tf_kl_mean"), ("KV\nB/token", "kv", "kv_bytes_per_token"),
                ("KV cap\ntokens", "kv", "kv_cache_tokens_capacity"), ("max\nconc", "kv", "kv_cache_max_concurrency"),

@@ -178,7 +178,8 @@ def render(f: Forecast, target_rate: float, price: float, gpus: int) -> str:
         lines += [
             f"max load per replica meeting the SLOs: {with_band('max_load', f.max_load, '{:.3g}')}",
             f"capacity per replica: {with_band('capacity', f.capacity, '{:.4g}')} {u}s/s",
-            f"target: {target_rate:g} {u}s/s -> replicas ({gpus} GPU each): {with_band('replicas', f.replicas, '{:.0f}')}",
+            f"target: {target_rate:g} {u}s/s -> replicas ({gpus} GPU each): "
+            f"{with_band('replicas', f.replicas, '{:.0f}')}",
             f"cost: ${f.cost_per_hour:.4g}/hour at ${price:g}/GPU-hour",
             f"cost per {u}: {with_band('cost_per_unit', f.cost_per_unit, '${:.4g}')}",
             f"cost per million tokens (prompt + output): {with_band('cost_per_mtok', f.cost_per_mtok, '${:.4g}')}",

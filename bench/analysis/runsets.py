@@ -36,7 +36,7 @@ class Units:
     a: np.ndarray                # scalar: values (NaN = none); pooled: (n, width) NaN-padded; ratio: num
     b: np.ndarray | None = None  # ratio: den
 
-    def reorder(self, order: list[str]) -> "Units":
+    def reorder(self, order: list[str]) -> Units:
         pos = {u: i for i, u in enumerate(self.ids)}
         idx = np.array([pos[u] for u in order])
         return Units(self.kind, tuple(order), self.a[idx], None if self.b is None else self.b[idx])
@@ -218,7 +218,8 @@ def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], sl
         ub = any(units(key, r, slo_b) for r in runs_b)
         return None if not (ua or ub) else stats.Change(key, None, None, None, None, None, "missing on one side")
     a, b, paired, runs_paired = res
-    extra = dict(runs_a=len(a.points), runs_b=len(b.points), paired=paired, runs_paired=runs_paired, cv_a_pct=cv_pct(a.points),
+    extra = dict(runs_a=len(a.points), runs_b=len(b.points), paired=paired, runs_paired=runs_paired,
+                 cv_a_pct=cv_pct(a.points),
                  cv_b_pct=cv_pct(b.points), within_a_pct=within_pct(a), within_b_pct=within_pct(b))
     base = stats.Change(key, a.value, b.value, None, None, None, "", a.n_units, b.n_units, **extra)
     if not np.isfinite(a.value) or a.value == 0:

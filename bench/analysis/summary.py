@@ -39,7 +39,8 @@ def workloads(runs: list[store.Run]) -> list[str]:
     cols = [column_for(k, narrow=True) for k in keys]
     rows = [[r.meta.get("label") or r.meta.get("name"), r.meta["config"]["workload"]["kind"], r.meta["status"],
              *[c.fmt.format(r.summary[k]) if k in r.summary else "-" for k, c in zip(keys, cols)]] for r in runs]
-    return ["workloads (closed loop as configured):", *_table(["run", "workload", "status", *[c.title for c in cols]], rows)]
+    header = ["run", "workload", "status", *[c.title for c in cols]]
+    return ["workloads (closed loop as configured):", *_table(header, rows)]
 
 
 def inflation(runs: list[store.Run]) -> list[str]:
@@ -62,7 +63,8 @@ def inflation(runs: list[store.Run]) -> list[str]:
         rate = r.summary.get("tasks_s" if row["unit"] == "task" else "request_s") or 0
         rows.append([row["run"], row["unit"], f"{row['calls']:.1f}", f"{row['prompt_tokens']:.0f}",
                      f"{row['output_tokens']:.0f}", f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}x",
-                     f"{1 / rate:.3g}" if rate else "-", f"${1000 * PRICE_PER_HOUR / 3600 / rate:.3g}" if rate else "-"])
+                     f"{1 / rate:.3g}" if rate else "-",
+                     f"${1000 * PRICE_PER_HOUR / 3600 / rate:.3g}" if rate else "-"])
     return [f"token inflation and cost per unit of work (x = total / {data['baseline']}; replica-s = 1 / "
             f"the run's units/s; $/1k units at ${PRICE_PER_HOUR:g} per replica-hour):",
             *_table(["run", "per", "calls", "prompt", "output", "total", "x", "replica-s", "$/1k"], rows)]
@@ -135,7 +137,8 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
             lines.append(f"  capacity {d['label'] or d['name']}: no comparable baseline search")
             continue
         lo, hi = o["ci_low"], o["ci_high"] if o["ci_high"] is not None else float("inf")
-        verdict = ("higher" if d["capacity"] > hi else "lower" if d["capacity"] < lo else "within the baseline's interval")
+        verdict = ("higher" if d["capacity"] > hi else "lower" if d["capacity"] < lo
+                   else "within the baseline's interval")
         lines.append(f"  capacity {d['label'] or d['name']}: {d['capacity']:.3g} vs baseline {o['capacity']:.3g} "
                      f"[{lo:.3g}, {o['ci_high'] if o['ci_high'] is not None else '-'}] {d['unit']}: {verdict}")
     return [f"against the baseline in {base_dir} (runs as the unit, two-stage bootstrap; a verdict needs >= 2 "

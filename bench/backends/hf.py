@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
+from collections.abc import AsyncIterator
 
 from pydantic import Field
 
@@ -20,7 +21,8 @@ from bench.backends.hf_batch import DONE, Job, BatchStreamer, eos_ids, no_eos
 from bench.types import Request
 
 class HFOptions(BackendOptions):
-    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")  # auto: cuda when present, else cpu
+    # auto: cuda when present, else cpu
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")
     # auto: bfloat16 on cuda, float32 on cpu
     dtype: Literal["auto", "float32", "float16", "bfloat16", "float64", "float", "half"] = "auto"
     max_batch_size: int = Field(default=8, ge=1)

@@ -25,7 +25,7 @@ class Response:
     __slots__ = ("status", "headers", "_conn", "_buf", "_size", "_waiter", "_head", "_done", "_exc",
                  "_length_known", "got_bytes")
 
-    def __init__(self, conn: "Connection"):
+    def __init__(self, conn: Connection):
         self._conn = conn
         self.status = 0
         self.headers: dict[str, str] = {}

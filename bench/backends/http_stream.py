@@ -35,7 +35,7 @@ class _Exchange:
 
     __slots__ = ("client", "method", "path", "body", "headers", "conn", "resp", "timer")
 
-    def __init__(self, client: "StreamClient", method: str, path: str, body: bytes, headers: dict[str, str]):
+    def __init__(self, client: StreamClient, method: str, path: str, body: bytes, headers: dict[str, str]):
         self.client, self.method, self.path, self.body, self.headers = client, method, path, body, headers
         self.conn: Connection | None = None
         self.resp: Response | None = None
@@ -143,7 +143,7 @@ class StreamClient:
                 loop.create_connection(lambda: Connection(loop), self.host, self.port, ssl=self.ssl,
                                        server_hostname=self.host if self.ssl else None),
                 self.connect_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise HTTPStreamError(f"connect to {self.host}:{self.port} timed out after "
                                   f"{self.connect_timeout_s:g} s", "connect_timeout") from None
         except OSError as exc:

@@ -10,7 +10,8 @@ is never stored.
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
+from collections.abc import AsyncIterator
 
 import msgspec
 from pydantic import Field
@@ -60,7 +61,8 @@ def _event(data: bytes) -> dict[str, Any]:
     except msgspec.DecodeError as exc:
         raise BackendError(f"malformed SSE event ({exc}): {data[:80].decode(errors='replace')!r}", "bad_sse") from None
     if not isinstance(event, dict):
-        raise BackendError(f"malformed SSE event (not a JSON object): {data[:80].decode(errors='replace')!r}", "bad_sse")
+        head = data[:80].decode(errors="replace")
+        raise BackendError(f"malformed SSE event (not a JSON object): {head!r}", "bad_sse")
     return event
 
 
@@ -121,7 +123,8 @@ class OpenAIBackend(Backend):
             async with self.client.request("POST", self._base + path, _encode(body), self._headers) as resp:
                 if resp.status != 200:
                     text = (await resp.read_all()).decode(errors="replace")[:300]
-                    raise BackendError(f"HTTP {resp.status} from {url.rstrip('/')}/{path}: {text}", f"http_{resp.status}")
+                    raise BackendError(f"HTTP {resp.status} from {url.rstrip('/')}/{path}: {text}",
+                                       f"http_{resp.status}")
                 seen, rest = 0, b""
                 # One await per read from the socket, not per line: the lines that arrived
                 # together are split here (SSE lines end in \n or \r\n: strip() drops the \r;

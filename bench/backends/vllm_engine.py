@@ -17,7 +17,8 @@ import itertools
 import os
 import types
 import typing
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
+from collections.abc import AsyncIterator
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -53,7 +54,7 @@ def _plain(tp: Any) -> bool:
         all(_plain(a) for a in typing.get_args(tp))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _engine_arg_check(name: str) -> TypeAdapter | None:
     """A strict validator from the engine argument's own annotation, so `enable_prefix_caching:
     "yes"` fails at load, not when the engine starts. None for vLLM's config classes: the value
@@ -90,7 +91,7 @@ class VLLMOptions(BackendOptions):
     env: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known(self) -> "VLLMOptions":
+    def _known(self) -> VLLMOptions:
         names = _engine_arg_names()
         unknown = sorted(set(self.model_extra or {}) - (names or set()) - {"model"}) if names else []
         if unknown:
@@ -101,7 +102,8 @@ class VLLMOptions(BackendOptions):
             try:
                 check and check.validate_python(value)
             except ValidationError as err:
-                raise ValueError(f"{key}: {err.errors()[0]['msg']} (the type vLLM's AsyncEngineArgs declares)") from None
+                msg = err.errors()[0]["msg"]
+                raise ValueError(f"{key}: {msg} (the type vLLM's AsyncEngineArgs declares)") from None
         return self
 
     def engine_args(self) -> dict[str, Any]:

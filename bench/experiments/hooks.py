@@ -3,7 +3,7 @@ so their engines stay up together until its last run, and then live fidelity is 
 The experiment files are written after the suite (bench.analysis.experiment.write)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bench.config import RunSpec
 from bench.experiments import live_fidelity

@@ -10,7 +10,8 @@ folder as TEACHER_FORCED_FILE (this module is its one writer), where the experim
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from bench.metrics import fidelity
 from bench.results.files import atomic_write_json

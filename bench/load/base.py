@@ -3,7 +3,8 @@ sends wait for completions, and the load it offers. The driver, the worker pool,
 the capacity search ask these; none of them tests a kind's name."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator, Literal
+from typing import Any, ClassVar, Literal
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -83,7 +84,7 @@ class LoadKind(BaseModel):
 
     # ---- a search's probe ----------------------------------------------------------------
     @classmethod
-    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> "LoadKind":
+    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> LoadKind:
         """This kind at one load, for `duration_s`: a capacity search's probe. `search` is the
         search's own load section (bench.load.capacity.Capacity), for settings a probe shares."""
         raise NotImplementedError(f"load kind {cls.__name__} cannot be probed by a search")

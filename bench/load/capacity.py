@@ -43,7 +43,7 @@ class SearchSpec(BaseModel):
         return over
 
     @model_validator(mode="after")
-    def _check(self) -> "SearchSpec":
+    def _check(self) -> SearchSpec:
         if self.low >= self.high:
             raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
         if self.min_duration_s > self.max_duration_s:

@@ -1,7 +1,8 @@
 """Closed loop: C sessions in flight; the next starts when one ends (no schedule)."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -33,5 +34,5 @@ class Concurrency(Bounded):
             yield None
 
     @classmethod
-    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> "Concurrency":
+    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> Concurrency:
         return cls(concurrency=int(value), duration_s=duration_s, warmup=warmup, workers=workers)

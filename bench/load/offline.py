@@ -1,7 +1,8 @@
 """Offline: every session is due at once (t=0), bounded by `concurrency` if set."""
 from __future__ import annotations
 
-from typing import Iterator, Literal
+from typing import Literal
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import Field

@@ -2,7 +2,8 @@
 (shape `burstiness`: 1 is Poisson, < 1 burstier), whether or not earlier ones have finished."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -53,6 +54,6 @@ class Rate(Bounded):
             t += float(rng.gamma(self.burstiness, scale))
 
     @classmethod
-    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> "Rate":
+    def at(cls, value: float, duration_s: float, warmup: int, workers: int | str, search: Any) -> Rate:
         # Never capped: a probe's open loop must see the backlog a closed-loop cap would hide.
         return cls(rate=value, burstiness=search.burstiness, duration_s=duration_s, warmup=warmup, workers=workers)

@@ -40,7 +40,7 @@ class Agent:
     path: str                     # "s3" for a session, "s3.a1" for its sub-agent
     start_s: float                # recorded start, from the parent's start (0 for a session)
     end_s: float
-    items: tuple["Call | Agent", ...]
+    items: tuple[Call | Agent, ...]
     block_tokens: int
     where: str
 
@@ -141,7 +141,8 @@ def from_calls(calls, path: str, where: str) -> Agent:
 
 def _agent_of(llm, agents, key, path, where, t0, start, next_id) -> Agent:
     mine = [c for c in llm if c.parent == key]
-    kids = [a for a in agents.values() if a.parent == key and a.call_id != key and any(c.parent == a.call_id for c in llm)]
+    kids = [a for a in agents.values()
+            if a.parent == key and a.call_id != key and any(c.parent == a.call_id for c in llm)]
     items: list[tuple[float, Call | Agent]] = []
     prev_ids: tuple[int, ...] = ()
     prev = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from bench.errors import UserError
 from bench.logs.trace_rows import Row, integer, relative
@@ -20,7 +20,7 @@ def _time_s(text: str, where: str) -> float:
     head, _, frac = text.strip().partition(".")
     try:
         # As UTC: as local time, rows across a DST change moved by an hour (3,602 s -> 2 s).
-        t = dt.datetime.fromisoformat(head).replace(tzinfo=dt.timezone.utc)
+        t = dt.datetime.fromisoformat(head).replace(tzinfo=dt.UTC)
         return t.timestamp() + (float(f"0.{frac}") if frac else 0.0)
     except ValueError:
         raise UserError(where, f"TIMESTAMP: expected 'YYYY-MM-DD HH:MM:SS.fffffff', got {text!r}") from None

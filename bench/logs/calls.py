@@ -49,7 +49,7 @@ class Log:
         self.rows += 1
         self.skip(err.message, err.where)
 
-    def extend(self, other: "Log") -> None:
+    def extend(self, other: Log) -> None:
         self.calls += other.calls
         self.rows += other.rows
         self.files += other.files
@@ -57,7 +57,7 @@ class Log:
             self.skipped[reason] += n
             self.first_skip.setdefault(reason, other.first_skip[reason])
 
-    def require_calls(self, path: str) -> "Log":
+    def require_calls(self, path: str) -> Log:
         """A file with no usable LLM call is an error naming the file and the main reason."""
         if not any(c.kind == "llm" for c in self.calls):
             if self.skipped:

@@ -28,7 +28,7 @@ def _shared(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 
 def _calls(agent: Agent, task: str, parent: str | None, t0: float, static: int | None) -> list[Call]:
     out: list[Call] = []
-    prev = None
+    prev, prev_ids = None, ()
     sub_since = False
     k = 0
     for item in agent.items:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from array import array
 from operator import sub
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -63,7 +63,7 @@ class Ints:
     def __len__(self) -> int:
         return len(self.data)
 
-    def copy(self) -> "Ints":
+    def copy(self) -> Ints:
         out = Ints()
         out.data = array(self.data.typecode, self.data)
         return out
@@ -101,7 +101,7 @@ class SampleColumns:
         self.any_ok = False
 
     @classmethod
-    def from_samples(cls, samples: Iterable[Sample]) -> "SampleColumns":
+    def from_samples(cls, samples: Iterable[Sample]) -> SampleColumns:
         cols = cls()
         for s in samples:
             cols.append(s)

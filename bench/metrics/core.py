@@ -6,7 +6,7 @@ the per-request values the column path below reproduces exactly.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class ModelShape:
     qkv_bias: bool = False
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "ModelShape | None":
+    def from_config(cls, cfg: dict[str, Any]) -> ModelShape | None:
         """From a Hugging Face config.json; None when it is not a shape this module knows."""
         try:
             heads = int(cfg["num_attention_heads"])
@@ -184,7 +185,8 @@ def decode_profile_columns(cols: SampleColumns, duration_s: float, tpot_ms_mean:
 
 def efficiency(shape: ModelShape, gpu: GPUSpec, prof: DecodeProfile,
                w_bytes: int = 2, kv_bytes: int = 2) -> dict[str, float]:
-    step_bytes = weight_bytes(shape, w_bytes) + prof.batch_mean * kv_bytes_per_token(shape, kv_bytes) * prof.context_mean
+    kv_read = prof.batch_mean * kv_bytes_per_token(shape, kv_bytes) * prof.context_mean
+    step_bytes = weight_bytes(shape, w_bytes) + kv_read
     step_flops = prof.batch_mean * flops_per_token(shape, prof.context_mean)
     return {
         "mbu": step_bytes / prof.step_s / (gpu.bandwidth_gb_s * 1e9),

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 # Pronounceable syllables give a BPE corpus with real merges, so token lengths of
 # generated text resemble natural language more than random bytes would.

@@ -36,8 +36,11 @@ def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) 
         raise UserError("--format", f"{fmt!r}: allowed {', '.join(FORMATS)}")
     log = Log()
     # A directory stands for its files (a folder of session files, one per session).
-    paths = [str(f) for name in paths for f in (sorted(x for x in Path(name).iterdir() if x.suffix in (".json", ".jsonl"))
-                                                 if Path(name).is_dir() else [Path(name)])]
+    def files(name: str) -> list[Path]:
+        p = Path(name)
+        return sorted(x for x in p.iterdir() if x.suffix in (".json", ".jsonl")) if p.is_dir() else [p]
+
+    paths = [str(f) for name in paths for f in files(name)]
     for name in paths:
         path = Path(name)
         if not path.is_file():

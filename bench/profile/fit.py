@@ -142,9 +142,11 @@ def to_yaml(params: dict, fits: dict[str, Fit], p: Profile, sources: list[str]) 
         if key == "tool_latency":
             lines.append(fits["tool_latency"].comment(WHAT["tool_latency"]))
         elif key == "subagents":
-            lines += [fits[f"subagents.{k}"].comment(WHAT[f"subagents.{k}"]) for k in ("count", "steps", "summary_tokens")]
+            lines += [fits[f"subagents.{k}"].comment(WHAT[f"subagents.{k}"])
+                      for k in ("count", "steps", "summary_tokens")]
         elif key == "tool_calls_per_step":
-            lines.append(f"# parallel tool calls per step (steps with >= 1 tool): {dict(sorted(p.fan_out.items()))} steps")
+            fan_out = dict(sorted(p.fan_out.items()))
+            lines.append(f"# parallel tool calls per step (steps with >= 1 tool): {fan_out} steps")
         elif key in fits:
             lines.append(fits[key].comment(WHAT.get(key, key)))
         lines.append(f"{key}: {_flow(value)}")

@@ -43,7 +43,8 @@ DISTRIBUTIONS = {
     "task_tokens": ("tokens", "per task: first prompt - static prefix"),
     "step_prompt_tokens": ("tokens", "per step of a task's own loop: input tokens"),
     "step_output_tokens": ("tokens", "per step (not a sub-agent's last): output tokens"),
-    "new_context_tokens": ("tokens", "per pair of steps of a task's own loop: prompt(k+1) - prompt(k) - output(k), signed"),
+    "new_context_tokens": ("tokens",
+                           "per pair of steps of a task's own loop: prompt(k+1) - prompt(k) - output(k), signed"),
     "think_s": ("s", "per step of a task's own loop: recorded think/tool time before it (where logged)"),
     "context_growth_tokens": ("tokens", "per step: prompt(k+1) - prompt(k) - output(k)"),
     "observation_tokens": ("tokens", "per tool call: context growth / fan-out"),
@@ -188,7 +189,8 @@ def build(log: Log) -> Profile:
     total_prompt = float(v["prompt_tokens"].sum())
     return Profile(
         tasks=len(by_task), llm_calls=len(llm), tool_calls=sum(c.kind == "tool" for c in log.calls),
-        values=v, fan_out=fan, spawn_probability=sum(bool(s.subagents) for s in non_last) / len(non_last) if non_last else 0.0,
+        values=v, fan_out=fan,
+        spawn_probability=sum(bool(s.subagents) for s in non_last) / len(non_last) if non_last else 0.0,
         prefix_tokens=prefix, prefix_source=source,
         repeated_prefix_share=_repeated(shapes, prefix) / total_prompt if total_prompt else 0.0,
         cached_share=_cached_share(llm), inflation=_inflation(by_task), log=log,
@@ -249,8 +251,8 @@ def table(p: Profile) -> tuple[list[str], list[list[str]]]:
     for name, (unit, what) in DISTRIBUTIONS.items():
         q = quantiles(p.values[name])
         if q:
-            rows.append([name, unit, f"{q['n']:.0f}", *(f"{q[k]:.4g}" for k in ("mean", "p10", "p50", "p90", "p99", "max")),
-                         what])
+            stats = (f"{q[k]:.4g}" for k in ("mean", "p10", "p50", "p90", "p99", "max"))
+            rows.append([name, unit, f"{q['n']:.0f}", *stats, what])
     return head, rows
 
 
@@ -262,7 +264,8 @@ def scalars(p: Profile) -> list[tuple[str, str]]:
            ("cached share of prompt tokens", "-" if p.cached_share is None else f"{p.cached_share:.1%}"),
            ("fan-out (tool calls per step: steps)", fan),
            ("sub-agent spawn probability per step", f"{p.spawn_probability:.3g}"),
-           ("tasks with sub-agents (sub-agents in all)", f"{p.tasks_with_subagents} ({len(p.values['subagent_steps'])})"),
+           ("tasks with sub-agents (sub-agents in all)",
+            f"{p.tasks_with_subagents} ({len(p.values['subagent_steps'])})"),
            ("inflation (tokens per multi-call task / per single-call task)",
             "-" if p.inflation is None else f"{p.inflation:.3g}x")]
     return out + [("note", n) for n in p.notes] + [("skipped", s) for s in p.log.skipped_lines()]

@@ -16,7 +16,8 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import msgspec
 
@@ -46,7 +47,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def new_run_id(name: str, label: str = "") -> str:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", f"{name}-{label}" if label else name).strip("-")[:80]
     return f"{stamp}-{slug}-{secrets.token_hex(2)}"
 

@@ -90,7 +90,7 @@ class Run:
     meta: dict[str, Any]
 
     @classmethod
-    def made(cls, run_dir: Path, spec: Any) -> "Run":
+    def made(cls, run_dir: Path, spec: Any) -> Run:
         """The run this process just wrote, read back, with the spec it ran (not re-validated)."""
         run = read(run_dir)
         run.__dict__["spec"] = spec        # the cached_property's slot

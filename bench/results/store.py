@@ -9,7 +9,8 @@ import glob
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -134,7 +135,7 @@ def treatment_name(meta: dict[str, Any]) -> str | None:
     return None if t in (None, "", "baseline") else str(t)
 
 
-def repetition(run: "Run") -> int | None:
+def repetition(run: Run) -> int | None:
     """Which repetition of its config a run is (config `repetition`, else its treatment's)."""
     cfg = run.meta["config"]
     if isinstance(cfg.get("repetition"), int):

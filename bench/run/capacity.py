@@ -225,7 +225,7 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
                 run = await asyncio.wait_for(run_one(probe_spec(spec, load, duration, not st.probes), engine,
                                                      results_dir, watch, suite, watch.check,
                                                      ProbeMarks(st, load, watch)), remaining)
-            except asyncio.TimeoutError:          # the hard cap: the probe was cut off, marked
+            except TimeoutError:          # the hard cap: the probe was cut off, marked
                 st.stopped = "time_cap"
                 break
             runs.append(run)

@@ -9,7 +9,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import numpy as np
 

@@ -9,7 +9,7 @@ stays up until the group's last run has ended, and `group_done` is called then, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from bench import registry
 from bench.config import RunSpec
@@ -70,7 +70,7 @@ class Engines:
         self.specs, self.group, self.group_done = specs, group, group_done
         self.live: dict[str, Engine] = {}
 
-    async def __aenter__(self) -> "Engines":
+    async def __aenter__(self) -> Engines:
         return self
 
     async def __aexit__(self, *exc) -> None:

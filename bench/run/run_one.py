@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable
 
 from bench.config import RunSpec
 from bench.metrics.columns import SampleColumns

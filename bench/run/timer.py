@@ -125,7 +125,7 @@ class TimerFd:
             self._arm(heap[0][0])
 
 
-_timers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TimerFd | None]" = weakref.WeakKeyDictionary()
+_timers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TimerFd | None] = weakref.WeakKeyDictionary()
 
 
 def _timer_for(loop: asyncio.AbstractEventLoop) -> TimerFd | None:

@@ -28,7 +28,7 @@ import asyncio
 import multiprocessing as mp
 import pickle
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from bench.backends.base import Backend
 from bench.run.driver import DriveStats, now_ns, schedule
@@ -100,7 +100,7 @@ class WorkerPool:
         return await _Run(self, live, shares, t0, deadline, stop).go(schedule(sessions, offsets, count, t0))
 
     async def close(self) -> None:
-        for k, p in enumerate(self.procs):
+        for k in range(len(self.procs)):
             try:
                 _send(self.inboxes[k], ("quit",))
             except OSError:
@@ -256,7 +256,7 @@ class _Run:
                 if due is not None and open_:
                     try:
                         await asyncio.wait_for(self.wake.wait(), (due - now_ns() - LOOKAHEAD_NS) / 1e9)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 else:
                     await self.wake.wait()

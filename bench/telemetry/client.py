@@ -45,7 +45,7 @@ class ClientMonitor:
         t = self._proc.cpu_times()
         return t.user + t.system
 
-    async def __aenter__(self) -> "ClientMonitor":
+    async def __aenter__(self) -> ClientMonitor:
         self._proc = psutil.Process()
         self._wall0, self._thread0, self._cpu0 = time.perf_counter(), time.thread_time(), self._cpu()
         self._task = asyncio.create_task(self._tick())

@@ -79,7 +79,7 @@ class GpuSampler:
                 pass
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> "GpuSampler":
+    def __enter__(self) -> GpuSampler:
         if self.active:
             self._energy0 = self._energy()
             self._t0 = time.monotonic()

@@ -31,7 +31,7 @@ class MemorySampler:
             self.peak_rss = max(self.peak_rss, self._rss())
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> "MemorySampler":
+    def __enter__(self) -> MemorySampler:
         _cuda_reset_peak()
         self._thread.start()
         return self

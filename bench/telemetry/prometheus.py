@@ -3,13 +3,15 @@
 One naming scheme for both sources, so engine and server statistics read the same:
 `vllm:prefix_cache_hits_total` -> `prefix_cache_hits`; labels other than model/engine become a
 suffix (`request_success.length`, `spec_decode_num_accepted_tokens_per_pos.0`); a histogram
-gives `<name>_count`, `<name>_sum` and its cumulative buckets `<name>_bucket.le=<bound>`; vLLM's cache_config_info gives `kv_cache_tokens_capacity`
-and `kv_cache_max_concurrency`. Gauges keep only names the runner treats as gauges (`_perc`, ...):
-the runner stores counters as run deltas and gauges as read at the end.
+gives `<name>_count`, `<name>_sum` and its cumulative buckets `<name>_bucket.le=<bound>`;
+vLLM's cache_config_info gives `kv_cache_tokens_capacity` and `kv_cache_max_concurrency`. Gauges
+keep only names the runner treats as gauges (`_perc`, ...): the runner stores counters as run
+deltas and gauges as read at the end.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 _IGNORED_LABELS = {"model_name", "engine", "le", "quantile"}
 _GAUGE_SUFFIXES = ("_perc",)
@@ -109,7 +111,8 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
     return lower
 
 
-def latency_quantiles_ms(deltas: dict[str, float], qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[str, dict[str, float]]:
+def latency_quantiles_ms(deltas: dict[str, float],
+                         qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[str, dict[str, float]]:
     """Percentiles (ms) of every `*_seconds` histogram in a run's counter deltas, with its count:
     the server's own view of TTFT, inter-token latency, queueing and E2E, beside the client's."""
     grouped: dict[str, list[tuple[float, float]]] = {}

@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
+from collections.abc import Iterator
 
 from pydantic import Field, model_validator
 
@@ -111,7 +112,7 @@ class AgentReplayWorkload(Workload):
     def n(self, tokens: int) -> int:
         return max(1, int(round(tokens * self.params.scale)))
 
-    def session(self, index: int) -> "ReplayTask":
+    def session(self, index: int) -> ReplayTask:
         return ReplayTask(f"s{self.params.start + index}", self, self.agents[index])
 
     def sessions(self, start: int = 0) -> Iterator:
@@ -126,7 +127,8 @@ class AgentReplayWorkload(Workload):
             a = self.agents[i % len(self.agents)]
             c = a.calls[0]
             n_out = min(self.n(c.out_tokens), self.params.context_limit_tokens - 1)
-            prompt = self.prompts.keyed(("warmup", i), min(self.n(c.in_tokens), self.params.context_limit_tokens - n_out))
+            n_in = min(self.n(c.in_tokens), self.params.context_limit_tokens - n_out)
+            prompt = self.prompts.keyed(("warmup", i), n_in)
             yield SingleRequest(Request(id=f"w{i}", prompt_token_ids=prompt, max_output_tokens=n_out))
             i += 1
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, model_validator
 from bench.workloads.dists import MAX_COUNT, Dist
 from bench.types import Request, Send
 from bench.workloads.base import STRICT, Workload, WorkloadParams, session_rng
-from bench.workloads.steps import StepFailed, now_ns, wait_meta, wait_until
+from bench.workloads.steps import StepFailed, wait_meta, wait_until
 from bench.workloads.tokens import PromptFactory
 
 
@@ -104,7 +104,7 @@ class ToolCall:
 class StepPlan:
     max_output_tokens: int
     tools: tuple[ToolCall, ...] = ()
-    subagents: tuple["AgentPlan", ...] = ()
+    subagents: tuple[AgentPlan, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +172,7 @@ class AgenticWorkload(Workload):
     def observation(self, path: str, step: int, call: int, n: int) -> tuple[int, ...]:
         return self.prompts.keyed(("obs", path, step, call), n)
 
-    def session(self, index: int) -> "AgentTask":
+    def session(self, index: int) -> AgentTask:
         return AgentTask(f"a{index}", self, self.plan(index))
 
 

@@ -1,7 +1,8 @@
 """What every workload offers: validated parameters and a deterministic stream of sessions."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator

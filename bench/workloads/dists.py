@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -145,5 +145,5 @@ class Empirical(_Dist):
         return max(self.values)
 
 
-Dist = Annotated[Union[Fixed, Uniform, LogNormal, Normal, Exponential, Empirical],
+Dist = Annotated[Fixed | Uniform | LogNormal | Normal | Exponential | Empirical,
                  Field(discriminator="dist")]

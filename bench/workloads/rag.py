@@ -78,7 +78,8 @@ class RagWorkload(Workload):
         self.by_rank = np.random.default_rng([seed, 12]).permutation(n)
         self.popularity = zipf_weights(n, params.zipf_s)
 
-    @functools.lru_cache(maxsize=4096)
+    # One workload object per run (and per load worker): the memo lives as long as the run.
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
     def chunk(self, chunk_id: int) -> tuple[int, ...]:
         return self.prompts.keyed(("chunk", chunk_id), self.chunk_lengths[chunk_id])
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
+from collections.abc import Iterator
 
 from pydantic import Field, model_validator
 

@@ -61,7 +61,7 @@ def main(refs: list[str], out: str, markdown: bool = False, results_dir: str = "
                       if f not in exp_files and ids & experiment.run_ids(f)]
     sections = build(runs, find_files(paths, ids), exp_files)
     title = f"bench report: {len(runs)} run(s)"
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if markdown:

@@ -45,7 +45,8 @@ def _arm(row: dict[str, Any], by_id: dict[str, store.Run], several: bool) -> str
     """`treatment @load`, and where rows come from several experiments, which one."""
     arm = f"{row.get('treatment', '?')} @{fmt(row.get('load'))}"
     run = by_id.get(row.get("run"))
-    where = row.get("where") or (run and f"{run.meta.get('name')} {(run.meta['config'].get('backend') or {}).get('name')}")
+    backend = run and (run.meta["config"].get("backend") or {}).get("name")
+    where = row.get("where") or (run and f"{run.meta.get('name')} {backend}")
     return f"{where} · {arm}" if several and where else arm
 
 

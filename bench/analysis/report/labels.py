@@ -9,7 +9,8 @@ and repetitions of one config get the end of their run id.
 from __future__ import annotations
 
 import html
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from bench.results import store
 

@@ -86,7 +86,8 @@ def cdf_section(runs: list[store.Run], names: dict[str, str]) -> Section:
                                margin={"b": 40 + 24 * len(runs)})
     else:
         figs[-1].update_layout(width=620, legend={"font": {"size": 9}})
-    return Section("Latency CDFs", figures=figs, png_name="latency_cdf.png", note="completed requests, warm-up excluded; "
+    return Section("Latency CDFs", figures=figs, png_name="latency_cdf.png",
+                   note="completed requests, warm-up excluded; "
                    "click a legend entry to hide a run, double-click to show only it")
 
 

@@ -125,7 +125,7 @@ def timeline_figure(run: store.Run, label: str):
                  yaxis={"type": "category", "categoryarray": titles, "autorange": "reversed"},
                  legend={"orientation": "h", "y": -0.12 if len(lanes) > 8 else -0.3, "font": {"size": 10}})
     kinds = list(KINDS) + sorted({sp.kind for sp in shown} - set(KINDS))
-    for i, kind in enumerate(kinds):
+    for kind in kinds:
         sp = [s for s in shown if s.kind == kind]
         if not sp:
             continue
