@@ -12,7 +12,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 # results or drives the run from above.
 STAGES = ("types", "errors", "registry", "logs", "models", "treatments", "load", "config_errors",
           "metrics", "telemetry", "workloads", "config", "backends", "results", "run", "experiments",
-          "analysis", "selftest", "profile", "cli", "__main__")
+          "analysis", "selftest", "profile", "commands", "cli", "__main__")
 # Modules that belong to another stage's name (the config's parts).
 PART_OF = {"config_expand": "config", "config_server": "config", "__init__": "registry"}
 

@@ -129,10 +129,10 @@ def test_bad_workers_is_a_one_line_config_error(tmp_path, value):
 
 def test_workers_flag_overrides_and_rejects_bad_values():
     from bench.cli import parser
-    assert parser().parse_args(["run", "c.yaml", "--workers", "auto"]).workers == "auto"
-    assert parser().parse_args(["run", "c.yaml", "--workers", "3"]).workers == 3
+    assert parser("run").parse_args(["run", "c.yaml", "--workers", "auto"]).workers == "auto"
+    assert parser("run").parse_args(["run", "c.yaml", "--workers", "3"]).workers == 3
     with pytest.raises(SystemExit) as exit_:
-        parser().parse_args(["run", "c.yaml", "--workers", "0"])
+        parser("run").parse_args(["run", "c.yaml", "--workers", "0"])
     assert exit_.value.code == 2
 
 

@@ -6,6 +6,7 @@ a series. Statistics: bench.analysis.runsets (docs/statistics.md).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import asdict
@@ -156,9 +157,30 @@ def regressions_over(changes: list[stats.Change], pct: float) -> list[stats.Chan
             and (c.change_pct is None or abs(c.change_pct) >= pct)]
 
 
-def main(ref_a: str, ref_b: str, results_dir: str | Path = "results", fmt: str = "table",
-         fail_on_regression: float | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
-         keys: list[str] | None = None, within_run: bool = False, force: bool = False) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", help="baseline set: run folders, folders of runs, globs, a series key or a "
+                             "run_id (part), comma-separated")
+    p.add_argument("b", help="candidate set, the same forms")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--format", default="table", choices=["table", "markdown", "json"])
+    p.add_argument("--fail-on-regression", type=float, metavar="PCT",
+                   help="exit 1 when a metric regresses significantly by PCT percent or more")
+    p.add_argument("--min-effect", type=float, default=5.0, metavar="PCT",
+                   help="smallest change called significant (the whole CI must lie beyond it)")
+    p.add_argument("--metric", action="append", help="summary key to compare (repeatable)")
+    p.add_argument("--within-run", action="store_true",
+                   help="with one run per side, give verdicts from within-run intervals (drift not measured)")
+    p.add_argument("--force", action="store_true", help="show numbers even when the runs are not comparable")
+
+
+def main(args: argparse.Namespace) -> int:
+    return compare_refs(args.a, args.b, args.results_dir, args.format, args.fail_on_regression,
+                        args.min_effect, args.metric, args.within_run, args.force)
+
+
+def compare_refs(ref_a: str, ref_b: str, results_dir: str | Path = "results", fmt: str = "table",
+                 fail_on_regression: float | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
+                 keys: list[str] | None = None, within_run: bool = False, force: bool = False) -> int:
     if fmt not in ("table", "markdown", "json"):
         raise UserError("--format", f"{fmt!r}: allowed: table, markdown, json")
     a, b = store.resolve_set(ref_a, results_dir), store.resolve_set(ref_b, results_dir)

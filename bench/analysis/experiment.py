@@ -18,6 +18,7 @@ Writes `<results>/<suite id>.experiment.json` (this module is its only writer), 
 """
 from __future__ import annotations
 
+import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -160,8 +161,13 @@ def write(runs: list[Run], results_dir: Path | str) -> list[Path]:
     return paths
 
 
-def main(folder: str) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="a results folder (e.g. out/bench)")
+
+
+def main(args: argparse.Namespace) -> int:
     """`bench experiment DIR`: every experiment file of DIR recomputed from its run folders."""
+    folder = args.folder
     path = Path(folder)
     if not path.is_dir():
         raise UserError(folder, "no such results folder")

@@ -6,6 +6,7 @@ load (concurrency, or rate for open-loop runs) between measured points; no extra
 """
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,8 +282,22 @@ def render_capacity(f: Forecast, doc: dict, target_rate: float, price: float, gp
     return "\n".join(lines)
 
 
-def main(paths: list[str], target_rate: float, price_per_gpu_hour: float, slo: list[str] | None = None,
-         gpus_per_replica: int = 1, unit: str = "request") -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="the sweep's run folders or a folder of them, or a .capacity.json")
+    p.add_argument("--target-rate", type=float, required=True, help="requests (or tasks) per second")
+    p.add_argument("--price-per-gpu-hour", type=float, required=True)
+    p.add_argument("--gpus-per-replica", type=int, default=1)
+    p.add_argument("--slo", action="append", metavar="KEY=VALUE", help="e.g. ttft_ms_p99=500 (repeatable)")
+    p.add_argument("--per", default="request", choices=["request", "task"], help="unit of the target rate")
+
+
+def main(args: argparse.Namespace) -> int:
+    return forecast_paths(args.runs, args.target_rate, args.price_per_gpu_hour, args.slo, args.gpus_per_replica,
+                          args.per)
+
+
+def forecast_paths(paths: list[str], target_rate: float, price_per_gpu_hour: float, slo: list[str] | None = None,
+                   gpus_per_replica: int = 1, unit: str = "request") -> int:
     if target_rate <= 0 or price_per_gpu_hour < 0 or gpus_per_replica < 1:
         raise UserError("forecast", "--target-rate must be > 0, --price-per-gpu-hour >= 0, --gpus-per-replica >= 1")
     cap = capacity_path(paths)

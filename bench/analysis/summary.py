@@ -6,6 +6,7 @@ Reads results only (run folders, *.capacity.json, *.experiment.json).
 """
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,16 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
             "docs/statistics.md):", *lines]
 
 
-def main(folder: str, base: str | None = None) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="the suite's results folder (e.g. out/bench)")
+    p.add_argument("--baseline", metavar="FOLDER", help="earlier runs to compare with (e.g. results)")
+
+
+def main(args: argparse.Namespace) -> int:
+    return summarize(args.folder, args.baseline)
+
+
+def summarize(folder: str, base: str | None = None) -> int:
     path = Path(folder)
     runs = [r for r in store.find_runs([path])] if path.exists() else []
     if not runs:

@@ -10,6 +10,7 @@ change, never one bad run (each side of a step holds >= 2 runs).
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 from pathlib import Path
 
@@ -136,8 +137,22 @@ def plot(runs: list[store.Run], df: pd.DataFrame, metrics: tuple[str, ...], flag
     return Path(out)
 
 
-def main(paths: list[str], metrics: list[str] | None = None, out: str | None = None,
-         min_effect_pct: float = stats.MIN_EFFECT_PCT, fail_on_regression: bool = False) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", default=["results"],
+                   help="results folders, run folders, globs, series keys or run_ids")
+    p.add_argument("--metric", action="append", help="summary key (repeatable)")
+    p.add_argument("--out", help="PNG plot path")
+    p.add_argument("--min-effect", type=float, default=5.0, metavar="PCT")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when the newest step of a metric is a regression")
+
+
+def main(args: argparse.Namespace) -> int:
+    return trend(args.paths, args.metric, args.out, args.min_effect, args.fail_on_regression)
+
+
+def trend(paths: list[str], metrics: list[str] | None = None, out: str | None = None,
+          min_effect_pct: float = stats.MIN_EFFECT_PCT, fail_on_regression: bool = False) -> int:
     keys = tuple(metrics) if metrics else DEFAULT_METRICS
     # each path: a results folder, run folder, glob, series key or run_id (store.resolve_set)
     runs = {r.dir.resolve(): r for p in (paths or ["results"]) for r in store.resolve_set(p)}

@@ -1,6 +1,7 @@
 """`bench profile LOGS...`: read, profile, and optionally write a workload, a report and a forecast."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -110,10 +111,29 @@ def forecast_text(p: Profile, runs: list[str], tasks_per_hour: float, price: flo
     return "\n".join(lines)
 
 
-def main(logs: list[str], fmt: str = "auto", group_by: str | None = None, write_workload: str | None = None,
-         report: str | None = None, forecast_from: list[str] | None = None, tasks_per_hour: float | None = None,
-         price_per_gpu_hour: float | None = None, slo: list[str] | None = None, gpus_per_replica: int = 1,
-         as_json: bool = False) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("logs", nargs="+", help="log files (OTel spans JSON/JSONL, OpenAI JSONL, Mooncake, Azure)")
+    p.add_argument("--format", default="auto", choices=["auto", "otel", "openai", "mooncake", "azure", "sessions"])
+    p.add_argument("--group-by", metavar="FIELD", help="OpenAI logs: the session/trace id field (dotted path)")
+    p.add_argument("--write-workload", metavar="PATH", help="write a fitted workload file, e.g. workloads/mine.yaml")
+    p.add_argument("--report", metavar="HTML", help="write the profile as an HTML report")
+    p.add_argument("--json", action="store_true", help="print the profile as JSON")
+    p.add_argument("--forecast-from", nargs="+", metavar="RUN", help="a load sweep's run folders, or a .capacity.json")
+    p.add_argument("--tasks-per-hour", type=float)
+    p.add_argument("--price-per-gpu-hour", type=float)
+    p.add_argument("--gpus-per-replica", type=int, default=1)
+    p.add_argument("--slo", action="append", metavar="KEY=VALUE", help="e.g. task_latency_ms_p99=5000 (repeatable)")
+
+
+def main(args: argparse.Namespace) -> int:
+    return profile(args.logs, args.format, args.group_by, args.write_workload, args.report, args.forecast_from,
+                   args.tasks_per_hour, args.price_per_gpu_hour, args.slo, args.gpus_per_replica, args.json)
+
+
+def profile(logs: list[str], fmt: str = "auto", group_by: str | None = None, write_workload: str | None = None,
+            report: str | None = None, forecast_from: list[str] | None = None, tasks_per_hour: float | None = None,
+            price_per_gpu_hour: float | None = None, slo: list[str] | None = None, gpus_per_replica: int = 1,
+            as_json: bool = False) -> int:
     log = read_logs(logs, fmt, group_by)
     p = build(log)
     print(json.dumps(summary_dict(p), indent=2) if as_json else render(p))

@@ -16,6 +16,7 @@ run.json (Unix time); durations and gaps are exact, the absolute time is as good
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -120,8 +121,14 @@ def export(run: store.Run, out: Path) -> int:
     return n
 
 
-def main(ref: str, out: str, results_dir: str = "results") -> int:
-    run = store.resolve(ref, results_dir)
-    n = export(run, Path(out))
-    print(f"{out}: {n} spans from {run.run_id}")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run folder, run_id or a unique part of it")
+    p.add_argument("--out", required=True)
+    p.add_argument("--results-dir", default="results")
+
+
+def main(args: argparse.Namespace) -> int:
+    run = store.resolve(args.run, args.results_dir)
+    n = export(run, Path(args.out))
+    print(f"{args.out}: {n} spans from {run.run_id}")
     return 0

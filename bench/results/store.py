@@ -5,6 +5,7 @@ bench.results.run.Run (read and upgraded there).
 """
 from __future__ import annotations
 
+import argparse
 import glob
 import hashlib
 import json
@@ -208,8 +209,13 @@ LS_COLUMNS = ["run_id", "status", "model", "backend", "backend_version", "worklo
               "load_point", "treatment", "git_sha", "group", "series"]
 
 
-def main(paths: list[str]) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", default=["results"])
+
+
+def main(args: argparse.Namespace) -> int:
     """`bench ls`: one line per run, oldest first, with the keys that group comparable runs."""
+    paths = args.paths
     runs = find_runs(paths)
     if not runs:
         print(f"no runs under {', '.join(paths)}")

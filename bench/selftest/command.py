@@ -16,6 +16,7 @@ backend, the real driver and the client monitor of every run.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from dataclasses import dataclass
@@ -212,8 +213,22 @@ def _table(result: dict, chunks: int, print_fn) -> None:
              f"{best.cpu_us_per_request:.0f} us per request")
 
 
-def main(rates: list[float], seconds: float, chunks: int, concurrency: int, soak: int,
-         workers: int = 1) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rate", type=float, action="append", help="open-loop rate to test (repeatable)")
+    p.add_argument("--seconds", type=float, default=3.0, help="per rate")
+    p.add_argument("--chunks", type=int, default=16, help="streamed chunks (tokens) per request")
+    p.add_argument("--concurrency", type=int, default=256, help="for the closed-loop ceiling and the soak")
+    p.add_argument("--soak", type=int, default=0, metavar="N", help="then N requests, printing fds and RSS")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="also measure with N worker processes")
+
+
+def main(args: argparse.Namespace) -> int:
+    return selftest(args.rate or [100, 300, 1000, 2000], args.seconds, args.chunks, args.concurrency, args.soak,
+                    args.workers)
+
+
+def selftest(rates: list[float], seconds: float, chunks: int, concurrency: int, soak: int,
+             workers: int = 1) -> int:
     t = time.monotonic()
     result = asyncio.run(_selftest(rates, seconds, chunks, concurrency, soak, print, workers))
     report(result, chunks)

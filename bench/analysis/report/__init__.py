@@ -12,6 +12,7 @@ Hovering any point shows its run id, label and key config. docs/report.md is the
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from pathlib import Path
 
@@ -40,7 +41,18 @@ def build(runs: list[store.Run], capacity_files: list[Path] = (), experiment_fil
     return [s for s in sections if s is not None]
 
 
-def main(refs: list[str], out: str, markdown: bool = False, results_dir: str = "results") -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="run folders, run_ids or results folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--markdown", action="store_true", help="Markdown with PNGs beside it")
+    p.add_argument("--results-dir", default="results")
+
+
+def main(args: argparse.Namespace) -> int:
+    return write(args.runs, args.out, args.markdown, args.results_dir)
+
+
+def write(refs: list[str], out: str, markdown: bool = False, results_dir: str = "results") -> int:
     runs, paths = [], []
     for ref in refs:
         p = Path(ref)

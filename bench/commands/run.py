@@ -1,0 +1,49 @@
+"""`bench run CONFIG`: every run of a config (matrix expanded), results to a folder; A/B arms
+paired afterwards from their folders, as `bench experiment` does."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _workers(text: str) -> int | str:
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text if text == "auto" else int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1 or auto")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--workers", type=_workers, metavar="N|auto",
+                   help="client processes for HTTP backends (overrides load.workers)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from bench import config
+    from bench.run import runner
+    from bench.run.display import BarProgress, NoteProgress, print_summary
+
+    specs = config.load(args.config)
+    if args.workers is not None:   # the flag wins over every run's load.workers
+        specs = [s.model_copy(update={"load": s.load.model_copy(update={"workers": args.workers})}) for s in specs]
+    progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else NoteProgress()
+    experiments = any(s.treatment for s in specs)
+    hooks = None
+    if experiments:   # A/B arms: their engines stay up together; live fidelity before they stop
+        from bench.experiments.hooks import hooks as experiment_hooks
+        hooks = experiment_hooks(progress.note)
+    try:
+        results = runner.run_all(specs, args.results_dir, progress, hooks)
+    except runner.Interrupted as sig:
+        print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
+              file=sys.stderr)
+        return 130 if sig.signal_name == "SIGINT" else 143
+    print_summary(results)
+    if experiments:
+        from bench.analysis import experiment
+        for path in experiment.write(results, args.results_dir):
+            print(experiment.render_file(path))
+            print(f"experiment summary: {path}")
+    return 0 if all(r.status == "complete" for r in results) else 1
