@@ -1,5 +1,5 @@
 # Two commands: `make bench` (configs/bench.yaml on the CPU) and `make test`. Each builds .venv on first use.
-# `make test-fast`: the unit tests only (no real model, engine or server), for the inner loop.
+# `make test-fast`: the unit tests only (tests/unit/: no real model, engine or server), for the inner loop.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -46,7 +46,7 @@ test: lint
 
 # `time` prints how long it took: it should stay under a minute on 2 cores.
 test-fast: $(STAMP)
-	time $(BIN)/python -m pytest -q -m "not engine"
+	time $(BIN)/python -m pytest -q -m unit -n auto
 
 clean:
 	rm -rf $(VENV)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -201,8 +202,15 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
     doc = dict(doc)
     doc.setdefault("name", Path(where).stem)
     specs = []
+    # A matrix repeats one workload over its load points and arms: validate each distinct one once
+    # (a recorded workload's empirical lists make a validation cost milliseconds).
+    workloads: dict[str, Any] = {}
     for run in _expanded(doc, where):
-        run["workload"] = resolve_workload(run.get("workload", "chat"), where)
+        value = run.get("workload", "chat")
+        key = json.dumps(value, default=str)        # the same expansion: the same key order
+        if key not in workloads:
+            workloads[key] = resolve_workload(value, where)
+        run["workload"] = workloads[key]
         run["load"] = resolve_load(run.get("load"), where)
         backend = run.get("backend", {})
         if isinstance(backend, str):

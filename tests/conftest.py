@@ -1,4 +1,7 @@
-"""Shared fixtures: the tiny model is built once per session into a temporary cache."""
+"""Shared fixtures (the tiny model is built once per session into a temporary cache) and the
+test kinds: every test under tests/unit/ is marked `unit` (no real model, engine, server,
+worker process or browser: `make test-fast`), every test under tests/engine/ `engine`. Shared
+code is in tests/helpers/, data in tests/data/ and tests/malformed/."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +13,17 @@ import pytest
 # set BENCH_CACHE themselves.
 os.environ.setdefault("BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "bench-tests"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+KINDS = ("unit", "engine")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test's kind is its folder's."""
+    for item in items:
+        kind = next((k for k in KINDS if f"/tests/{k}/" in str(item.path)), None)
+        if kind is not None:
+            item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +44,12 @@ def loop():
     loop = asyncio.new_event_loop()
     yield loop
     loop.close()
+
+
+@pytest.fixture(scope="session")
+def preset_folders(tmp_path_factory):
+    """Two preset folders (config and tokenizer, no weights), built once for the session."""
+    from bench.models import presets
+
+    root = tmp_path_factory.mktemp("presets")
+    return {name: presets.build_preset(name, root) for name in ("llama-3.2-1b", "qwen2.5-7b")}

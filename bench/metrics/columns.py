@@ -15,7 +15,7 @@ columns (cheap appends, read zero-copy with `np.frombuffer` at summary time):
                the first error's text; the task ids, interned
 
 Measured (tracemalloc over 200,000 synthetic 2-token requests, array over-allocation included;
-tests/test_columns.py bounds it): 60 bytes per request, 71 when every 10 requests share a task
+tests/unit/test_columns.py bounds it): 60 bytes per request, 71 when every 10 requests share a task
 id (the interned id). A Sample list held 436 bytes for the same bare requests, ~800 for real
 ones. Each further output token adds 4 bytes (its gap), 8 when chunks and tokens differ.
 Warm-up samples are left out, as the summaries always left them out.

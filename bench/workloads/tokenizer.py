@@ -11,7 +11,7 @@ TokenizersBackend or PreTrainedTokenizerFast and sets nothing that changes encod
 models and the presets this harness builds, Llama 3 checkpoints) is read with `tokenizers`
 alone, from its tokenizer.json, as transformers itself reads it. Anything else (a hub id, a
 model-specific class that may rebuild its pipeline, settings such as add_prefix_space) goes
-through AutoTokenizer. tests/test_tokenizer.py checks both give the same ids.
+through AutoTokenizer. tests/unit/test_tokenizer.py checks both give the same ids.
 """
 from __future__ import annotations
 

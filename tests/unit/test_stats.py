@@ -1,0 +1,78 @@
+"""Bootstrap intervals and verdicts on hand-built samples."""
+import numpy as np
+import pytest
+
+from bench.metrics import core as metrics
+from bench.analysis import runsets, stats
+from tests.helpers.synth import MS, sample
+
+T0 = 10**12
+
+
+def run_of(ttfts_ms, e2e_ms=50.0, gap_ms=100.0, output=5):
+    """Requests sent back to back every gap_ms; each ends e2e_ms after it was sent."""
+    return [sample(i, T0 + int(i * gap_ms * MS), t, T0 + int((i * gap_ms + e2e_ms) * MS), output=output)
+            for i, t in enumerate(ttfts_ms)]
+
+
+def one_run_each(key, a, b, **kw):
+    """One run per side, judged by its within-run interval (runs as the unit: bench.analysis.runsets)."""
+    return runsets.compare(key, [a], [b], within_run=True, **kw)
+
+
+def test_point_estimates_equal_the_summary():
+    s = run_of(np.linspace(5, 25, 40))
+    summary = metrics.summarize(s)
+    for key in ("ttft_ms_p50", "ttft_ms_p99", "e2e_ms_mean", "tpot_ms_p50", "itl_ms_p99",
+                "request_s", "output_tok_s", "total_tok_s", "error_rate"):
+        assert stats.resampler(key, s).point == pytest.approx(summary[key]), key
+
+
+def test_rate_gaps_sum_to_duration():
+    # 10 requests, sent every 100 ms, each 50 ms long: duration 0.95 s, 10 requests -> 10/0.95 /s
+    r = stats.resampler("request_s", run_of([10.0] * 10))
+    assert r.point == pytest.approx(10 / 0.95)
+
+
+def test_identical_runs_no_significant_change():
+    s = run_of(np.random.default_rng(1).uniform(5, 25, 40))
+    for key in ("ttft_ms_p50", "ttft_ms_p90", "request_s", "output_tok_s"):
+        c = one_run_each(key, s, s)
+        assert c.verdict == "no significant change" and c.change_pct == pytest.approx(0.0)
+
+
+def test_tail_percentile_needs_enough_samples():
+    # 40 requests: two lie beyond p95 but not beyond p99, so p99 (the max) gets no verdict
+    rng = np.random.default_rng(3)
+    a, b = run_of(rng.uniform(5, 25, 40), e2e_ms=200), run_of(rng.uniform(5, 25, 40) * 3, e2e_ms=200)
+    assert one_run_each("ttft_ms_p99", a, b).verdict.startswith("too few samples (n=40 per run, need 200)")
+    assert one_run_each("ttft_ms_p95", a, b).verdict == "regression"
+    assert stats.min_units("ttft_ms_p90") == 20 and stats.min_units("ttft_ms_mean") == 2
+
+
+def test_verdict_respects_direction():
+    rng = np.random.default_rng(2)
+    fast = run_of(rng.uniform(5, 25, 40), e2e_ms=50, gap_ms=100)
+    slow = run_of(rng.uniform(15, 75, 40), e2e_ms=150, gap_ms=200)   # 3x TTFT, half the rate
+    assert one_run_each("ttft_ms_p50", fast, slow).verdict == "regression"
+    assert one_run_each("ttft_ms_p50", slow, fast).verdict == "improvement"
+    c = one_run_each("request_s", fast, slow)
+    assert c.verdict == "regression" and c.change_pct == pytest.approx(-50, abs=2)
+    assert one_run_each("request_s", slow, fast).verdict == "improvement"
+
+
+def test_small_change_inside_min_effect_is_not_flagged():
+    a = run_of(np.linspace(14, 16, 200))
+    b = run_of(np.linspace(14, 16, 200) * 1.02)          # +2%, tight CI: real but below 5%
+    assert one_run_each("ttft_ms_mean", a, b).verdict == "no significant change"
+    assert one_run_each("ttft_ms_mean", a, b, min_effect_pct=1.0).verdict == "regression"
+
+
+def test_task_latency_and_pooled_runs():
+    s = [sample(0, T0, 1, T0 + 10 * MS, task_id="a"), sample(1, T0 + 20 * MS, 1, T0 + 50 * MS, task_id="a"),
+         sample(2, T0, 1, T0 + 30 * MS, task_id="b")]
+    assert sorted(stats.task_latency_ms(s)) == [30.0, 50.0]
+    # pooling two runs keeps each run's own gaps: 2 requests in 0.05 s each -> 40/s, not a long gap
+    r1, r2 = run_of([5.0, 5.0], gap_ms=0, e2e_ms=50), run_of([5.0, 5.0], gap_ms=0, e2e_ms=50)
+    r2 = [sample(i, x.sent_ns + 10**12, 5.0, x.end_ns + 10**12) for i, x in enumerate(r2)]
+    assert stats.resampler("request_s", [r1, r2]).point == pytest.approx(40.0)
