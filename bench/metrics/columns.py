@@ -1,8 +1,8 @@
 """A run's measured samples kept as compact columns: what the end-of-run summaries need, no more.
 
-The runner used to keep every Sample (tuples of Python ints, a meta dict, strings) until the
-summary: about 800 bytes per request, 0.8 GB over a million-request replay. The samples are on
-disk already (samples.jsonl); this keeps one row per measured request in `array.array`
+Keeping every Sample (tuples of Python ints, a meta dict, strings) until the summary costs about
+800 bytes per request, 0.8 GB over a million-request replay. The samples are on disk already
+(samples.jsonl); this keeps one row per measured request in `array.array`
 columns (cheap appends, read zero-copy with `np.frombuffer` at summary time):
 
   per request  sent, scheduled, first token and end stamps (ns, int64); prompt, output and cached

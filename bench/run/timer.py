@@ -2,23 +2,24 @@
 machine allows.
 
 asyncio's and uvloop's timers sleep in whole milliseconds (epoll's timeout, libuv's clock), so a
-plain `asyncio.sleep` sends up to 1 ms late plus the wake-up. The driver used to sleep to 1.5 ms
-before each due time and spin on the loop (yielding to other tasks) until it came: punctual, at
-0.5-1.5 ms of CPU per send, most of an open-loop client's CPU (bench selftest, 64 chunks per
-request, 700/s: 62% of a core, 25% of it work).
+plain `asyncio.sleep` sends up to 1 ms late plus the wake-up. Sleeping to 1.5 ms before each due
+time and spinning on the loop (yielding to other tasks) until it comes is punctual, at 0.5-1.5 ms
+of CPU per send, most of an open-loop client's CPU (bench selftest, 64 chunks per request,
+700/s: 62% of a core, 25% of it work).
 
 Most of that spin is not needed where the wake-up is quick. On Linux a timerfd (CLOCK_MONOTONIC,
 the clock time.monotonic_ns reads; absolute, in nanoseconds) sits in the loop's own epoll set like
-a socket, so the loop wakes at a chosen instant whatever else it waits for. Each send now wakes
+a socket, so the loop wakes at a chosen instant whatever else it waits for. Each send wakes
 `margin` before it is due and spins only that margin, and the margin is learned: the p99 of how
 late the last LEARN_EVERY wakes came, x1.25, between 50 us and 1.5 ms. The wake-up is not always
 quick: on the 2-core VM this was built on, an idle vCPU took up to ~2 ms to run again (a send
 woken exactly on time had p99 lag 1.2-1.9 ms with the client and stub on cores of their own,
 0.4-0.7 ms with a nice-19 busy loop keeping the client's core awake), so there the margin stays
-near the old spin at low rates and shrinks as the loop gets busy.
+near the full spin (1.5 ms) at low rates and shrinks as the loop gets busy.
 
 Python 3.11 has no os.timerfd_create (3.13 does), so it is called through ctypes. Elsewhere,
-where the call fails, or with BENCH_SEND_WAIT=spin (to compare), the old sleep-then-spin remains.
+where the call fails, or with BENCH_SEND_WAIT=spin (to compare), the wait sleeps, then spins
+the last 1.5 ms.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ import numpy as np
 
 now_ns = time.monotonic_ns
 
-SPIN_NS = 1_500_000            # the old spin; also the learned margin's start and its ceiling
+SPIN_NS = 1_500_000            # the spin fallback's; also the learned margin's start and its ceiling
 MIN_MARGIN_NS = 50_000
 LEARN_EVERY = 256              # wakes per margin update
 _CLOCK_MONOTONIC = 1

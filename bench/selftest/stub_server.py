@@ -12,9 +12,9 @@ them. Run it in its own process so it never shares the client's event loop or GI
 the token itself.
 
 Why a bare asyncio Protocol with httptools and not a web framework: the stub shares the machine
-with the client it measures, so every microsecond it spends is one the client cannot. The
-aiohttp app it was before cost ~140-200 us of CPU per request at 1,000-3,000 requests/s (a fifth
-to two fifths of a core beside the client it measured); this costs ~20 us
+with the client it measures, so every microsecond it spends is one the client cannot. An aiohttp
+app costs ~140-200 us of CPU per request at 1,000-3,000 requests/s (a fifth to two fifths of a
+core beside the client it measures); this costs ~20 us
 (docs/load-generator.md, "The stub server"). Without a delay a whole response (head, events,
 end) is one cached bytes object and one write.
 """

@@ -1,6 +1,6 @@
 """The columnar summaries (bench.metrics.columns) give exactly the floats the per-sample summaries
-gave. The reference below is the per-sample code as it was before the columns (copied, so it
-does not go through them); every comparison is exact, key order included."""
+give. The reference below computes the summary one Sample at a time (it does not go through the
+columns); every comparison is exact, key order included."""
 from __future__ import annotations
 
 import random

@@ -61,7 +61,7 @@ def test_many_waits_at_once_each_return_at_their_own_time():
 def test_the_margin_is_the_p99_of_late_wakes_with_a_quarter_more_inside_its_bounds():
     async def main():
         t = timer._timer_for(asyncio.get_running_loop())
-        assert t.margin_ns == SPIN_NS            # starts as the old spin
+        assert t.margin_ns == SPIN_NS            # starts at the full spin
         for k in range(LEARN_EVERY):
             t.learned(100_000 if k < LEARN_EVERY - 2 else 900_000)   # 2 of 256: above the p99
         quiet = t.margin_ns

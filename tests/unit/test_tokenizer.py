@@ -1,6 +1,6 @@
 """The workloads' tokenizer without transformers (bench.workloads.tokenizer) gives exactly what
 AutoTokenizer gives: the same prompt pools, special ids, EOS id and encodings, so every prompt
-token id of every workload is the same; and a run's parent no longer imports torch for it."""
+token id of every workload is the same; and a run's parent does not import torch for it."""
 import json
 import subprocess
 import sys
