@@ -182,7 +182,7 @@ def resolve_load(value: Any, where: str) -> LoadKind:
         value = {}
     if not isinstance(value, dict):
         raise UserError(where, f"load: expected a mapping, got {value!r}")
-    kind = value.get("kind", "concurrency")
+    kind = loads.kind_of(value)
     if not isinstance(kind, str) or kind not in registry.LOADS:
         raise UserError(where, f"load.kind: {kind!r} is not a load kind; allowed: {', '.join(sorted(registry.LOADS))}")
     cls = registry.load_class(kind)

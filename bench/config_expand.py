@@ -7,6 +7,7 @@ import copy
 import itertools
 from typing import Any
 
+from bench import load as loads
 from bench.errors import UserError
 from bench.treatments import deep_merge
 
@@ -18,7 +19,7 @@ def _inherited_load(base: Any, kind: Any) -> Any:
     from bench import registry
 
     if not isinstance(base, dict) or not isinstance(kind, str) or kind not in registry.LOADS \
-            or kind == base.get("kind", "concurrency"):
+            or kind == loads.kind_of(base):
         return base
     fields = registry.load_class(kind).model_fields
     return {k: v for k, v in base.items() if k in fields}
@@ -48,7 +49,7 @@ def _drop_other_kinds_keys(run: dict, swept: list[str]) -> None:
     from bench import registry
 
     load = run.get("load")
-    kind = load.get("kind", "concurrency") if isinstance(load, dict) else None
+    kind = loads.kind_of(load) if isinstance(load, dict) else None
     if not isinstance(kind, str) or kind not in registry.LOADS or "load.kind" not in swept:
         return
     fields = registry.load_class(kind).model_fields

@@ -19,12 +19,13 @@ from bench.types import Sample
 
 def _load_point(load: Any) -> dict[str, Any] | None:
     """The load point of a `config.load` mapping, as the run would have recorded it."""
+    from bench import load as loads
     from bench import registry
 
     if not isinstance(load, dict):
         return None
     try:
-        cls = registry.load_class(load.get("kind", "concurrency"))
+        cls = registry.load_class(loads.kind_of(load))
     except KeyError:          # a kind this bench no longer has: no point, not a refusal
         return None
     try:
@@ -35,12 +36,13 @@ def _load_point(load: Any) -> dict[str, Any] | None:
 
 def _normal_load(load: Any) -> Any:
     """A flat v1 `load` section (every kind's keys, unused ones null) cut to its kind's keys."""
+    from bench import load as loads
     from bench import registry
 
     if not isinstance(load, dict):
         return load
     try:
-        fields = registry.load_class(load.get("kind", "concurrency")).model_fields
+        fields = registry.load_class(loads.kind_of(load)).model_fields
     except KeyError:
         return load
     return {k: v for k, v in load.items() if k in fields}
