@@ -18,7 +18,7 @@ from bench.metrics import views
 from bench.metrics.definitions import column_for
 from bench.results import store
 from bench.results.run import is_plain, suite_of
-from bench.run.capacity import describe as capacity_line
+from bench.results.capacity_file import describe as capacity_line
 
 PRICE_PER_HOUR = 2.0   # an illustrative price per GPU-hour for the cost column; forecast takes yours
 

@@ -1,6 +1,7 @@
 """Terminal output: a progress bar (or plain notes) while a run goes, a summary table at the end."""
 from __future__ import annotations
 
+import json
 import sys
 
 from rich.console import Console
@@ -9,6 +10,7 @@ from rich.table import Table
 
 from bench.metrics import inflation, views
 from bench.metrics.definitions import column_for
+from bench.results.capacity_file import describe
 from bench.results.run import Run, is_plain
 from bench.run.progress import Progress
 from bench.types import Sample
@@ -85,13 +87,7 @@ def inflation_table(results: list[Run]) -> Table | None:
 
 def capacity_lines(results: list[Run]) -> list[str]:
     """One line per capacity search among the results (from its .capacity.json)."""
-    import json
-
     files = dict.fromkeys(r.dir.parent / r.meta["capacity_file"] for r in results if r.meta.get("capacity_file"))
-    if not files:   # bench.run.capacity imports scipy and pandas: ~120 MiB a plain run does not need
-        return []
-    from bench.run.capacity import describe
-
     return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
 
 
