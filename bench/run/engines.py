@@ -74,8 +74,8 @@ class Engines:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        while self.live:
-            await stop(self.live.popitem()[1])
+        for key in list(self.live):        # in the order they started
+            await stop(self.live.pop(key))
 
     def engine_of(self, spec: RunSpec) -> Engine | None:
         return self.live.get(engine_key(spec))
