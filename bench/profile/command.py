@@ -6,30 +6,12 @@ import json
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.logs import openai_log, otel, session_calls, trace_calls
+from bench.logs import formats
 from bench.logs.calls import Log
 from bench.profile import fit as fitting
 from bench.profile.profile import Profile, build, render
 
-FORMATS = ("auto", "otel", "openai", "mooncake", "azure", "sessions")
-
-
-def detect(path: Path) -> str:
-    """The format from the file's first 4 kB (the CSV header, the keys of the first record)."""
-    with open(path, errors="replace", encoding="utf-8-sig") as f:
-        head = f.read(4096).lstrip()
-    if path.suffix == ".csv" or head.startswith("TIMESTAMP"):
-        return "azure"
-    if '"requests"' in head and '"hash_ids"' in head:   # an agentic session (one JSON per session)
-        return "sessions"
-    if any(k in head for k in ('"resourceSpans"', '"spanId"', '"span_id"', '"traceId"', '"trace_id"')):
-        return "otel"
-    if '"hash_ids"' in head or ('"input_length"' in head and '"output_length"' in head):
-        return "mooncake"
-    if '"usage"' in head or '"messages"' in head or '"request"' in head:
-        return "openai"
-    raise UserError(str(path), "cannot tell the log format from its start; pass --format "
-                               "otel|openai|mooncake|azure|sessions")
+FORMATS = ("auto", *formats.NAMES)
 
 
 def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) -> Log:
@@ -46,15 +28,7 @@ def read_logs(paths: list[str], fmt: str = "auto", group_by: str | None = None) 
         path = Path(name)
         if not path.is_file():
             raise UserError(name, "log file not found")
-        kind = detect(path) if fmt == "auto" else fmt
-        if kind == "otel":
-            part = otel.read(path)
-        elif kind == "sessions":
-            part = session_calls.read(path)
-        elif kind == "openai":
-            part = openai_log.read(path, group_by)
-        else:
-            part = trace_calls.read(path, kind)
+        part = (formats.detect(path) if fmt == "auto" else formats.named(fmt)).read(path, group_by)
         part.calls = [_tagged(c, name, len(paths)) for c in part.calls]
         log.extend(part)
     return log
@@ -113,7 +87,7 @@ def forecast_text(p: Profile, runs: list[str], tasks_per_hour: float, price: flo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("logs", nargs="+", help="log files (OTel spans JSON/JSONL, OpenAI JSONL, Mooncake, Azure)")
-    p.add_argument("--format", default="auto", choices=["auto", "otel", "openai", "mooncake", "azure", "sessions"])
+    p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--group-by", metavar="FIELD", help="OpenAI logs: the session/trace id field (dotted path)")
     p.add_argument("--write-workload", metavar="PATH", help="write a fitted workload file, e.g. workloads/mine.yaml")
     p.add_argument("--report", metavar="HTML", help="write the profile as an HTML report")
