@@ -83,7 +83,7 @@ def aa(args) -> bool:
                         if int(re.search(r"rep=(\d+)", d)[1]) % 2 == p] for p in (0, 1)}
             res = bench("compare", ",".join(side[0]), ",".join(side[1]))
             print(f"--- A/A trial {trial}, concurrency {c}\n{res.stdout}{res.stderr}")
-            verdicts = re.findall(r"\b(regression|improvement)\b", res.stdout.split("CI:")[0])
+            verdicts = re.findall(r"\b(regression|improvement)\b", res.stdout.split("Rule:")[0])
             ok = res.returncode == 0 and not verdicts
             ok_all &= ok
             print(f"{'PASS' if ok else 'FAIL'}: A/A trial {trial} concurrency {c}: "

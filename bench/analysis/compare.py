@@ -1,5 +1,6 @@
-"""`bench compare A B`: two sets of runs, per metric both values, the change, its two-stage
-bootstrap CI, the minimum detectable effect, the between-run spread and a verdict.
+"""`bench compare A B`: two sets of runs, per metric both values, the change, its interval from
+the runs' own values, the minimum detectable effect, the between-run spread and a verdict for the
+short family judged at once (bench.metrics.views.VERDICT_FAMILY, or the metrics named).
 
 A and B are each a set (bench.results.store.resolve_set): one run, several, a folder, a glob or
 a series. Statistics: bench.analysis.runsets (docs/statistics.md).
@@ -12,61 +13,57 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.analysis import runsets, stats
+from bench.analysis import rounds, runsets, stats, verdicts
 from bench.errors import UserError
+from bench.metrics import views
 from bench.results import store
 
-RULE = ("CI: two-stage bootstrap ({n_boot} resamples, seed {seed}): runs of each side resampled with "
-        "replacement, then requests (tasks) within each drawn run{paired}; a side's value is the mean of "
-        "its runs' values. Interval of B/A - 1: log(B/A) +/- t(df) x SE, SE from the resamples (scaled "
-        "by n/(n-1) for n runs), df by Welch over the run values; simultaneous {level:.0%} over the {m} "
-        "metrics judged (Bonferroni: each at {each:.2%}). Verdict: regression/improvement only with >= 2 "
-        "runs per side and the whole CI beyond +/-{min_effect:g}%, by the metric's direction; error_rate: "
-        "Fisher's exact test on failed/all requests, p < {alpha_each:.2g}. MDE: the smallest change this "
-        "rule finds 80% of the time (t quantiles, the same SE and threshold). CV: between-run spread of "
-        "each side; within: mean within-run relative SE.")
-ONE_RUN = ("One run per side: drift between runs is not measured, so no regression/improvement "
-           "verdict is given. Repeat runs (`repetitions: N`) or pass --within-run to judge from "
-           "within-run intervals only.")
-WITHIN = ("--within-run: verdicts from within-run intervals only; machine drift between runs is "
-          "NOT in them.")
+RULE = ("Rule: the run is the unit. Interval of B/A - 1 from the runs' own values: {method}; no request "
+        "is resampled (a run's value already holds its within-run noise). Judged together: {family} at a "
+        "simultaneous {level:.0%} (Bonferroni: each at {each:.2%}); other rows show their own 95% interval and "
+        "are not judged. Verdict: regression/improvement when the interval excludes 0 and the change is beyond "
+        "+/-{min_effect:g}% in the metric's bad/good direction; equivalent when the whole interval lies inside "
+        "+/-{min_effect:g}%; otherwise inconclusive, with the MDE (exp((t_(1-a/2) + t_0.8) x SE) - 1: the change "
+        "found 80% of the time) and the runs per side whose MDE would reach {min_effect:g}% at the runs' observed "
+        "spread. error_rate: each run's rate is one value (k of n runs had errors), a permutation test over "
+        "runs. n: {runs} runs and {requests} requests.")
+ONE_RUN = ("One run per side: drift between runs is not measured, so no verdict is given. Repeat runs "
+           "(`repetitions: N`, 5 or more) or pass --within-run to judge from within-run intervals only.")
+WITHIN = ("--within-run: one run per side, intervals from within the runs only (requests resampled; rates: "
+          "blocks of time); machine drift between runs is NOT in them.")
+
+
+def family_of(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys judged together: the verdict family among `keys`, or all of them when the caller
+    named none of it (the user's own metrics)."""
+    return tuple(k for k in keys if k in views.VERDICT_FAMILY) or tuple(keys)
 
 
 def compare_sets(a: list[store.Run], b: list[store.Run], keys: tuple[str, ...] = stats.DEFAULT_KEYS,
                  min_effect_pct: float = stats.MIN_EFFECT_PCT, within_run: bool | None = None,
-                 seed: int = 0) -> list[stats.Change]:
-    """Every key both sets can resample gets a CI; summary-only keys get values and change."""
-    pair_runs = runs_pair(a, b)
-    if pair_runs:
-        a, b = sorted(a, key=store.repetition), sorted(b, key=store.repetition)
-    sa, sb = [r.samples() for r in a], [r.samples() for r in b]
-    slo_a, slo_b = a[0].meta["config"].get("slo"), b[0].meta["config"].get("slo")
+                 seed: int = 0, family: tuple[str, ...] | None = None) -> list[stats.Change]:
+    """Every key both sets have, B against A with the run as the unit; the family (default:
+    family_of(keys)) judged at a simultaneous 95%, the other keys shown, not judged. Runs are
+    paired by round (bench.analysis.rounds), never by position."""
+    r = rounds.match(a, b)
+    sa, sb = [x.samples() for x in r.a], [x.samples() for x in r.b]
+    slo_a, slo_b = r.a[0].meta["config"].get("slo"), r.b[0].meta["config"].get("slo")
+    found = runsets.compare_family(tuple(keys), sa, sb, slo_a, slo_b, family or family_of(tuple(keys)),
+                                   min_effect_pct, within_run, r.paired, seed)
     out = []
-    for key in keys:
-        c = runsets.compare(key, sa, sb, slo_a, slo_b, min_effect_pct, seed=seed, within_run=within_run,
-                            pair_runs=pair_runs)
-        if c is None and all(key in r.summary for r in a + b):
-            va = sum(r.summary[key] for r in a) / len(a)
-            vb = sum(r.summary[key] for r in b) / len(b)
+    for key, c in found.items():
+        if c is None and all(key in x.summary for x in r.a + r.b):
+            va = sum(x.summary[key] for x in r.a) / len(r.a)
+            vb = sum(x.summary[key] for x in r.b) / len(r.b)
             c = stats.Change(key, va, vb, (vb / va - 1) * 100 if va else None, None, None,
-                             "no CI (no per-request samples)", runs_a=len(a), runs_b=len(b))
+                             "no CI (no per-request samples)", runs_a=len(r.a), runs_b=len(r.b))
         if c is not None:
             out.append(c)
-    # m verdicts at once: each at 1 - 0.05/m, so the chance of any false verdict stays <= 5%
-    m = max(1, sum(_judged(c) for c in out))
-    return [runsets.finalize(c, runsets.ALPHA / m, min_effect_pct, within_run) if _judged(c) else c for c in out]
+    return out
 
 
 def _judged(c: stats.Change) -> bool:
-    return c.se is not None or (c.p_value is not None and c.p_value == c.p_value)
-
-
-def runs_pair(a: list[store.Run], b: list[store.Run]) -> bool:
-    """Pair the runs of A and B that carry the same repetition index, when both sets hold the
-    same distinct indices: the rounds of an interleaved A B A B design, whose two runs ran side
-    by side and share the machine's drift. Decided from metadata, never from the values."""
-    ra, rb = [store.repetition(r) for r in a], [store.repetition(r) for r in b]
-    return len(a) >= 2 and None not in ra + rb and len(set(ra)) == len(ra) and sorted(ra) == sorted(rb)
+    return c.ci_level is not None and c.verdict != runsets.NOT_JUDGED
 
 
 def compare_runs(a: store.Run, b: store.Run, keys: tuple[str, ...] = stats.DEFAULT_KEYS,
@@ -90,18 +87,26 @@ def _rows(changes: list[stats.Change]) -> list[list[str]]:
     rows = []
     for c in changes:
         ci = "-" if c.ci_low_pct is None else f"[{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]"
-        if c.p_value is not None:
-            ci = f"p={c.p_value:.2g} ({c.note.split(',')[0]})"
+        if c.key == "error_rate" and c.note:
+            ci = c.note.split(" (")[0] + (f", p={c.p_value:.2g}" if c.p_value == c.p_value and
+                                          c.p_value is not None else "")
         mde = "-" if c.mde_pct is None else f"{c.mde_pct:.1f}%"
         change = _pct(c.change_pct)
-        if c.p_value is not None and c.a is not None and c.b is not None:    # a fraction: points
+        if c.key == "error_rate" and c.a is not None and c.b is not None:    # a fraction: points
             change = f"{(c.b - c.a) * 100:+.1f} pp"
         rows.append([c.key, _fmt(c.a), _fmt(c.b), change, ci, mde,
-                     _spread(c.cv_a_pct, c.cv_b_pct), _spread(c.within_a_pct, c.within_b_pct), c.verdict])
+                     _spread(c.cv_a_pct, c.cv_b_pct), _spread(c.within_a_pct, c.within_b_pct), _verdict(c)])
     return rows
 
 
-HEADER = ["metric", "A", "B", "change", "CI of change (simultaneous 95%)", "MDE", "CV A/B", "within A/B", "verdict"]
+def _verdict(c: stats.Change) -> str:
+    if c.verdict != "inconclusive" or c.runs_needed is None:
+        return c.verdict
+    need = f"> {c.runs_needed - 1}" if c.runs_needed > verdicts.RUNS_NEEDED_MAX else str(c.runs_needed)
+    return f"inconclusive (needs ~{need} runs/side)"
+
+
+HEADER = ["metric", "A", "B", "change", "CI of change", "MDE", "CV A/B", "within A/B", "verdict"]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -109,14 +114,21 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def rule(changes: list[stats.Change], min_effect_pct: float, within_run: bool | None, seed: int = 0) -> str:
-    paired = " (paired: the same request ids drawn for both sides)" if any(c.paired for c in changes) else ""
+def rule(changes: list[stats.Change], min_effect_pct: float, within_run: bool | None, seed: int = 0,
+         a: list[store.Run] | None = None, b: list[store.Run] | None = None) -> str:
+    judged = [c for c in changes if _judged(c)]
+    methods = sorted({c.method for c in changes if c.method and c.key != "error_rate"}) or ["-"]
+    each = min((c.ci_level for c in judged), default=1 - runsets.ALPHA)
+    runs = "/".join(str(max((getattr(c, f"runs_{s}") for c in changes), default=0)) for s in "ab")
+    requests = "/".join(str(sum(len(r.samples()) for r in x)) for x in (a, b)) if a and b else "-"
+    text = RULE.format(method="; ".join(methods), family=", ".join(c.key for c in judged) or "none",
+                       level=1 - runsets.ALPHA, each=each, min_effect=min_effect_pct,
+                       runs=runs, requests=requests)
     if any(c.runs_paired for c in changes):
-        paired += "; runs paired by repetition (run k of A drawn with run k of B; df = pairs - 1)"
-    m = max(1, sum(_judged(c) for c in changes))
-    text = RULE.format(min_effect=min_effect_pct, seed=seed, paired=paired, n_boot=stats.N_BOOT, m=m,
-                       level=1 - runsets.ALPHA, each=1 - runsets.ALPHA / m, alpha_each=runsets.ALPHA / m)
-    one = any(min(c.runs_a, c.runs_b) < 2 for c in changes)
+        text += " Runs paired by round (the same suite and repetition ran side by side)."
+    if a and b and (drift := rounds.drift_line(a, b)):
+        text += " " + drift
+    one = any(max(c.runs_a, c.runs_b) < 2 for c in changes)
     return text + (" " + (WITHIN if within_run else ONE_RUN) if one else "")
 
 
@@ -128,7 +140,7 @@ def _title(runs: list[store.Run]) -> str:
 
 def render(a: list[store.Run], b: list[store.Run], changes: list[stats.Change], fmt: str,
            min_effect_pct: float, within_run: bool | None = None) -> str:
-    text = rule(changes, min_effect_pct, within_run)
+    text = rule(changes, min_effect_pct, within_run, a=a, b=b)
     if fmt == "json":
         return json.dumps({"a": [r.run_id for r in a], "b": [r.run_id for r in b], "rule": text,
                            "metrics": [asdict(c) for c in changes]}, indent=2)
@@ -143,7 +155,7 @@ def render(a: list[store.Run], b: list[store.Run], changes: list[stats.Change], 
     table = Table(title=f"A {_title(a)}\nB {_title(b)}")
     for h in HEADER:
         table.add_column(h, justify="left" if h in ("metric", "verdict") else "right")
-    colour = {"regression": "red", "improvement": "green"}
+    colour = {"regression": "red", "improvement": "green", "equivalent": "cyan"}
     for row, c in zip(_rows(changes), changes):
         table.add_row(*row[:-1], f"[{colour.get(c.verdict, 'white')}]{c.verdict}[/]")
     buf = StringIO()
@@ -167,7 +179,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="exit 1 when a metric regresses significantly by PCT percent or more")
     p.add_argument("--min-effect", type=float, default=5.0, metavar="PCT",
                    help="smallest change called significant (the whole CI must lie beyond it)")
-    p.add_argument("--metric", action="append", help="summary key to compare (repeatable)")
+    p.add_argument("--metric", action="append",
+                   help="summary key to compare and judge (repeatable); default: the headline keys, of which "
+                        + ", ".join(views.VERDICT_FAMILY) + " are judged")
     p.add_argument("--within-run", action="store_true",
                    help="with one run per side, give verdicts from within-run intervals (drift not measured)")
     p.add_argument("--force", action="store_true", help="show numbers even when the runs are not comparable")

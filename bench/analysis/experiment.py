@@ -4,9 +4,10 @@ from the run folders alone: `bench run` and `bench experiment DIR` call the same
 Per experiment, load point and treatment, against the baseline at the same load point (every
 repetition of both arms):
 - effects: for each key of EXPERIMENT_EFFECTS (bench.metrics.views), the ratio treatment / baseline
-  with a 95% seeded bootstrap CI and a direction-aware verdict (bench.analysis.runsets.compare, the
-  run as the unit, repetitions paired by round: improvement / regression only with >= 2
-  repetitions per arm and the whole CI beyond +/- MIN_EFFECT_PCT); `speedup` = the ratio of output_tok_s;
+  with its interval from the repetitions' own values, paired by round (bench.analysis.rounds), and
+  for the verdict family a direction-aware verdict at a simultaneous 95% (bench.analysis.verdicts:
+  regression / improvement / equivalent / inconclusive; >= 2 repetitions per arm); the other keys
+  are "not judged"; `speedup` = the ratio of output_tok_s;
 - spec: acceptance metrics (bench.metrics.speculative), kv: KV-cache metrics of both arms
   (bench.metrics.kv), fidelity: greedy agreement and teacher-forced metrics (bench.metrics.fidelity;
   a backend declares how: "offline" ones here, "live" ones read from the file that
@@ -28,7 +29,7 @@ from bench import registry
 from bench.metrics import fidelity, views
 from bench.metrics import kv as kv_metrics
 from bench.metrics import speculative as spec_metrics
-from bench.analysis import runsets, stats
+from bench.analysis import compare, rounds, runsets, stats, verdicts
 from bench.errors import UserError
 from bench.results import store
 from bench.results.files import atomic_write_json
@@ -55,18 +56,23 @@ def _engine_sum(runs) -> dict[str, float]:
     return out
 
 
-def _effects(name: str, load: float | None, base: list[list], treat: list[list], slo: dict) -> list[dict]:
+def _effects(name: str, load: float | None, base: list[list], treat: list[list], slo: dict,
+             paired: bool = False) -> list[dict]:
+    """Each effect key, treatment against baseline, the run as the unit; the verdict family among
+    them judged at a simultaneous 95%, the others shown and not judged. paired: run k of each
+    arm is one round (bench.analysis.rounds). With one repetition no verdict (NO_DRIFT)."""
+    found = runsets.compare_family(views.EXPERIMENT_EFFECTS, base, treat, slo, slo,
+                                   compare.family_of(views.EXPERIMENT_EFFECTS), within_run=False, pair_runs=paired)
     rows = []
-    for key in views.EXPERIMENT_EFFECTS:
-        # The arms run in rounds (A B A B): run k of each arm is one round. With one repetition
-        # the interval holds within-run spread only and compare gives no verdict (NO_DRIFT).
-        c = runsets.compare(key, base, treat, slo, slo, within_run=False, pair_runs=len(base) == len(treat))
+    for key, c in found.items():
         if c is None or c.change_pct is None:
             continue
         ci = c.ci_low_pct is not None
         rows.append({"treatment": name, "load": load, "metric": key, "baseline": c.a, "value": c.b,
                      "ratio": 1 + c.change_pct / 100, "ci_low": 1 + c.ci_low_pct / 100 if ci else None,
                      "ci_high": 1 + c.ci_high_pct / 100 if ci else None, "verdict": c.verdict,
+                     "ci_level": c.ci_level, "mde_pct": c.mde_pct, "runs_needed": c.runs_needed,
+                     "runs_baseline": c.runs_a, "runs_treatment": c.runs_b, "paired": c.runs_paired,
                      "n_baseline": c.n_a, "n_treatment": c.n_b})
     return rows
 
@@ -103,7 +109,9 @@ def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
         if name == BASELINE:
             continue
         treat_s = [_samples(r) for r in runs]
-        effects = _effects(name, load, base_s, treat_s, slo)
+        rnd = rounds.match(base_runs, runs)       # the arms ran in rounds (A B A B): pair by round
+        effects = _effects(name, load, [_samples(r) for r in rnd.a], [_samples(r) for r in rnd.b], slo,
+                           rnd.paired)
         speed = next((e for e in effects if e["metric"] == "output_tok_s"), None)
         out.append({"treatment": name, "load": load, "runs": [r.run_id for r in runs],
                     "options": runs[0].spec.treatment.options, "effects": effects,
@@ -129,13 +137,16 @@ def analyze(runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def stats_rule() -> str:
-    return (f"ratio = treatment / baseline, the run as the unit (bench.analysis.runsets.compare): "
-            f"interval of log(ratio) from a seeded two-stage bootstrap ({stats.N_BOOT} resamples: "
-            f"repetitions, then requests within them, runs paired by round) +/- t(Welch df) x SE, "
-            f"{stats.CI_LEVEL:.0%} per metric; verdict improvement/regression only with >= 2 repetitions per "
-            f"arm and the whole interval beyond +/-{stats.MIN_EFFECT_PCT:g}%, by the metric's direction; "
-            f"with 1 repetition the interval holds within-run spread only and no verdict is given "
-            f"(drift not measured)")
+    family = ", ".join(compare.family_of(views.EXPERIMENT_EFFECTS))
+    return (f"ratio = treatment / baseline, the run (repetition) as the unit (bench.analysis.verdicts): interval "
+            f"of log(ratio) from the runs' own values, a paired t over rounds (the same suite and repetition "
+            f"ran side by side; Welch t on log run values when rounds do not match), no request resampled; "
+            f"{family} judged at a simultaneous {stats.CI_LEVEL:.0%} (Bonferroni), the other metrics shown "
+            f"with their own {stats.CI_LEVEL:.0%} interval and not judged; regression/improvement when the "
+            f"interval excludes 1 and the ratio is beyond +/-{stats.MIN_EFFECT_PCT:g}% in the metric's bad/good "
+            f"direction, equivalent when the whole interval lies inside +/-{stats.MIN_EFFECT_PCT:g}%, else "
+            f"inconclusive (with the MDE and the repetitions needed); with 1 repetition: "
+            f"'{verdicts.NO_DRIFT}'")
 
 
 def file_name(runs: list[Run]) -> str:

@@ -17,13 +17,13 @@ exact test on request counts (Fisher's exact test; `error_test`), so 0 -> anythi
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from bench.analysis import stats
-from bench.analysis.verdicts import (ALPHA, NO_DRIFT, _boot_se, _error_change, _welch_df,  # noqa: F401
-                                     error_test, finalize)
+from bench.analysis.verdicts import (ALPHA, NO_DRIFT, NOT_JUDGED, error_change, finalize,  # noqa: F401
+                                     log_t, not_judged)
 from bench.metrics.sample_values import completed
 from bench.types import Sample
 
@@ -205,35 +205,99 @@ def within_pct(s: SetBoot) -> float | None:
     return float(rel.mean() * 100) if len(rel) else None
 
 
+def run_values(key: str, runs: list[list[Sample]], slo: dict | None) -> tuple[np.ndarray, int]:
+    """Each run's own value of `key` (NaN where the run has none: no completed request), and
+    the units with a value over all runs."""
+    us = [units(key, r, slo) for r in runs]
+    vals = np.array([point(u, key) if u is not None else np.nan for u in us], float)
+    return vals, sum(u.count() for u in us if u is not None)
+
+
+def _valid(pa: np.ndarray, pb: np.ndarray, paired: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Run values a log interval can use (finite, > 0; a run that completed nothing has no
+    latency or throughput and counts in error_rate only); a round loses both runs if one lacks."""
+    ok_a, ok_b = np.isfinite(pa) & (pa > 0), np.isfinite(pb) & (pb > 0)
+    if paired:
+        both = ok_a & ok_b
+        if both.sum() >= 2:
+            return pa[both], pb[both], True
+    return pa[ok_a], pb[ok_b], False
+
+
 def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], slo_a: dict | None = None,
             slo_b: dict | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
             n_boot: int = stats.N_BOOT, seed: int = 0, within_run: bool | None = None,
-            pair_runs: bool = False) -> stats.Change | None:
-    """B against A for one key, the run as the unit; None when neither side has it."""
+            pair_runs: bool = False, alpha: float = ALPHA) -> stats.Change | None:
+    """B against A for one key, the run as the unit (bench.analysis.verdicts), judged at level
+    1 - alpha; None when neither side has it. pair_runs: run i of A and run i of B are one round
+    (they ran side by side; bench.analysis.rounds decides it from metadata)."""
     if key == "error_rate":
-        return _error_change(runs_a, runs_b, within_run)
-    res = two_stage(key, runs_a, runs_b, slo_a, slo_b, n_boot, seed, pair_runs)
-    if res is None:
-        ua = any(units(key, r, slo_a) for r in runs_a)
-        ub = any(units(key, r, slo_b) for r in runs_b)
-        return None if not (ua or ub) else stats.Change(key, None, None, None, None, None, "missing on one side")
-    a, b, paired, runs_paired = res
-    extra = dict(runs_a=len(a.points), runs_b=len(b.points), paired=paired, runs_paired=runs_paired,
-                 cv_a_pct=cv_pct(a.points),
-                 cv_b_pct=cv_pct(b.points), within_a_pct=within_pct(a), within_b_pct=within_pct(b))
-    base = stats.Change(key, a.value, b.value, None, None, None, "", a.n_units, b.n_units, **extra)
-    if not np.isfinite(a.value) or a.value == 0:
-        return _with(base, verdict="no CI (baseline is 0)")
-    change = (b.value / a.value - 1) * 100
-    per_run = min(a.n_units / len(a.points), b.n_units / len(b.points))
+        return finalize(error_change(runs_a, runs_b), alpha, min_effect_pct, within_run)
+    if stats.resampled(key) is None:
+        return None
+    pa, n_a = run_values(key, runs_a, slo_a)
+    pb, n_b = run_values(key, runs_b, slo_b)
+    has_a, has_b = bool(np.isfinite(pa).any()), bool(np.isfinite(pb).any())
+    if not (has_a or has_b):
+        return None
+    if not (has_a and has_b):
+        return stats.Change(key, None, None, None, None, None, "missing on one side")
+    paired = pair_runs and len(pa) == len(pb)
+    va, vb, paired = _valid(pa, pb, paired)
+    lost = (len(pa) - len(va)) + (len(pb) - len(vb))
+    note = f"{lost} run(s) without a value left out" if lost else ""
+    base = stats.Change(key, float(np.nanmean(pa)), float(np.nanmean(pb)), None, None, None, "", n_a, n_b,
+                        runs_a=len(va), runs_b=len(vb), runs_paired=paired, cv_a_pct=cv_pct(va),
+                        cv_b_pct=cv_pct(vb), note=note)
+    if not len(va) or not len(vb):
+        return replace(base, verdict="no CI (no positive run value)")
+    per_run = min(n_a / max(len(runs_a), 1), n_b / max(len(runs_b), 1))
     if per_run < stats.min_units(key):
-        return _with(base, change_pct=change,
-                     verdict=f"too few samples (n={per_run:.0f} per run, need {stats.min_units(key)})")
-    se, log_scale = _boot_se(a.boot, b.boot, min(len(a.points), len(b.points)))
-    c = _with(base, change_pct=change, se=se, df=_welch_df(a.points, b.points, runs_paired), log_scale=log_scale)
-    return finalize(c, ALPHA, min_effect_pct, within_run)
+        return replace(base, change_pct=(base.b / base.a - 1) * 100 if base.a else None,
+                       verdict=f"too few samples (n={per_run:.0f} per run, need {stats.min_units(key)})")
+    if max(len(va), len(vb)) >= 2:
+        d, se, df, sd = log_t(va, vb, paired)
+        c = replace(base, change_pct=float(np.expm1(d) * 100), se=se, df=df, sd_log=sd,
+                    method="paired t on log ratios of rounds" if paired else
+                    "Welch t on log run values" if min(len(va), len(vb)) >= 2 else
+                    "t on log run values, one run against the other side's spread")
+        return finalize(c, alpha, min_effect_pct, within_run)
+    return _within_run(key, runs_a, runs_b, slo_a, slo_b, base, min_effect_pct, n_boot, seed, within_run, alpha)
 
 
-def _with(c: stats.Change, **kw) -> stats.Change:
-    from dataclasses import replace
-    return replace(c, **kw)
+def _within_run(key, runs_a, runs_b, slo_a, slo_b, base: stats.Change, min_effect_pct: float, n_boot: int,
+                seed: int, within_run: bool | None, alpha: float) -> stats.Change:
+    """One run a side: the within-run bootstrap (requests; blocks of time for rates). It holds
+    no drift between runs, so finalize gives it a verdict only when asked for."""
+    pick_a = next(r for r in runs_a if np.isfinite(run_values(key, [r], slo_a)[0][0]))
+    pick_b = next(r for r in runs_b if np.isfinite(run_values(key, [r], slo_b)[0][0]))
+    a, b, paired, _ = two_stage(key, [pick_a], [pick_b], slo_a, slo_b, n_boot, seed)
+    c = replace(base, paired=paired, within_a_pct=within_pct(a), within_b_pct=within_pct(b),
+                method="within-run bootstrap" + (" (paired request ids)" if paired else ""))
+    if not np.isfinite(a.value) or a.value == 0:
+        return replace(c, verdict="no CI (baseline is 0)")
+    ok = np.isfinite(a.boot) & np.isfinite(b.boot) & (a.boot > 0) & (b.boot > 0)
+    se = float(np.std(np.log(b.boot[ok] / a.boot[ok]), ddof=1)) if ok.sum() > 1 else None
+    c = replace(c, change_pct=(b.value / a.value - 1) * 100, se=se, df=float("inf"))
+    return finalize(c, alpha, min_effect_pct, within_run)
+
+
+def compare_family(keys: tuple[str, ...], runs_a: list[list[Sample]], runs_b: list[list[Sample]],
+                   slo_a: dict | None, slo_b: dict | None, family: tuple[str, ...],
+                   min_effect_pct: float = stats.MIN_EFFECT_PCT, within_run: bool | None = None,
+                   pair_runs: bool = False, seed: int = 0) -> dict[str, stats.Change | None]:
+    """Every key of `keys` compared; those in `family` judged together at a simultaneous 95%
+    (Bonferroni: each at 0.05 / m for the m family keys present), the others shown with their
+    marginal 95% interval and "not judged"."""
+    judged = [k for k in keys if k in family]
+    alpha_each = ALPHA / max(1, len(judged))
+    out = {}
+    for key in keys:
+        if key in family:
+            out[key] = compare(key, runs_a, runs_b, slo_a, slo_b, min_effect_pct, seed=seed,
+                               within_run=within_run, pair_runs=pair_runs, alpha=alpha_each)
+        else:
+            c = compare(key, runs_a, runs_b, slo_a, slo_b, min_effect_pct, seed=seed, within_run=within_run,
+                        pair_runs=pair_runs)
+            out[key] = c and not_judged(c, min_effect_pct, within_run)
+    return out

@@ -193,24 +193,27 @@ class Change:
     change_pct: float | None       # 100 * (b / a - 1)
     ci_low_pct: float | None       # CI of the change, in percent
     ci_high_pct: float | None
-    verdict: str                   # regression | improvement | no significant change | no CI ...
+    verdict: str                   # regression | improvement | equivalent | inconclusive | not judged | ...
     n_a: int = 0                   # units (requests or tasks) with a value, over all runs
     n_b: int = 0
     runs_a: int = 1
     runs_b: int = 1
     paired: bool = False           # stage 2 drew request ids jointly for both sides
-    runs_paired: bool = False      # stage 1 drew run i of A with run i of B (same repetition)
-    mde_pct: float | None = None   # minimum detectable effect: (z_0.975 + z_0.8) * SE of change
+    runs_paired: bool = False      # run i of A and run i of B are one round (same suite and repetition)
+    mde_pct: float | None = None   # minimum detectable effect: exp((t_(1-a/2) + t_0.8) * SE) - 1
     cv_a_pct: float | None = None  # between-run coefficient of variation of each side
     cv_b_pct: float | None = None
     within_a_pct: float | None = None   # mean within-run relative SE of each side
     within_b_pct: float | None = None
-    p_value: float | None = None   # exact tests (error_rate)
+    p_value: float | None = None   # error_rate: permutation test over the runs' rates
     note: str = ""
     se: float | None = None        # SE of the change (of log(B/A) when log_scale), runs as the unit
-    df: float | None = None        # Welch degrees of freedom of the run values (inf: within-run)
+    df: float | None = None        # t degrees of freedom (Welch; pairs - 1; inf: within-run)
     log_scale: bool = True
     ci_level: float | None = None  # the level of the interval shown (simultaneous: 1 - 0.05 / m)
+    runs_needed: int | None = None  # inconclusive: runs per side whose MDE reaches the margin
+    sd_log: float | None = None    # run-to-run SD of log run values (pooled over sides; ~ CV)
+    method: str = ""               # how the interval was made (welch | paired | ... | within-run bootstrap)
 
 
 def min_units(key: str) -> int:
@@ -226,15 +229,16 @@ def min_units(key: str) -> int:
 
 def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
             min_effect_pct: float = MIN_EFFECT_PCT) -> str:
+    """regression / improvement when the interval [lo, hi] of a change (percent) excludes no
+    change and the point change is beyond the margin, by the metric's direction; equivalent when
+    the whole interval lies inside +/- margin; otherwise inconclusive."""
     if higher_better is None:
         return "no direction"
-    if lo > min_effect_pct:
-        up = True
-    elif hi < -min_effect_pct:
-        up = False
-    else:
-        return "no significant change"
-    return "improvement" if up == higher_better else "regression"
+    if (lo > 0 or hi < 0) and abs(change_pct) > min_effect_pct:
+        return "improvement" if (change_pct > 0) == higher_better else "regression"
+    if lo > -min_effect_pct and hi < min_effect_pct:
+        return "equivalent"
+    return "inconclusive"
 
 
 def interval(key: str, samples: list[Sample], slo: dict | None = None, n_boot: int = 1000,

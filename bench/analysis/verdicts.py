@@ -1,8 +1,24 @@
-"""Intervals, minimum detectable effects and verdicts from a two-stage bootstrap's replicates
-(bench.analysis.runsets), and the exact test of error rates. Pure functions over numbers."""
+"""The verdict rule between two sets of runs, the run as the unit. Pure functions over numbers.
+
+- >= 2 runs a side: a t interval of log(B/A) from the runs' own values (Welch on log run values;
+  a paired t on the log ratios of rounds that ran side by side). No request is resampled: a
+  run's value already carries its within-run noise, so resampling requests again counts it twice.
+- One run on one side, >= 2 on the other: the single run against the other side's mean, with the
+  other side's run-to-run spread standing for both (a t interval with n - 1 df).
+- One run a side: drift between runs is not measured; no verdict unless asked for (`within_run`:
+  the within-run bootstrap of bench.analysis.runsets, df infinite).
+- Error rate: each run's error rate is one value (a crashed run is one event, not many failed
+  requests), judged by an exact permutation test over the runs' rates.
+
+Four outcomes by the interval (at level 1 - alpha, alpha already divided over the family) and a
+margin m (min_effect_pct): regression / improvement when the interval excludes no change and the
+point change is beyond m in the metric's bad / good direction; equivalent when the whole interval
+lies inside +/- m; otherwise inconclusive, with the minimum detectable effect and the runs per
+side that would resolve a change of m at the runs' observed spread.
+"""
 from __future__ import annotations
 
-import warnings
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -12,92 +28,120 @@ from bench.analysis import stats
 from bench.types import Sample
 
 ALPHA = 0.05
+POWER = 0.8
 NO_DRIFT = "no verdict: 1 run per side, drift not measured"
+NOT_JUDGED = "not judged"
+RUNS_NEEDED_MAX = 100        # beyond this, "more than 100" runs per side
 
 
-def error_test(runs_a: list[list[Sample]], runs_b: list[list[Sample]]) -> tuple[int, int, int, int, float]:
-    """(errors A, requests A, errors B, requests B, two-sided p of Fisher's exact test). Exact,
-    so a baseline of zero errors is judged like any other (no normal approximation)."""
-    ea = sum(not (s.ok and s.token_ns) for r in runs_a for s in r)
-    eb = sum(not (s.ok and s.token_ns) for r in runs_b for s in r)
-    na, nb = sum(map(len, runs_a)), sum(map(len, runs_b))
-    if na == 0 or nb == 0:
-        return ea, na, eb, nb, float("nan")
-    p = float(sps.fisher_exact([[ea, na - ea], [eb, nb - eb]])[1])
-    return ea, na, eb, nb, p
+def _q(p: float, df: float) -> float:
+    return float(sps.t.ppf(p, df)) if np.isfinite(df) else float(sps.norm.ppf(p))
 
 
-def _verdict_gate(n_runs_a: int, n_runs_b: int, within_run: bool | None) -> str | None:
-    """Why no regression/improvement verdict may be printed, or None when one may."""
-    if within_run or (n_runs_a >= 2 and n_runs_b >= 2):
-        return None
-    return NO_DRIFT
-
-
-def _error_change(runs_a, runs_b, within_run) -> stats.Change:
-    ea, na, eb, nb, p = error_test(runs_a, runs_b)
-    ra, rb = (ea / na if na else None), (eb / nb if nb else None)
-    change = None if not ra or rb is None else (rb / ra - 1) * 100
-    c = stats.Change("error_rate", ra, rb, change, None, None,
-                     "" if ra is not None and rb is not None else "missing on one side", na, nb,
-                     runs_a=len(runs_a), runs_b=len(runs_b), p_value=p,
-                     note=f"{ea}/{na} vs {eb}/{nb} failed, Fisher exact p={p:.2g}")
-    return finalize(c, ALPHA, 0.0, within_run)
-
-
-def _boot_se(a: np.ndarray, b: np.ndarray, n_runs: int) -> tuple[float, bool]:
-    """SE of the change from the two-stage replicates: of log(B/A) when all are positive (ratios
-    are skewed), else of B/A. The bootstrap variance of a mean of n runs is (n-1)/n of the
-    real one; with 5 runs that would narrow every interval by 11%, so it is scaled back."""
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    log_scale = bool(len(a) and (a > 0).all() and (b > 0).all())
-    d = np.log(b / a) if log_scale else b / np.where(a == 0, np.nan, a)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        se = float(np.nanstd(d, ddof=1))
-    return se * (np.sqrt(n_runs / (n_runs - 1)) if n_runs >= 2 else 1.0), log_scale
-
-
-def _welch_df(pa: np.ndarray, pb: np.ndarray, paired: bool = False) -> float:
-    """Welch-Satterthwaite degrees of freedom of the difference of two means of run values (on
-    the log scale; pairs of runs: n - 1); infinite (a normal quantile) with one run per side."""
-    if min(len(pa), len(pb)) < 2:
-        return float("inf")
+def log_t(pa: np.ndarray, pb: np.ndarray, paired: bool) -> tuple[float, float, float, float]:
+    """(log ratio of the sets, its SE, df, pooled SD of one run's log value) from run values.
+    Paired: pa[i] and pb[i] are one round. One run on a side: the other side's spread stands
+    for both (SE = s x sqrt(1/n + 1), df = n - 1)."""
+    la, lb = np.log(pa), np.log(pb)
+    d = float(lb.mean() - la.mean())
     if paired:
-        return float(len(pa) - 1)
-    if (pa <= 0).any() or (pb <= 0).any():
-        return float("inf")
-    va, vb = np.var(np.log(pa), ddof=1) / len(pa), np.var(np.log(pb), ddof=1) / len(pb)
-    den = va ** 2 / (len(pa) - 1) + vb ** 2 / (len(pb) - 1)
-    return float((va + vb) ** 2 / den) if den > 0 else float("inf")
+        r = lb - la
+        sd = float(r.std(ddof=1))
+        return d, sd / math.sqrt(len(r)), len(r) - 1.0, sd / math.sqrt(2)
+    if min(len(la), len(lb)) == 1:
+        many = la if len(la) > 1 else lb
+        sd = float(many.std(ddof=1))
+        return d, sd * math.sqrt(1 / len(many) + 1), len(many) - 1.0, sd
+    va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
+    den = va ** 2 / (len(la) - 1) + vb ** 2 / (len(lb) - 1)
+    df = float((va + vb) ** 2 / den) if den > 0 else float(len(la) + len(lb) - 2)
+    sd = float(math.sqrt((la.var(ddof=1) + lb.var(ddof=1)) / 2))
+    return d, float(math.sqrt(va + vb)), df, sd
+
+
+def runs_needed(sd_log: float | None, alpha: float, min_effect_pct: float) -> int | None:
+    """Runs per side at which the MDE of an unpaired comparison reaches the margin, for runs
+    whose log values spread by sd_log: the smallest n with (t_(1-a/2) + t_0.8) x sd x sqrt(2/n)
+    <= log(1 + margin), df = 2n - 2. None when there is no spread or margin to go by."""
+    if sd_log is None or not np.isfinite(sd_log) or min_effect_pct <= 0:
+        return None
+    if sd_log == 0:
+        return 2
+    target = math.log1p(min_effect_pct / 100)
+    for n in range(2, RUNS_NEEDED_MAX + 1):
+        df = 2 * n - 2
+        if (_q(1 - alpha / 2, df) + _q(POWER, df)) * sd_log * math.sqrt(2 / n) <= target:
+            return n
+    return RUNS_NEEDED_MAX + 1
 
 
 def finalize(c: stats.Change, alpha: float, min_effect_pct: float, within_run: bool | None) -> stats.Change:
-    """Interval, MDE and verdict of a change at level 1 - alpha (compare_sets passes alpha / m
-    for m verdicts: simultaneous intervals). Interval: center +/- t_(df, 1-alpha/2) x SE (on the
-    log scale when it applies), t because few runs estimate the between-run spread."""
-    gate = _verdict_gate(c.runs_a, c.runs_b, within_run)
+    """Interval, MDE, runs needed and verdict of a change at level 1 - alpha (the family's
+    share: compare_family passes alpha / m for a family of m). Interval: exp(log(B/A) +/- t(df)
+    x SE) - 1; MDE: exp((t_(1-a/2) + t_0.8) x SE) - 1, the change the interval separates from no
+    change 80% of the time (a verdict also needs the point change beyond the margin)."""
     if c.key == "error_rate":
-        if c.p_value is None or c.verdict.startswith("missing") or gate:
-            return _with(c, verdict=gate or c.verdict)
-        if c.p_value < alpha and c.a != c.b:
-            return _with(c, verdict="regression" if c.b > c.a else "improvement", ci_level=1 - alpha)
-        return _with(c, verdict="no significant change", ci_level=1 - alpha)
+        return _error_verdict(c, alpha, within_run)
     if c.se is None or c.change_pct is None:
         return c
-    q = float(sps.t.ppf(1 - alpha / 2, c.df)) if np.isfinite(c.df) else float(sps.norm.ppf(1 - alpha / 2))
-    q80 = float(sps.t.ppf(0.8, c.df)) if np.isfinite(c.df) else float(sps.norm.ppf(0.8))
-    r = 1 + c.change_pct / 100
-    if c.log_scale:
-        lo, hi = (np.exp(np.log(r) + np.array([-q, q]) * c.se) - 1) * 100
-        mde = ((1 + min_effect_pct / 100) * np.exp((q + q80) * c.se) - 1) * 100
-    else:
-        lo, hi = np.maximum((r - 1 + np.array([-q, q]) * c.se) * 100, -100.0)   # a ratio is >= 0
-        mde = min_effect_pct + (q + q80) * c.se * 100
-    v = gate or stats.verdict(c.change_pct, lo, hi, stats.higher_is_better(c.key), min_effect_pct)
-    return _with(c, ci_low_pct=float(lo), ci_high_pct=float(hi), mde_pct=float(mde), verdict=v, ci_level=1 - alpha)
+    q, q80 = _q(1 - alpha / 2, c.df), _q(POWER, c.df)
+    centre = math.log1p(c.change_pct / 100)
+    lo, hi = (np.exp(centre + np.array([-q, q]) * c.se) - 1) * 100
+    mde = (math.exp((q + q80) * c.se) - 1) * 100
+    one_run = min(c.runs_a, c.runs_b) < 2 and max(c.runs_a, c.runs_b) < 2
+    v = NO_DRIFT if one_run and not within_run else \
+        stats.verdict(c.change_pct, lo, hi, stats.higher_is_better(c.key), min_effect_pct)
+    need = runs_needed(c.sd_log, alpha, min_effect_pct) if v == "inconclusive" else None
+    return replace(c, ci_low_pct=float(lo), ci_high_pct=float(hi), mde_pct=float(mde), verdict=v,
+                   ci_level=1 - alpha, runs_needed=need)
 
 
-def _with(c: stats.Change, **kw) -> stats.Change:
-    return replace(c, **kw)
+def not_judged(c: stats.Change, min_effect_pct: float, within_run: bool | None) -> stats.Change:
+    """Outside the family: the marginal 95% interval shown, no verdict."""
+    c = finalize(c, ALPHA, min_effect_pct, within_run)
+    keep = c.verdict.startswith(("too few", "missing", "no CI", "no verdict"))
+    return c if keep else replace(c, verdict=NOT_JUDGED, runs_needed=None)
+
+
+# ---- error rate: one value per run ----------------------------------------------------------
+
+def run_error_rates(runs: list[list[Sample]]) -> np.ndarray:
+    """Each run's failed / sent requests (a run that sent nothing has none)."""
+    return np.array([sum(not (s.ok and s.token_ns) for s in r) / len(r) for r in runs if r], float)
+
+
+def permutation_p(ra: np.ndarray, rb: np.ndarray, seed: int = 0) -> float:
+    """Two-sided p of the difference of mean run error rates, over the relabellings of runs
+    (exact up to 9999 relabellings, seeded Monte Carlo beyond)."""
+    if len(np.unique(np.r_[ra, rb])) == 1:
+        return 1.0
+    res = sps.permutation_test((ra, rb), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis),
+                               permutation_type="independent", vectorized=True, n_resamples=9999,
+                               alternative="two-sided", random_state=seed)
+    return float(res.pvalue)
+
+
+def error_change(runs_a: list[list[Sample]], runs_b: list[list[Sample]]) -> stats.Change:
+    """error_rate of B against A, a run's rate as its value; judged later by finalize."""
+    ra, rb = run_error_rates(runs_a), run_error_rates(runs_b)
+    na, nb = sum(map(len, runs_a)), sum(map(len, runs_b))
+    if not len(ra) or not len(rb):
+        return stats.Change("error_rate", None, None, None, None, None, "missing on one side", na, nb,
+                            runs_a=len(ra), runs_b=len(rb))
+    a, b = float(ra.mean()), float(rb.mean())
+    p = permutation_p(ra, rb) if min(len(ra), len(rb)) >= 2 else float("nan")
+    note = (f"{int((ra > 0).sum())} of {len(ra)} vs {int((rb > 0).sum())} of {len(rb)} runs had errors "
+            f"(mean run error rate {a:.1%} vs {b:.1%})" + (f", permutation p={p:.2g}" if p == p else ""))
+    return stats.Change("error_rate", a, b, (b / a - 1) * 100 if a else None, None, None, "", na, nb,
+                        runs_a=len(ra), runs_b=len(rb), p_value=p, note=note, method="permutation over runs")
+
+
+def _error_verdict(c: stats.Change, alpha: float, within_run: bool | None) -> stats.Change:
+    if c.a is None or c.b is None:
+        return c
+    if min(c.runs_a, c.runs_b) < 2:
+        return replace(c, verdict=NO_DRIFT if not within_run else
+                       "no verdict: error rate is judged over runs (>= 2 per side)")
+    if c.p_value < alpha and c.a != c.b:
+        return replace(c, verdict="regression" if c.b > c.a else "improvement", ci_level=1 - alpha)
+    return replace(c, verdict="equivalent" if c.a == c.b else "inconclusive", ci_level=1 - alpha)

@@ -3,6 +3,9 @@ what a key means, its title, number format and direction come from the metric ta
 (bench.metrics.definitions)."""
 from __future__ import annotations
 
+# What a comparison of two sets of runs judges at once (a simultaneous 95% over these and the
+# metrics the user names; every other key is shown, not judged): few, so each keeps its power.
+VERDICT_FAMILY = ("ttft_ms_p50", "tpot_ms_p50", "output_tok_s", "error_rate")
 # `bench run`'s summary table, a row per key (error reasons follow error_rate).
 RUN_TABLE = ("completed", "error_rate", "duration_s", "request_s", "output_tok_s", "total_tok_s",
              "goodput_request_s", "ttft_ms_p50", "ttft_ms_p99", "ttft_from_scheduled_ms_p99", "tpot_ms_p50",

@@ -1,4 +1,5 @@
-"""Bootstrap intervals and verdicts on hand-built samples."""
+"""Within-run bootstrap intervals (one run per side, asked for) and the verdict rule on
+hand-built samples."""
 import numpy as np
 import pytest
 
@@ -34,11 +35,11 @@ def test_rate_gaps_sum_to_duration():
     assert r.point == pytest.approx(10 / 0.95)
 
 
-def test_identical_runs_no_significant_change():
+def test_identical_runs_are_equivalent():
     s = run_of(np.random.default_rng(1).uniform(5, 25, 40))
     for key in ("ttft_ms_p50", "ttft_ms_p90", "request_s", "output_tok_s"):
         c = one_run_each(key, s, s)
-        assert c.verdict == "no significant change" and c.change_pct == pytest.approx(0.0)
+        assert c.verdict == "equivalent" and c.change_pct == pytest.approx(0.0)
 
 
 def test_tail_percentile_needs_enough_samples():
@@ -64,7 +65,7 @@ def test_verdict_respects_direction():
 def test_small_change_inside_min_effect_is_not_flagged():
     a = run_of(np.linspace(14, 16, 200))
     b = run_of(np.linspace(14, 16, 200) * 1.02)          # +2%, tight CI: real but below 5%
-    assert one_run_each("ttft_ms_mean", a, b).verdict == "no significant change"
+    assert one_run_each("ttft_ms_mean", a, b).verdict == "equivalent"
     assert one_run_each("ttft_ms_mean", a, b, min_effect_pct=1.0).verdict == "regression"
 
 
@@ -76,3 +77,19 @@ def test_task_latency_and_pooled_runs():
     r1, r2 = run_of([5.0, 5.0], gap_ms=0, e2e_ms=50), run_of([5.0, 5.0], gap_ms=0, e2e_ms=50)
     r2 = [sample(i, x.sent_ns + 10**12, 5.0, x.end_ns + 10**12) for i, x in enumerate(r2)]
     assert stats.resampler("request_s", [r1, r2]).point == pytest.approx(40.0)
+
+
+def test_the_verdict_rule_has_four_outcomes():
+    assert stats.verdict(-20, -25, -15, higher_better=False) == "improvement"
+    assert stats.verdict(-20, -25, -15, higher_better=True) == "regression"
+    assert stats.verdict(-8, -15, -1, higher_better=False) == "improvement"    # excludes 0, beyond 5%
+    assert stats.verdict(-3, -4, -2, higher_better=False) == "equivalent"      # real, inside the margin
+    assert stats.verdict(-3, -15, 9, higher_better=False) == "inconclusive"
+    assert stats.verdict(-6, -15, 3, higher_better=False) == "inconclusive"    # 0 is in the interval
+
+
+def test_runs_needed_falls_with_the_spread():
+    from bench.analysis import verdicts
+    few, many = verdicts.runs_needed(0.01, 0.05, 5.0), verdicts.runs_needed(0.10, 0.05, 5.0)
+    assert few == 3 and 50 < many < 100
+    assert verdicts.runs_needed(0.03, 0.05, 5.0) < verdicts.runs_needed(0.03, 0.0125, 5.0)

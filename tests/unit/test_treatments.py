@@ -87,18 +87,20 @@ def test_verdict_respects_each_metric_direction():
     faster, slower = [_run(10, 5, 0.05)] * 2, [_run(40, 20, 0.05)] * 2
     for treat, expect in ((faster, "improvement"), (slower, "regression")):
         rows = {r["metric"]: r for r in experiment._effects("x", 1, base, treat, {})}
-        for key in ("ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50", "output_tok_s", "request_s"):
+        for key in ("ttft_ms_p50", "tpot_ms_p50", "output_tok_s"):           # the verdict family
             assert rows[key]["verdict"] == expect, (key, rows[key])
+        for key in ("e2e_ms_p50", "request_s"):                               # shown, not judged
+            assert rows[key]["verdict"] == "not judged" and rows[key]["ci_low"] is not None
         # lower latency and higher throughput are both "improvement": ratios go opposite ways
         assert (rows["tpot_ms_p50"]["ratio"] < 1) == (rows["output_tok_s"]["ratio"] > 1)
     assert stats.verdict(-20, -25, -15, higher_better=False) == "improvement"
     assert stats.verdict(-20, -25, -15, higher_better=True) == "regression"
 
 
-def test_identical_runs_give_no_significant_change():
+def test_identical_runs_give_no_verdict():
     base, same = [_run(20, 10, 0.2)] * 2, [_run(20, 10, 0.2)] * 2
     for row in experiment._effects("same", 1, base, same, {}):
-        assert row["verdict"] == "no significant change", row
+        assert row["verdict"] in ("equivalent", "not judged"), row
         assert row["ratio"] == pytest.approx(1.0)
 
 
