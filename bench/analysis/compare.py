@@ -44,12 +44,14 @@ def compare_sets(a: list[store.Run], b: list[store.Run], keys: tuple[str, ...] =
                  seed: int = 0, family: tuple[str, ...] | None = None) -> list[stats.Change]:
     """Every key both sets have, B against A with the run as the unit; the family (default:
     family_of(keys)) judged at a simultaneous 95%, the other keys shown, not judged. Runs are
-    paired by round (bench.analysis.rounds), never by position."""
+    paired by round (bench.analysis.rounds), never by position. Sets that did not alternate in
+    time are judged with a drift allowance (verdicts.DRIFT_ALLOWANCE_PCT)."""
     r = rounds.match(a, b)
     sa, sb = [x.samples() for x in r.a], [x.samples() for x in r.b]
     slo_a, slo_b = r.a[0].meta["config"].get("slo"), r.b[0].meta["config"].get("slo")
+    allowance = verdicts.DRIFT_ALLOWANCE_PCT if rounds.interleaved(a, b) is False else 0.0
     found = runsets.compare_family(tuple(keys), sa, sb, slo_a, slo_b, family or family_of(tuple(keys)),
-                                   min_effect_pct, within_run, r.paired, seed)
+                                   min_effect_pct, within_run, r.paired, seed, allowance)
     out = []
     for key, c in found.items():
         if c is None and all(key in x.summary for x in r.a + r.b):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.analysis.verdicts import DRIFT_ALLOWANCE_PCT
 from bench.results import store
 from bench.results.run import Run
 
-DRIFT_LINE = ("A and B did not alternate in time (all of one set ran before the other): a drift "
-              "between the sessions is in the change and in no interval; interleave them (treatments or "
-              "repetitions in one suite) to cancel it.")
+DRIFT_LINE = ("A and B did not alternate in time (all of one set ran before the other): a drift between "
+              "the sessions is in the change and in no interval, so a verdict's interval must clear "
+              "+/-{allowance:g}%, not just 0; interleave the sets (treatments in one suite) to cancel it.")
 
 
 @dataclass(frozen=True)
@@ -62,4 +63,4 @@ def interleaved(a: list[Run], b: list[Run]) -> bool | None:
 
 def drift_line(a: list[Run], b: list[Run]) -> str | None:
     """The one line a comparison of non-interleaved sets carries (None when they alternated)."""
-    return DRIFT_LINE if interleaved(a, b) is False else None
+    return DRIFT_LINE.format(allowance=DRIFT_ALLOWANCE_PCT) if interleaved(a, b) is False else None

@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.analysis import stats
 from bench.analysis.verdicts import (ALPHA, NO_DRIFT, NOT_JUDGED, error_change, finalize,  # noqa: F401
-                                     log_t, not_judged)
+                                     judge, not_judged, usable)
 from bench.metrics.sample_values import completed
 from bench.types import Sample
 
@@ -213,24 +213,14 @@ def run_values(key: str, runs: list[list[Sample]], slo: dict | None) -> tuple[np
     return vals, sum(u.count() for u in us if u is not None)
 
 
-def _valid(pa: np.ndarray, pb: np.ndarray, paired: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Run values a log interval can use (finite, > 0; a run that completed nothing has no
-    latency or throughput and counts in error_rate only); a round loses both runs if one lacks."""
-    ok_a, ok_b = np.isfinite(pa) & (pa > 0), np.isfinite(pb) & (pb > 0)
-    if paired:
-        both = ok_a & ok_b
-        if both.sum() >= 2:
-            return pa[both], pb[both], True
-    return pa[ok_a], pb[ok_b], False
-
-
 def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], slo_a: dict | None = None,
             slo_b: dict | None = None, min_effect_pct: float = stats.MIN_EFFECT_PCT,
             n_boot: int = stats.N_BOOT, seed: int = 0, within_run: bool | None = None,
-            pair_runs: bool = False, alpha: float = ALPHA) -> stats.Change | None:
+            pair_runs: bool = False, alpha: float = ALPHA, drift_allowance_pct: float = 0.0) -> stats.Change | None:
     """B against A for one key, the run as the unit (bench.analysis.verdicts), judged at level
     1 - alpha; None when neither side has it. pair_runs: run i of A and run i of B are one round
-    (they ran side by side; bench.analysis.rounds decides it from metadata)."""
+    (they ran side by side; bench.analysis.rounds decides it from metadata). drift_allowance_pct:
+    the sets did not alternate in time, so a verdict's interval must clear +/- this, not just 0."""
     if key == "error_rate":
         return finalize(error_change(runs_a, runs_b), alpha, min_effect_pct, within_run)
     if stats.resampled(key) is None:
@@ -242,13 +232,12 @@ def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], sl
         return None
     if not (has_a and has_b):
         return stats.Change(key, None, None, None, None, None, "missing on one side")
-    paired = pair_runs and len(pa) == len(pb)
-    va, vb, paired = _valid(pa, pb, paired)
+    va, vb, paired = usable(pa, pb, pair_runs)
     lost = (len(pa) - len(va)) + (len(pb) - len(vb))
     note = f"{lost} run(s) without a value left out" if lost else ""
     base = stats.Change(key, float(np.nanmean(pa)), float(np.nanmean(pb)), None, None, None, "", n_a, n_b,
                         runs_a=len(va), runs_b=len(vb), runs_paired=paired, cv_a_pct=cv_pct(va),
-                        cv_b_pct=cv_pct(vb), note=note)
+                        cv_b_pct=cv_pct(vb), note=note, drift_allowance_pct=drift_allowance_pct)
     if not len(va) or not len(vb):
         return replace(base, verdict="no CI (no positive run value)")
     per_run = min(n_a / max(len(runs_a), 1), n_b / max(len(runs_b), 1))
@@ -256,12 +245,7 @@ def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], sl
         return replace(base, change_pct=(base.b / base.a - 1) * 100 if base.a else None,
                        verdict=f"too few samples (n={per_run:.0f} per run, need {stats.min_units(key)})")
     if max(len(va), len(vb)) >= 2:
-        d, se, df, sd = log_t(va, vb, paired)
-        c = replace(base, change_pct=float(np.expm1(d) * 100), se=se, df=df, sd_log=sd,
-                    method="paired t on log ratios of rounds" if paired else
-                    "Welch t on log run values" if min(len(va), len(vb)) >= 2 else
-                    "t on log run values, one run against the other side's spread")
-        return finalize(c, alpha, min_effect_pct, within_run)
+        return judge(base, va, vb, paired, alpha, min_effect_pct, within_run)
     return _within_run(key, runs_a, runs_b, slo_a, slo_b, base, min_effect_pct, n_boot, seed, within_run, alpha)
 
 
@@ -285,7 +269,8 @@ def _within_run(key, runs_a, runs_b, slo_a, slo_b, base: stats.Change, min_effec
 def compare_family(keys: tuple[str, ...], runs_a: list[list[Sample]], runs_b: list[list[Sample]],
                    slo_a: dict | None, slo_b: dict | None, family: tuple[str, ...],
                    min_effect_pct: float = stats.MIN_EFFECT_PCT, within_run: bool | None = None,
-                   pair_runs: bool = False, seed: int = 0) -> dict[str, stats.Change | None]:
+                   pair_runs: bool = False, seed: int = 0,
+                   drift_allowance_pct: float = 0.0) -> dict[str, stats.Change | None]:
     """Every key of `keys` compared; those in `family` judged together at a simultaneous 95%
     (Bonferroni: each at 0.05 / m for the m family keys present), the others shown with their
     marginal 95% interval and "not judged"."""
@@ -295,7 +280,8 @@ def compare_family(keys: tuple[str, ...], runs_a: list[list[Sample]], runs_b: li
     for key in keys:
         if key in family:
             out[key] = compare(key, runs_a, runs_b, slo_a, slo_b, min_effect_pct, seed=seed,
-                               within_run=within_run, pair_runs=pair_runs, alpha=alpha_each)
+                               within_run=within_run, pair_runs=pair_runs, alpha=alpha_each,
+                               drift_allowance_pct=drift_allowance_pct)
         else:
             c = compare(key, runs_a, runs_b, slo_a, slo_b, min_effect_pct, seed=seed, within_run=within_run,
                         pair_runs=pair_runs)

@@ -213,6 +213,7 @@ class Change:
     ci_level: float | None = None  # the level of the interval shown (simultaneous: 1 - 0.05 / m)
     runs_needed: int | None = None  # inconclusive: runs per side whose MDE reaches the margin
     sd_log: float | None = None    # run-to-run SD of log run values (pooled over sides; ~ CV)
+    drift_allowance_pct: float = 0.0  # sets not interleaved in time: the interval must clear +/- this
     method: str = ""               # how the interval was made (welch | paired | ... | within-run bootstrap)
 
 
@@ -228,13 +229,14 @@ def min_units(key: str) -> int:
 
 
 def verdict(change_pct: float, lo: float, hi: float, higher_better: bool | None,
-            min_effect_pct: float = MIN_EFFECT_PCT) -> str:
+            min_effect_pct: float = MIN_EFFECT_PCT, allowance_pct: float = 0.0) -> str:
     """regression / improvement when the interval [lo, hi] of a change (percent) excludes no
-    change and the point change is beyond the margin, by the metric's direction; equivalent when
-    the whole interval lies inside +/- margin; otherwise inconclusive."""
+    change (or +/- allowance_pct: an unseen drift between sessions) and the point change is
+    beyond the margin, by the metric's direction; equivalent when the whole interval lies inside
+    +/- margin; otherwise inconclusive."""
     if higher_better is None:
         return "no direction"
-    if (lo > 0 or hi < 0) and abs(change_pct) > min_effect_pct:
+    if (lo > allowance_pct or hi < -allowance_pct) and abs(change_pct) > min_effect_pct:
         return "improvement" if (change_pct > 0) == higher_better else "regression"
     if lo > -min_effect_pct and hi < min_effect_pct:
         return "equivalent"

@@ -18,8 +18,10 @@ side that would resolve a change of m at the runs' observed spread.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
@@ -29,9 +31,13 @@ from bench.types import Sample
 
 ALPHA = 0.05
 POWER = 0.8
+# Sets that did not alternate in time carry a drift between sessions no interval sees: their
+# interval must clear +/- this much, not just 0 (a 2% drift then rarely passes; half the margin).
+DRIFT_ALLOWANCE_PCT = 2.5
 NO_DRIFT = "no verdict: 1 run per side, drift not measured"
 NOT_JUDGED = "not judged"
 RUNS_NEEDED_MAX = 100        # beyond this, "more than 100" runs per side
+EXACT_MAX = 20000            # relabellings of runs enumerated exactly (8 + 8 runs: 12870)
 
 
 def _q(p: float, df: float) -> float:
@@ -59,20 +65,47 @@ def log_t(pa: np.ndarray, pb: np.ndarray, paired: bool) -> tuple[float, float, f
     return d, float(math.sqrt(va + vb)), df, sd
 
 
+@lru_cache(maxsize=64)
+def _mde_factors(alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """(n, (t_(1-a/2) + t_0.8) x sqrt(2/n)) for n = 2 .. RUNS_NEEDED_MAX runs a side, df 2n - 2."""
+    n = np.arange(2, RUNS_NEEDED_MAX + 1)
+    df = 2 * n - 2
+    return n, (sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(POWER, df)) * np.sqrt(2 / n)
+
+
 def runs_needed(sd_log: float | None, alpha: float, min_effect_pct: float) -> int | None:
     """Runs per side at which the MDE of an unpaired comparison reaches the margin, for runs
     whose log values spread by sd_log: the smallest n with (t_(1-a/2) + t_0.8) x sd x sqrt(2/n)
-    <= log(1 + margin), df = 2n - 2. None when there is no spread or margin to go by."""
+    <= log(1 + margin), df = 2n - 2 (RUNS_NEEDED_MAX + 1: more than that). None when there is
+    no spread or margin to go by."""
     if sd_log is None or not np.isfinite(sd_log) or min_effect_pct <= 0:
         return None
-    if sd_log == 0:
-        return 2
-    target = math.log1p(min_effect_pct / 100)
-    for n in range(2, RUNS_NEEDED_MAX + 1):
-        df = 2 * n - 2
-        if (_q(1 - alpha / 2, df) + _q(POWER, df)) * sd_log * math.sqrt(2 / n) <= target:
-            return n
-    return RUNS_NEEDED_MAX + 1
+    n, factor = _mde_factors(alpha)
+    ok = np.flatnonzero(factor * sd_log <= math.log1p(min_effect_pct / 100))
+    return int(n[ok[0]]) if len(ok) else RUNS_NEEDED_MAX + 1
+
+
+def usable(pa: np.ndarray, pb: np.ndarray, paired: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Run values a log interval can use (finite, > 0; a run that completed nothing has no
+    latency or throughput and counts in error_rate only); a round loses both runs if one lacks."""
+    ok_a, ok_b = np.isfinite(pa) & (pa > 0), np.isfinite(pb) & (pb > 0)
+    if paired and len(pa) == len(pb):
+        both = ok_a & ok_b
+        if both.sum() >= 2:
+            return pa[both], pb[both], True
+    return pa[ok_a], pb[ok_b], False
+
+
+def judge(base: stats.Change, va: np.ndarray, vb: np.ndarray, paired: bool, alpha: float,
+          min_effect_pct: float, within_run: bool | None = None) -> stats.Change:
+    """`base` (key, values, counts) judged from usable run values, >= 2 on at least one side."""
+    d, se, df, sd = log_t(va, vb, paired)
+    c = replace(base, change_pct=float(np.expm1(d) * 100), se=se, df=df, sd_log=sd, runs_paired=paired,
+                runs_a=len(va), runs_b=len(vb),
+                method="paired t on log ratios of rounds" if paired else
+                "Welch t on log run values" if min(len(va), len(vb)) >= 2 else
+                "t on log run values, one run against the other side's spread")
+    return finalize(c, alpha, min_effect_pct, within_run)
 
 
 def finalize(c: stats.Change, alpha: float, min_effect_pct: float, within_run: bool | None) -> stats.Change:
@@ -90,7 +123,7 @@ def finalize(c: stats.Change, alpha: float, min_effect_pct: float, within_run: b
     mde = (math.exp((q + q80) * c.se) - 1) * 100
     one_run = min(c.runs_a, c.runs_b) < 2 and max(c.runs_a, c.runs_b) < 2
     v = NO_DRIFT if one_run and not within_run else \
-        stats.verdict(c.change_pct, lo, hi, stats.higher_is_better(c.key), min_effect_pct)
+        stats.verdict(c.change_pct, lo, hi, stats.higher_is_better(c.key), min_effect_pct, c.drift_allowance_pct)
     need = runs_needed(c.sd_log, alpha, min_effect_pct) if v == "inconclusive" else None
     return replace(c, ci_low_pct=float(lo), ci_high_pct=float(hi), mde_pct=float(mde), verdict=v,
                    ci_level=1 - alpha, runs_needed=need)
@@ -110,21 +143,40 @@ def run_error_rates(runs: list[list[Sample]]) -> np.ndarray:
     return np.array([sum(not (s.ok and s.token_ns) for s in r) / len(r) for r in runs if r], float)
 
 
-def permutation_p(ra: np.ndarray, rb: np.ndarray, seed: int = 0) -> float:
-    """Two-sided p of the difference of mean run error rates, over the relabellings of runs
-    (exact up to 9999 relabellings, seeded Monte Carlo beyond)."""
-    if len(np.unique(np.r_[ra, rb])) == 1:
+@lru_cache(maxsize=64)
+def _labellings(n_a: int, n_b: int) -> np.ndarray:
+    """(k, n_a + n_b) 0/1 rows: every way to call n_b of the runs "B" (exact below
+    EXACT_MAX relabellings), else a seeded sample of them."""
+    n = n_a + n_b
+    if math.comb(n, n_b) <= EXACT_MAX:
+        rows = np.zeros((math.comb(n, n_b), n), bool)
+        for i, pick in enumerate(itertools.combinations(range(n), n_b)):
+            rows[i, list(pick)] = True
+        return rows
+    rng = np.random.default_rng(0)
+    return np.argsort(rng.random((EXACT_MAX, n)), axis=1) < n_b
+
+
+def permutation_p(ra: np.ndarray, rb: np.ndarray) -> float:
+    """Two-sided p of the difference of mean run error rates, over the relabellings of runs."""
+    x = np.r_[ra, rb]
+    if np.ptp(x) == 0:
         return 1.0
-    res = sps.permutation_test((ra, rb), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis),
-                               permutation_type="independent", vectorized=True, n_resamples=9999,
-                               alternative="two-sided", random_state=seed)
-    return float(res.pvalue)
+    lab = _labellings(len(ra), len(rb))
+    diff = (lab @ x) / len(rb) - ((~lab) @ x) / len(ra)
+    hits = int(np.sum(np.abs(diff) >= abs(rb.mean() - ra.mean()) - 1e-12))
+    exact = math.comb(len(x), len(rb)) <= EXACT_MAX        # else the observed labelling counts once more
+    return hits / len(lab) if exact else (hits + 1) / (len(lab) + 1)
 
 
 def error_change(runs_a: list[list[Sample]], runs_b: list[list[Sample]]) -> stats.Change:
     """error_rate of B against A, a run's rate as its value; judged later by finalize."""
-    ra, rb = run_error_rates(runs_a), run_error_rates(runs_b)
-    na, nb = sum(map(len, runs_a)), sum(map(len, runs_b))
+    return rates_change(run_error_rates(runs_a), run_error_rates(runs_b),
+                        sum(map(len, runs_a)), sum(map(len, runs_b)))
+
+
+def rates_change(ra: np.ndarray, rb: np.ndarray, na: int = 0, nb: int = 0) -> stats.Change:
+    """error_rate from each run's rate (na, nb: requests over all runs, for the record)."""
     if not len(ra) or not len(rb):
         return stats.Change("error_rate", None, None, None, None, None, "missing on one side", na, nb,
                             runs_a=len(ra), runs_b=len(rb))

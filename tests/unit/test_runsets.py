@@ -149,9 +149,12 @@ def test_sets_that_did_not_alternate_in_time_get_the_drift_line(tmp_path):
     early = [store.read(d) for d in write_set(tmp_path / "a", "a", DRIFT, t0=0)]
     late = [store.read(d) for d in write_set(tmp_path / "b", "b", DRIFT, t0=100)]
     changes = compare.compare_sets(early, late)
-    assert rounds.DRIFT_LINE in compare.rule(changes, 5.0, None, a=early, b=late)
+    line = "A and B did not alternate in time"
+    assert line in compare.rule(changes, 5.0, None, a=early, b=late) and rounds.interleaved(early, late) is False
+    assert all(c.drift_allowance_pct == 2.5 for c in changes if c.se is not None)
     mixed = [store.read(d) for d in write_set(tmp_path / "c", "c", DRIFT, t0=0.5)]
-    assert rounds.DRIFT_LINE not in compare.rule(changes, 5.0, None, a=early, b=mixed)
+    assert line not in compare.rule(changes, 5.0, None, a=early, b=mixed)
+    assert all(c.drift_allowance_pct == 0 for c in compare.compare_sets(early, mixed))
 
 
 def test_only_the_family_is_judged(tmp_path):
