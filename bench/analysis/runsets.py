@@ -284,6 +284,6 @@ def compare_family(keys: tuple[str, ...], runs_a: list[list[Sample]], runs_b: li
                                drift_allowance_pct=drift_allowance_pct)
         else:
             c = compare(key, runs_a, runs_b, slo_a, slo_b, min_effect_pct, seed=seed, within_run=within_run,
-                        pair_runs=pair_runs)
+                        pair_runs=pair_runs, drift_allowance_pct=drift_allowance_pct)
             out[key] = c and not_judged(c, min_effect_pct, within_run)
     return out
