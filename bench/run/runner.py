@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
@@ -42,12 +43,28 @@ async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress,
             if spec.load.searches:
                 made = await capacity.search(spec, engine, results_dir, progress, suite)
             else:
+                if warm_up_first(spec, specs):
+                    await discarded_run(spec, engine, progress, suite)
                 made = [await run_one(spec, engine, results_dir, progress, suite)]
             for run in made:
                 hooks.run_done(run)
             runs += made
             await engines.done(i)
     return runs
+
+
+def warm_up_first(spec: RunSpec, specs: list[RunSpec]) -> bool:
+    """A repeated suite's first repetition of each config follows one discarded run of it: the
+    first pass over an engine and a load point ran ~35% slower than the rest (caches, allocator,
+    kernels), a drift that would fall on repetition 0 alone and bias every comparison of sets."""
+    return spec.repetition == 0 and any(s.repetition > 0 for s in specs)
+
+
+async def discarded_run(spec: RunSpec, engine, progress: Progress, suite: str) -> None:
+    """The whole run, on the same engine, into a folder deleted at once: never seen by analysis."""
+    with tempfile.TemporaryDirectory(prefix="bench-warm-up-") as tmp:
+        label = ",".join(x for x in (spec.label, "discarded warm-up run") if x)
+        await run_one(spec.model_copy(update={"label": label}), engine, Path(tmp), progress, suite)
 
 
 class Interrupted(Exception):

@@ -179,3 +179,11 @@ def test_repetitions_without_treatments_repeat_the_sweep_interleaved():
     assert all(s.treatment is None for s in specs) and specs[3].label == "concurrency=4,rep=1"
     with_arms = _specs(repetitions=2, treatments=["spec-ngram"])
     assert [s.repetition for s in with_arms] == [s.treatment.repetition for s in with_arms]
+
+
+def test_a_repeated_suite_warms_each_config_up_with_one_discarded_run_first():
+    from bench.run.runner import warm_up_first
+    specs = _specs(repetitions=3)
+    assert [warm_up_first(s, specs) for s in specs] == [True, True, False, False, False, False]
+    once = _specs()
+    assert not any(warm_up_first(s, once) for s in once)
