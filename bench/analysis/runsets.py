@@ -73,19 +73,14 @@ def units(key: str, samples: list[Sample], slo: dict | None) -> Units | None:
     m, _ = found
     ids = tuple(s.request_id for s in samples)
     if m.kind == "rate":
-        if m.per_task is not None:
-            tasks = stats._tasks(samples)
-            if not tasks:
-                return None
-            order, gaps = stats._completion_gaps([min(s.sent_ns for s in t) for t in tasks],
-                                                 [max(s.end_ns for s in t) for t in tasks])
-            num = np.array([m.per_task(tasks[i]) for i in order])
-            return Units("ratio", tuple(tasks[i][0].task_id for i in order), num, gaps)
-        part = stats._rate_units(key, samples, slo)
+        part = stats._rate_completions(key, samples, slo)
         if part is None:
             return None
-        order, _ = stats._completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
-        return Units("ratio", tuple(ids[i] for i in order), np.asarray(part[0], float), part[1])
+        num, den, first = stats.time_windows(*part)
+        # a window's id: the run's first completion id in it plus the window count, so windows pair
+        # across runs only where the runs completed the same requests in the same windows
+        done = _completion_ids(key, samples)
+        return Units("ratio", tuple(f"{done[i]}/{len(first)}" for i in first), num, den)
     if m.kind == "fraction":
         part = stats._units(key, samples, slo)
         return part and Units("ratio", ids, np.asarray(part[1], float), np.asarray(part[2], float))
@@ -107,6 +102,17 @@ def units(key: str, samples: list[Sample], slo: dict | None) -> Units | None:
     for i, r in enumerate(rows):
         pad[i, :len(r)] = r
     return Units("pooled", ids, pad)
+
+
+def _completion_ids(key: str, samples: list[Sample]) -> list[str]:
+    """Unit ids (requests, or tasks for task rates) in completion order."""
+    if stats.METRICS[key].per_task is not None:
+        tasks = stats._tasks(samples)
+        order, _ = stats._completion_gaps([min(s.sent_ns for s in t) for t in tasks],
+                                          [max(s.end_ns for s in t) for t in tasks])
+        return [tasks[i][0].task_id for i in order]
+    order, _ = stats._completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
+    return [samples[i].request_id for i in order]
 
 
 def of(u: Units, key: str, idx: np.ndarray) -> np.ndarray:

@@ -12,8 +12,10 @@ verdict rule. What a key's metric is, and so how it is resampled, is bench.metri
   (a cluster bootstrap: gaps inside one request are not independent).
 - Rates (`request_s`, `output_tok_s`, `total_tok_s`, `goodput_request_s`, `tasks_s`): the run's
   duration is cut at each completion into gaps (first send -> first completion, then completion ->
-  next completion), so the gaps sum to the duration. Each completion is a (gap, count) pair;
-  resampling pairs gives rate* = sum(count*) / sum(gap*), a ratio estimator.
+  next completion), so the gaps sum to the duration, and consecutive completions are merged into
+  windows of time (`time_windows`: >= 2 x the mean number in flight, >= sqrt(n) completions),
+  because completions are not independent (a closed loop finishes in waves). Resampling windows
+  gives rate* = sum(count*) / sum(seconds*), a ratio estimator: a block bootstrap over time.
 - Fractions (`error_rate`, `slo_attainment`): the mean of a 0/1 indicator over requests.
 
 Verdict on the interval of a change B / A - 1: "regression" or "improvement" (by the metric's
@@ -24,6 +26,7 @@ units beyond it (n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the boot
 is meaningless."""
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -124,22 +127,45 @@ def _counts(m: Metric, samples: list[Sample], slo: dict | None) -> np.ndarray:
     return np.array([float(bool(m.per_sample(s)) and meets_slo(s, slo)) for s in samples])
 
 
+def time_windows(num: np.ndarray, gaps_s: np.ndarray, busy_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Consecutive completions merged into windows of time: (count, seconds) per window and the
+    first completion of each. Completions are not independent (a closed loop at concurrency c
+    finishes in waves of c; a slow stretch slows many), so a rate's bootstrap resamples windows
+    of >= 2 x the mean number in flight (busy / duration, Little's law) and >= sqrt(n) completions."""
+    n = len(num)
+    in_flight = busy_s / max(float(gaps_s.sum()), 1e-12)
+    size = max(math.ceil(math.sqrt(n)), math.ceil(2 * in_flight), 1)
+    starts = np.linspace(0, n, max(n // size, 1) + 1).round().astype(int)[:-1]
+    return np.add.reduceat(num, starts), np.add.reduceat(gaps_s, starts), starts
+
+
 def _rate_units(key: str, samples: list[Sample], slo: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(count, gap_s) per completion of one run, for rate `key`."""
+    """(count, seconds) per window of time of one run, for rate `key` (time_windows)."""
+    part = _rate_completions(key, samples, slo)
+    return part and time_windows(*part)[:2]
+
+
+def _rate_completions(key: str, samples: list[Sample], slo: dict | None):
+    """(count, gap_s, busy_s) per completion of one run, in completion order."""
     m = METRICS[key]
     if m.per_task is not None:
         units = _tasks(samples)
         if not units:
             return None
-        order, gaps = _completion_gaps([min(s.sent_ns for s in u) for u in units],
-                                       [max(s.end_ns for s in u) for u in units])
-        return np.array([m.per_task(units[i]) for i in order]), gaps
+        starts, ends = [min(s.sent_ns for s in u) for u in units], [max(s.end_ns for s in u) for u in units]
+        order, gaps = _completion_gaps(starts, ends)
+        return np.array([m.per_task(units[i]) for i in order], float), gaps, _busy_s(starts, ends)
     if not samples:
         return None
-    order, gaps = _completion_gaps([s.sent_ns for s in samples], [s.end_ns for s in samples])
+    starts, ends = [s.sent_ns for s in samples], [s.end_ns for s in samples]
+    order, gaps = _completion_gaps(starts, ends)
     if m.needs_slo and (not slo or all(v is None for v in slo.values())):
         return None
-    return _counts(m, [samples[i] for i in order], slo), gaps
+    return np.asarray(_counts(m, [samples[i] for i in order], slo), float), gaps, _busy_s(starts, ends)
+
+
+def _busy_s(starts_ns: list[int], ends_ns: list[int]) -> float:
+    return float(sum(e - s for s, e in zip(starts_ns, ends_ns))) / 1e9
 
 
 def _units(key: str, samples: list[Sample], slo: dict | None):

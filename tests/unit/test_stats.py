@@ -93,3 +93,29 @@ def test_runs_needed_falls_with_the_spread():
     few, many = verdicts.runs_needed(0.01, 0.05, 5.0), verdicts.runs_needed(0.10, 0.05, 5.0)
     assert few == 3 and 50 < many < 100
     assert verdicts.runs_needed(0.03, 0.05, 5.0) < verdicts.runs_needed(0.03, 0.0125, 5.0)
+
+
+def closed_loop(seed: int, conc: int = 16, n: int = 320):
+    """n requests from `conc` workers, each request 100 ms +/- 20%: completions come in waves."""
+    rng = np.random.default_rng(seed)
+    free, out = [T0] * conc, []
+    for i in range(n):
+        w = int(np.argmin(free))
+        d = 100 * rng.uniform(0.8, 1.2)
+        out.append(sample(i, free[w], d / 4, free[w] + int(d * MS), output=8))
+        free[w] += int(d * MS)
+    return out
+
+
+def test_a_rate_interval_resamples_windows_of_time_not_completions():
+    runs = [closed_loop(s) for s in range(5)]
+    values = np.array([stats.resampler("output_tok_s", r).point for r in runs])
+    point, lo, hi = stats.interval("output_tok_s", runs[0])
+    half_pct = (hi - lo) / 2 / point * 100
+    num, gaps, _ = stats._rate_completions("output_tok_s", runs[0], None)
+    boot = stats.bootstrap(stats._ratio(num, gaps), 1000)       # completions as if independent
+    naive_pct = (np.percentile(boot, 97.5) - np.percentile(boot, 2.5)) / 2 / point * 100
+    assert half_pct < naive_pct / 2 and half_pct < 6
+    assert lo < values.mean() < hi                               # the reruns' level is inside
+    c, s, first = stats.time_windows(num, gaps, busy_s=16 * gaps.sum())
+    assert c.sum() == num.sum() and s.sum() == pytest.approx(gaps.sum()) and np.diff(first).min() >= 32
