@@ -1,18 +1,15 @@
-"""Two sets of runs compared with the run as the unit: a two-stage (hierarchical) bootstrap.
+"""Two sets of runs compared with the run as the unit (the rule: bench.analysis.verdicts).
 
 A set's value of a metric is the mean over its runs of each run's own statistic (a run's p50
-TTFT, a run's output tok/s). One bootstrap replicate resamples the runs of each set with
-replacement (stage 1), and the requests inside each drawn run with replacement (stage 2), so
-the interval holds both the run-to-run drift of the machine and the spread inside runs.
-Where every run of both sets sent the same request ids (the same seeded workload), stage 2
-draws request ids once per replicate for all runs (paired: a slow prompt is slow on both sides
-and cancels out of B/A). numpy throughout, vectorised over replicates, seeded.
+TTFT, a run's output tok/s), computed from its samples with the summary's definition. With >= 2
+runs on a side the interval of a change comes from those run values alone (`compare` ->
+verdicts.judge); `compare_family` judges a short family at a simultaneous 95% and shows the rest.
 
-Per-run units: a request (task for task metrics). Latency statistics use numpy's linear
-percentile over the requests that have the value (NaN-padded otherwise); pooled gaps
-(`itl_ms`, `chunk_gap_ms`) resample whole requests and pool their gaps; rates are a ratio of
-sums over (count, completion gap) pairs (bench.analysis.stats). Error rate is judged by an
-exact test on request counts (Fisher's exact test; `error_test`), so 0 -> anything is judged.
+Within-run intervals (one run on a side, only when asked for): a seeded bootstrap of the requests
+inside each run (tasks for task metrics; a request's gaps stay together; windows of time for
+rates, bench.analysis.stats.time_windows), drawing the same request ids on both sides where every
+run sent the same requests (a slow prompt is slow on both sides and cancels out of B/A); a side
+of several runs also resamples its runs (two-stage). numpy throughout, vectorised, seeded.
 """
 from __future__ import annotations
 
@@ -250,18 +247,19 @@ def compare(key: str, runs_a: list[list[Sample]], runs_b: list[list[Sample]], sl
     if per_run < stats.min_units(key):
         return replace(base, change_pct=(base.b / base.a - 1) * 100 if base.a else None,
                        verdict=f"too few samples (n={per_run:.0f} per run, need {stats.min_units(key)})")
-    if max(len(va), len(vb)) >= 2:
+    if min(len(va), len(vb)) >= 2 or (max(len(va), len(vb)) >= 2 and not within_run):
         return judge(base, va, vb, paired, alpha, min_effect_pct, within_run)
     return _within_run(key, runs_a, runs_b, slo_a, slo_b, base, min_effect_pct, n_boot, seed, within_run, alpha)
 
 
 def _within_run(key, runs_a, runs_b, slo_a, slo_b, base: stats.Change, min_effect_pct: float, n_boot: int,
                 seed: int, within_run: bool | None, alpha: float) -> stats.Change:
-    """One run a side: the within-run bootstrap (requests; blocks of time for rates). It holds
-    no drift between runs, so finalize gives it a verdict only when asked for."""
-    pick_a = next(r for r in runs_a if np.isfinite(run_values(key, [r], slo_a)[0][0]))
-    pick_b = next(r for r in runs_b if np.isfinite(run_values(key, [r], slo_b)[0][0]))
-    a, b, paired, _ = two_stage(key, [pick_a], [pick_b], slo_a, slo_b, n_boot, seed)
+    """One run on a side and within_run asked for: the within-run bootstrap (requests; windows of
+    time for rates; a side of several runs also resamples its runs). It holds no drift of the
+    single run, so finalize gives one run a side a verdict only when asked for."""
+    pick_a = [r for r in runs_a if np.isfinite(run_values(key, [r], slo_a)[0][0])]
+    pick_b = [r for r in runs_b if np.isfinite(run_values(key, [r], slo_b)[0][0])]
+    a, b, paired, _ = two_stage(key, pick_a, pick_b, slo_a, slo_b, n_boot, seed)
     c = replace(base, paired=paired, within_a_pct=within_pct(a), within_b_pct=within_pct(b),
                 method="within-run bootstrap" + (" (paired request ids)" if paired else ""))
     if not np.isfinite(a.value) or a.value == 0:

@@ -3,8 +3,9 @@
 A run's interval (`interval`) is a seeded percentile bootstrap over *units* (requests, or tasks
 for task metrics) of that run, so it reflects the spread inside it; run-to-run drift of the
 machine is not in it. Runs are compared with the run as the unit by bench.analysis.runsets.compare
-(two-stage bootstrap, the one comparison); this module gives it the per-run units and the
-verdict rule. What a key's metric is, and so how it is resampled, is bench.metrics.definitions.
+(the one comparison; its rule is bench.analysis.verdicts); this module gives it the per-run units,
+the within-run bootstrap and the verdict outcomes. What a key's metric is, and so how it is
+resampled, is bench.metrics.definitions.
 
 - Latency statistics (`ttft_ms_p99`, `e2e_ms_mean`, ...): resample requests with replacement and
   recompute the statistic with the same definition as the summary (numpy linear percentiles).
@@ -18,12 +19,12 @@ verdict rule. What a key's metric is, and so how it is resampled, is bench.metri
   gives rate* = sum(count*) / sum(seconds*), a ratio estimator: a block bootstrap over time.
 - Fractions (`error_rate`, `slo_attainment`): the mean of a 0/1 indicator over requests.
 
-Verdict on the interval of a change B / A - 1: "regression" or "improvement" (by the metric's
-direction) only when the whole interval lies beyond +/- `min_effect_pct` (default 5%): we are
-confident the change is at least that large, not merely non-zero. Otherwise "no significant
-change". A percentile gets no verdict ("too few samples") unless the runs have at least two
-units beyond it (n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the bootstrap of a tail
-is meaningless."""
+Verdict on the interval of a change B / A - 1 (`verdict`): "regression" or "improvement" (by the
+metric's direction) when the interval excludes no change and the point change is beyond
++/- `min_effect_pct` (default 5%); "equivalent" when the whole interval lies inside +/- it;
+otherwise "inconclusive". A percentile gets no verdict ("too few samples") unless the runs have
+at least two units beyond it (n >= 2 / (1 - q): 20 for p90, 200 for p99); below that the
+bootstrap of a tail is meaningless."""
 from __future__ import annotations
 
 import math

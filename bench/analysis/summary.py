@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.analysis import runsets
+from bench.analysis import runsets, verdicts
 from bench.errors import UserError
 from bench.metrics import inflation as token_inflation
 from bench.metrics import views
@@ -86,7 +86,8 @@ def treatments(folder: Path) -> list[str]:
     for path in sorted(folder.glob("*.experiment.json")):
         for exp in json.loads(path.read_text()).get("experiments", []):
             out += [_arm_line(arm) for arm in exp.get("arms", []) if arm.get("effects") is not None]
-    return ["treatments (A/B vs the baseline: ratio and 95% CI; a verdict needs the whole CI beyond +/-5%):",
+    return ["treatments (A/B vs the baseline: ratio and its interval from the repetitions' values; a verdict "
+            "needs >= 2 repetitions, the interval clear of 1 and the ratio beyond +/-5%):",
             *out] if out else []
 
 
@@ -125,8 +126,10 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
         slo = r.meta["config"].get("slo")
         parts = []
         for key in views.SUITE_BASELINE:
-            # the run is the unit: with one run on a side the change is shown, no verdict
-            c = runsets.compare(key, [o.samples() for o in old], [r.samples()], slo, slo, within_run=False)
+            # the run is the unit: one new run is judged against the baseline runs' own spread (>= 2
+            # of them); the baseline ran in another session, so the drift allowance applies
+            c = runsets.compare(key, [o.samples() for o in old], [r.samples()], slo, slo, within_run=False,
+                                drift_allowance_pct=verdicts.DRIFT_ALLOWANCE_PCT)
             if c is not None and c.change_pct is not None:
                 parts.append(f"{key} {c.change_pct:+.0f}% ({c.verdict})")
         lines.append(f"  {label} vs {len(old)} baseline run(s): " + ", ".join(parts))
@@ -142,9 +145,10 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
                    else "within the baseline's interval")
         lines.append(f"  capacity {d['label'] or d['name']}: {d['capacity']:.3g} vs baseline {o['capacity']:.3g} "
                      f"[{lo:.3g}, {o['ci_high'] if o['ci_high'] is not None else '-'}] {d['unit']}: {verdict}")
-    return [f"against the baseline in {base_dir} (runs as the unit, two-stage bootstrap; a verdict needs >= 2 "
-            "runs per side, so one `make bench` against one baseline run shows the change and no verdict; "
-            "docs/statistics.md):", *lines]
+    return [f"against the baseline in {base_dir} (runs as the unit: the new run against the baseline runs' "
+            "spread, a t interval on log values; a verdict needs >= 2 baseline runs, the interval clear of "
+            f"+/-{verdicts.DRIFT_ALLOWANCE_PCT:g}% (another session) and the change beyond +/-5%; one against one "
+            "shows the change and no verdict; docs/statistics.md):", *lines]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -104,12 +104,12 @@ def verdicts(a, b):
     return {c.key: c for c in compare.compare_runs(store.read(a), store.read(b), within_run=True)}
 
 
-def test_same_config_no_significant_change(runs):
+def test_same_config_gets_no_verdict(runs):
     # Per-request latency and throughput, whose spread comes from the drawn lengths. (Metrics with
     # a tight within-run spread, like TPOT, can show run-to-run drift of a shared CPU as real.)
     v = verdicts(runs["a1"], runs["a2"])
     for key in ("ttft_ms_p50", "e2e_ms_p50") + THROUGHPUT:
-        assert v[key].verdict == "no significant change", (key, v[key])
+        assert v[key].verdict not in ("regression", "improvement"), (key, v[key])
     assert cli.main(["compare", str(runs["a1"]), str(runs["a2"]), "--within-run", "--fail-on-regression", "10"]) == 0
 
 
