@@ -136,7 +136,8 @@ def time_windows(num: np.ndarray, gaps_s: np.ndarray, busy_s: float) -> tuple[np
     n = len(num)
     in_flight = busy_s / max(float(gaps_s.sum()), 1e-12)
     size = max(math.ceil(math.sqrt(n)), math.ceil(2 * in_flight), 1)
-    starts = np.linspace(0, n, max(n // size, 1) + 1).round().astype(int)[:-1]
+    k = max(n // size, min(n, 2))        # two windows at least, so a short run still has an interval
+    starts = np.linspace(0, n, k + 1).round().astype(int)[:-1]
     return np.add.reduceat(num, starts), np.add.reduceat(gaps_s, starts), starts
 
 
