@@ -104,8 +104,8 @@ def _rows(changes: list[stats.Change]) -> list[list[str]]:
 def _verdict(c: stats.Change) -> str:
     if c.verdict != "inconclusive" or c.runs_needed is None:
         return c.verdict
-    need = f"> {c.runs_needed - 1}" if c.runs_needed > verdicts.RUNS_NEEDED_MAX else str(c.runs_needed)
-    return f"inconclusive (needs ~{need} runs/side)"
+    need = f"> {c.runs_needed - 1}" if c.runs_needed > verdicts.RUNS_NEEDED_MAX else f"~{c.runs_needed}"
+    return f"inconclusive (needs {need} runs/side)"
 
 
 HEADER = ["metric", "A", "B", "change", "CI of change", "MDE", "CV A/B", "within A/B", "verdict"]
@@ -159,7 +159,7 @@ def render(a: list[store.Run], b: list[store.Run], changes: list[stats.Change], 
         table.add_column(h, justify="left" if h in ("metric", "verdict") else "right")
     colour = {"regression": "red", "improvement": "green", "equivalent": "cyan"}
     for row, c in zip(_rows(changes), changes):
-        table.add_row(*row[:-1], f"[{colour.get(c.verdict, 'white')}]{c.verdict}[/]")
+        table.add_row(*row[:-1], f"[{colour.get(c.verdict, 'white')}]{row[-1]}[/]")
     buf = StringIO()
     Console(file=buf, width=170, force_terminal=False).print(table)
     return buf.getvalue() + text + "\n"

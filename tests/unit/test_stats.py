@@ -119,3 +119,14 @@ def test_a_rate_interval_resamples_windows_of_time_not_completions():
     assert lo < values.mean() < hi                               # the reruns' level is inside
     c, s, first = stats.time_windows(num, gaps, busy_s=16 * gaps.sum())
     assert c.sum() == num.sum() and s.sum() == pytest.approx(gaps.sum()) and np.diff(first).min() >= 32
+
+
+def test_the_reported_hf_slowdown_is_a_regression():
+    """max_batch_size 8 -> 1, five interleaved rounds: per-run output tok/s 320-333 vs 174-224
+    (the two-stage bootstrap gave [0.12, 2.87] and no verdict)."""
+    from bench.analysis import verdicts
+    a, b = np.array([320.0, 333, 326, 329, 322]), np.array([174.0, 224, 201, 188, 210])
+    base = stats.Change("output_tok_s", None, None, None, None, None, "")
+    for paired in (False, True):
+        c = verdicts.judge(base, a, b, paired, verdicts.ALPHA / 4, 5.0)
+        assert c.verdict == "regression" and -50 < c.ci_low_pct < c.ci_high_pct < -25, c
