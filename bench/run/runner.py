@@ -9,6 +9,7 @@ CLI: nothing here knows about experiments.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 import tempfile
@@ -57,7 +58,18 @@ def warm_up_first(spec: RunSpec, specs: list[RunSpec]) -> bool:
     """A repeated suite's first repetition of each config follows one discarded run of it: the
     first pass over an engine and a load point ran ~35% slower than the rest (caches, allocator,
     kernels), a drift that would fall on repetition 0 alone and bias every comparison of sets."""
-    return spec.repetition == 0 and any(s.repetition > 0 for s in specs)
+    if spec.repetition != 0:
+        return False
+    mine = _config_key(spec)
+    return any(s.repetition > 0 and _config_key(s) == mine for s in specs)
+
+
+def _config_key(spec: RunSpec) -> str:
+    """What a spec measures, whichever repetition it is."""
+    d = spec.model_dump(mode="json", exclude={"repetition", "label"})
+    if isinstance(d.get("treatment"), dict):
+        d["treatment"].pop("repetition", None)
+    return json.dumps(d, sort_keys=True, default=str)
 
 
 async def discarded_run(spec: RunSpec, engine, progress: Progress, suite: str) -> None:

@@ -187,3 +187,5 @@ def test_a_repeated_suite_warms_each_config_up_with_one_discarded_run_first():
     assert [warm_up_first(s, specs) for s in specs] == [True, True, False, False, False, False]
     once = _specs()
     assert not any(warm_up_first(s, once) for s in once)
+    suite = specs + [s.model_copy(update={"name": "other"}) for s in once]     # a suite of both
+    assert [warm_up_first(s, suite) for s in suite] == [True, True] + [False] * 6
