@@ -38,15 +38,17 @@ ALPHA_EACH = verdicts.ALPHA / len(VERDICT_FAMILY)
 MARGIN_PCT = stats.MIN_EFFECT_PCT
 
 
-def draw(rng: np.random.Generator, n: int, cv: float, shift: float = 0.0, crashed: int = 0) -> dict:
+def draw(rng: np.random.Generator, n: int, cv: float, shift: float = 0.0, crashed: int = 0,
+         rounds: dict | None = None) -> dict:
     """n runs: each metric lognormal with sd(log) from the CV, latency scaled by (1 + shift)
     and throughput by 1 / (1 + shift) (shift > 0 is worse); the last `crashed` runs failed
-    every request."""
+    every request. rounds: a log factor per metric and run shared with the other side's run of
+    the same round (the machine's drift while both ran)."""
     sd = math.sqrt(math.log1p(cv ** 2))
     out = {}
     for key, v in VALUES.items():
         worse = (1 + shift) if stats.higher_is_better(key) is False else 1 / (1 + shift)
-        x = v * worse * np.exp(rng.normal(-sd ** 2 / 2, sd, n))
+        x = v * worse * np.exp(rng.normal(-sd ** 2 / 2, sd, n) + (rounds[key] if rounds else 0))
         x[n - crashed:] = np.nan
         out[key] = x
     rates = rng.binomial(REQUESTS, ERROR_P, n) / REQUESTS
@@ -55,12 +57,12 @@ def draw(rng: np.random.Generator, n: int, cv: float, shift: float = 0.0, crashe
     return out
 
 
-def family(a: dict, b: dict, interleaved: bool = True) -> dict[str, str]:
-    """The verdict of each family key, as bench compare gives it (unpaired)."""
+def family(a: dict, b: dict, interleaved: bool = True, paired: bool = False) -> dict[str, str]:
+    """The verdict of each family key, as bench compare gives it."""
     out = {}
     allowance = 0.0 if interleaved else verdicts.DRIFT_ALLOWANCE_PCT
     for key in VALUES:
-        va, vb, p = verdicts.usable(a[key], b[key], False)
+        va, vb, p = verdicts.usable(a[key], b[key], paired)
         base = stats.Change(key, None, None, None, None, None, "", drift_allowance_pct=allowance)
         out[key] = verdicts.judge(base, va, vb, p, ALPHA_EACH, MARGIN_PCT).verdict
     out["error_rate"] = verdicts.finalize(verdicts.rates_change(a["error_rate"], b["error_rate"]),
@@ -69,12 +71,17 @@ def family(a: dict, b: dict, interleaved: bool = True) -> dict[str, str]:
 
 
 def rate(rng, sims: int, n: int, cv: float, shift: float = 0.0, crashed: int = 0, drift: bool = False,
-         key: str | None = None, want: tuple[str, ...] = ("regression", "improvement")) -> float:
+         key: str | None = None, want: tuple[str, ...] = ("regression", "improvement"),
+         round_cv: float = 0.0) -> float:
     """Share of simulated comparisons with a verdict in `want` (any family key, or `key`);
-    drift: the shift is a session drift between sets that did not alternate in time."""
+    drift: the shift is a session drift between sets that did not alternate in time;
+    round_cv > 0: the runs ran in rounds sharing a drift of that CV, judged paired."""
     hits = 0
+    rsd = math.sqrt(math.log1p(round_cv ** 2))
     for _ in range(sims):
-        v = family(draw(rng, n, cv), draw(rng, n, cv, shift, crashed), interleaved=not drift)
+        rounds = {k: rng.normal(-rsd ** 2 / 2, rsd, n) for k in VALUES} if round_cv else None
+        v = family(draw(rng, n, cv, rounds=rounds), draw(rng, n, cv, shift, crashed, rounds),
+                   interleaved=not drift, paired=bool(round_cv))
         hits += any(v[k] in want for k in ([key] if key else v))
     return hits / sims
 
@@ -104,7 +111,7 @@ def main() -> int:
 
     print(f"family: {', '.join(VERDICT_FAMILY)}; each at {1 - ALPHA_EACH:.2%} (simultaneous 95%), margin "
           f"+/-{MARGIN_PCT:g}%; {args.sims} simulated comparisons per row, seed {args.seed}\n")
-    print("| claim (5 vs 5 runs, unpaired) | share | limit | |")
+    print("| claim (5 vs 5 runs; unpaired unless said) | share | limit | |")
     print("|---|---|---|---|")
     for cv in (0.03, 0.10, 0.20):
         claim(f"A/A false verdict, CV {cv:.0%}", rate(rng, args.sims, 5, cv), 0.05, True)
@@ -114,10 +121,15 @@ def main() -> int:
     for cv in (0.01, 0.03, 0.05, 0.10):
         claim(f"A/A false verdict, 2% session drift (not interleaved), CV {cv:.0%}",
               rate(rng, args.sims, 5, cv, shift=0.02, drift=True), 0.05, True)
+    claim("A/A false verdict, paired rounds: round drift CV 10%, own CV 3%",
+          rate(rng, args.sims, 5, 0.03, round_cv=0.10), 0.05, True)
     claim("power: +50% (output_tok_s / 1.5), CV 10%",
           rate(rng, args.sims, 5, 0.10, shift=0.5, key="output_tok_s", want=("regression",)), 0.90, False)
     claim("power: +20% (output_tok_s / 1.2), CV 3%",
           rate(rng, args.sims, 5, 0.03, shift=0.2, key="output_tok_s", want=("regression",)), 0.90, False)
+    claim("power: +20%, paired rounds: round drift CV 10%, own CV 3%",
+          rate(rng, args.sims, 5, 0.03, shift=0.2, key="output_tok_s", want=("regression",), round_cv=0.10),
+          0.90, False)
     claim("power: +50%, CV 10%, sets not interleaved (drift allowance)",
           rate(rng, args.sims, 5, 0.10, shift=0.5, drift=True, key="output_tok_s", want=("regression",)), 0.90, False)
     claim("power: +20%, CV 3%, sets not interleaved (drift allowance)",

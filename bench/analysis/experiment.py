@@ -232,7 +232,7 @@ def render(exps: list[dict[str, Any]], width: int = 150) -> str:
     for exp in exps:
         where = f"{exp['name']} [{exp['backend']}, {exp['model']}]"
         effects = _table(f"{where}: treatment / baseline", ["treatment", "load", "metric", "baseline",
-                                                             "treatment value", "ratio", "95% CI", "verdict"])
+                                                             "treatment value", "ratio", "interval", "verdict"])
         for arm in (a for a in exp["arms"] if a["treatment"] != BASELINE):
             for e in (e for e in arm["effects"] if e["metric"] in views.EXPERIMENT_PRINTED):
                 ci = "-" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"

@@ -88,7 +88,7 @@ def effects_section(runs: list[store.Run], files: list[Path] = ()) -> Section | 
             hovertext=hov, hovertemplate="%{hovertext}<extra></extra>"))
         fig.add_vline(x=1.0, line={"dash": "dash", "color": "grey"})
         figs.append(fig)
-    header = ["treatment", "load", "metric", "ratio", "95% CI", "verdict"]
+    header = ["treatment", "load", "metric", "ratio", "interval", "verdict"]
     table = [[str(r.get("treatment", "?")), fmt(r.get("load")), str(r.get("metric", "?")), fmt(r.get("ratio")),
               f"[{fmt(r.get('ci_low'))}, {fmt(r.get('ci_high'))}]", str(r.get("verdict", "-"))] for r in rows]
     return Section("Treatment effects", (header, table), figures=figs, png_name="effects.png",
