@@ -146,7 +146,7 @@ def errors(args) -> bool:
     """Hand-built runs (tests/unit/test_runsets.py builds the same): 5 runs of 40 requests without
     errors, then 5 where every 10th request fails (HTTP 500 after 5 ms)."""
     sys.path.insert(0, str(ROOT))
-    from tests.test_runsets import DRIFT, write_set
+    from tests.unit.test_runsets import DRIFT, write_set
 
     out = Path(args.out) / "errors"
     if not out.exists():
