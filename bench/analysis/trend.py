@@ -112,21 +112,21 @@ def newest_runs(runs: list[store.Run], newest: int | None = None) -> tuple[list[
     return list(range(max(0, len(runs) - n), len(runs))), f"{why}: {min(n, len(runs))} run(s)"
 
 
-def before_start(values: dict[str, list[float]], n_earlier: int) -> tuple[int, str]:
+def before_start(values: dict[str, list[float]], n_earlier: int) -> tuple[int, str | None]:
     """Where the segment before the newest runs starts (an index into the earlier runs, which
-    come first in `values`, the newest runs after them), and why there: the last change point
-    that falls among the earlier runs, of any metric. It is searched in the earlier runs alone
+    come first in `values`, the newest runs after them), and the metric whose change point put it
+    there (None: no change point, all earlier runs): the last change point that falls among the
+    earlier runs, of any metric. It is searched in the earlier runs alone
     and in the whole series: a step a few runs before the newest commit has too few runs after it
     among the earlier ones for the permutation test (3 of 9 runs: p >= 1/42), and the newest
     runs, at the same level, confirm it; a change point at the newest runs themselves is what the
     gate judges, so it does not cut the segment."""
-    start, why = 0, "no change point among the earlier runs: all of them"
+    start, by = 0, None
     for key, v in values.items():
-        found = changepoints.detect(v[:n_earlier]) + changepoints.detect(v)
-        for cp in found:
+        for cp in changepoints.detect(v[:n_earlier]) + changepoints.detect(v):
             if start < cp.index <= n_earlier - changepoints.MIN_SIZE:
-                start, why = cp.index, f"since the change point in {key} after run {cp.index}"
-    return start, why
+                start, by = cp.index, key
+    return start, by
 
 
 def gate(runs: list[store.Run], values: dict[str, list[float]], keys: tuple[str, ...],
@@ -145,8 +145,10 @@ def gate(runs: list[store.Run], values: dict[str, list[float]], keys: tuple[str,
     if len(rest) < changepoints.MIN_SIZE:
         return Gate(how, ids, note=f"{len(rest)} earlier run(s); a gate verdict needs >= "
                                    f"{changepoints.MIN_SIZE} before the newest: none given")
-    start, since = before_start({k: [values[k][i] for i in rest + idx] for k in keys}, len(rest))
+    start, by = before_start({k: [values[k][i] for i in rest + idx] for k in keys}, len(rest))
     before = [runs[i] for i in rest[start:]]
+    since = (f"since the change point in {by} at {before[0].run_id} (after run {rest[start]})" if by else
+             "no change point among the earlier runs: all of them")
     changes = compare.compare_sets(before, new, keys, min_effect_pct)
     return Gate(how, ids, tuple(r.run_id for r in before), since, tuple(changes))
 

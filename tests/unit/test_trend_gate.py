@@ -46,7 +46,7 @@ def test_an_old_step_is_history_and_never_fails_the_newest_commit(tmp_path, caps
     rc, out = gate_of(tmp_path, capsys)
     assert "history: change point in e2e_ms_p50 after run 4" in out
     assert "judged the newest commit dddddddd: its 3 run(s): r09, r10, r11" in out
-    assert "since the change point in e2e_ms_p50 after run 4" in out and "5 run(s): r04, " in out
+    assert "since the change point in e2e_ms_p50 at r04 (after run 4)" in out and "5 run(s): r04, " in out
     assert "REGRESSION" not in out.replace("REGRESSION: its verdict", "")
     assert rc == 0
 
