@@ -20,7 +20,7 @@ Each writes its runs under --out (default /tmp/bench-verdicts/<check>/) and prin
   would (the config file is the same, so the runs stay one series). PASS when `bench trend` finds the change point at
   k +/- 1, and finds none in a second series of the same length without the change.
 - errors: hand-built runs (not measured): a set of 5 runs without errors against 5 where every
-  10th request failed, and a series of 6 + 6 such runs: PASS when compare and trend flag it.
+  10th request failed, and a series of 9 + 3 such runs: PASS when compare and trend's gate flag it.
 """
 from __future__ import annotations
 
@@ -152,13 +152,13 @@ def errors(args) -> bool:
     if not out.exists():
         write_set(out / "a", "a", DRIFT, t0=0)
         write_set(out / "b", "b", DRIFT, fail_every=10, t0=10)
-        write_set(out / "series", "a", [1.0] * 6, t0=0)
-        write_set(out / "series", "b", [1.0] * 6, fail_every=10, t0=10)
+        write_set(out / "series", "a", [1.0] * 9, t0=0)        # the newest 3 runs fail (the gate's)
+        write_set(out / "series", "b", [1.0] * 3, fail_every=10, t0=10)
     res = bench("compare", str(out / "a"), str(out / "b"), "--metric", "error_rate", "--metric", "output_tok_s")
     tr = bench("trend", str(out / "series"), "--metric", "error_rate", "--fail-on-regression")
     print(res.stdout + tr.stdout)
     row = next((ln for ln in res.stdout.splitlines() if "error_rate" in ln), "")
-    ok_c, ok_t = "regression" in row, tr.returncode == 1 and "REGRESSION" in tr.stdout
+    ok_c, ok_t = "regression" in row, tr.returncode == 1 and "GATE: REGRESSION" in tr.stdout
     print(f"{'PASS' if ok_c else 'FAIL'}: compare flags error_rate 0% -> 10%: {row.strip()}")
     print(f"{'PASS' if ok_t else 'FAIL'}: trend --fail-on-regression exits {tr.returncode} on the error step")
     return ok_c and ok_t

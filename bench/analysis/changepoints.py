@@ -37,27 +37,27 @@ class ChangePoint:
 
 
 def _q_all(x: np.ndarray, min_size: int) -> np.ndarray:
-    """Q(tau) for every tau in [min_size, n - min_size] (others -inf), via 2-D prefix sums."""
-    n = len(x)
-    d = np.abs(x[:, None] - x[None, :])
-    s = np.zeros((n + 1, n + 1))
-    s[1:, 1:] = d.cumsum(0).cumsum(1)
-    q = np.full(n + 1, -np.inf)
+    """Q(tau) of each row of x (k, n) for every tau in [min_size, n - min_size] (others -inf),
+    via 2-D prefix sums: shape (k, n + 1). Rows are the series and its shuffles, computed at once."""
+    k, n = x.shape
+    d = np.abs(x[:, :, None] - x[:, None, :])
+    s = np.zeros((k, n + 1, n + 1))
+    s[:, 1:, 1:] = d.cumsum(1).cumsum(2)
+    q = np.full((k, n + 1), -np.inf)
     t = np.arange(min_size, n - min_size + 1)
     if len(t) == 0:
         return q
     m = n - t
-    within_l = s[t, t] / (t * t)
-    within_r = (s[n, n] - s[t, n] - s[n, t] + s[t, t]) / (m * m)
-    between = (s[t, n] - s[t, t]) / (t * m)
-    q[t] = t * m / n * (2 * between - within_l - within_r)
+    within_l = s[:, t, t] / (t * t)
+    within_r = (s[:, n, n][:, None] - s[:, t, n] - s[:, n, t] + s[:, t, t]) / (m * m)
+    between = (s[:, t, n] - s[:, t, t]) / (t * m)
+    q[:, t] = t * m / n * (2 * between - within_l - within_r)
     return q
 
 
-def _best(x: np.ndarray, min_size: int) -> tuple[int, float]:
-    q = _q_all(x, min_size)
-    t = int(np.argmax(q))
-    return t, float(q[t])
+def _best_of(x: np.ndarray, min_size: int) -> np.ndarray:
+    """The best split's Q of each row."""
+    return _q_all(x, min_size).max(axis=1)
 
 
 def _split(x: np.ndarray, lo: int, hi: int, rng: np.random.Generator, alpha: float,
@@ -65,12 +65,19 @@ def _split(x: np.ndarray, lo: int, hi: int, rng: np.random.Generator, alpha: flo
     seg = x[lo:hi]
     if len(seg) < 2 * min_size or np.ptp(seg) == 0:
         return
-    t, q = _best(seg, min_size)
-    exceed = 0
-    for _ in range(permutations):
-        exceed += _best(rng.permutation(seg), min_size)[1] >= q - 1e-12
-        if (1 + exceed) / (1 + permutations) >= alpha:    # cannot become significant: stop early
+    q_seg = _q_all(seg[None, :], min_size)[0]
+    t, q = int(np.argmax(q_seg)), float(q_seg.max())
+    # shuffles in batches (numpy over the batch; a batch's prefix sums stay under ~16 MB), in
+    # the order drawn, so stopping early reads the same counts as one shuffle at a time would
+    batch = max(1, 2_000_000 // (len(seg) + 1) ** 2)
+    exceed, done = 0, 0
+    while done < permutations:
+        b = min(batch, permutations - done)
+        hits = _best_of(np.stack([rng.permutation(seg) for _ in range(b)]), min_size) >= q - 1e-12
+        counts = exceed + np.cumsum(hits)
+        if ((1 + counts) / (1 + permutations) >= alpha).any():    # cannot become significant: stop
             return
+        exceed, done = int(counts[-1]), done + b
     p = (1 + exceed) / (1 + permutations)
     found.append((lo + t, p))
     _split(x, lo, lo + t, rng, alpha, permutations, min_size, found)

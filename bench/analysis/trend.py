@@ -3,31 +3,40 @@
 A series is the same config (name, label and repetition aside) on the same hardware
 (store.keys); engine versions and project commits may change along it, which is what a trend
 follows. Every run is one point (repetitions of a commit are neighbouring points).
-Rule: per metric, change points of the run values by E-divisive means with a permutation test
-(bench.analysis.changepoints: where, how big, how sure). A regression is a step whose newest
-segment is worse than the one before by at least min_effect (error_rate: any rise): a step
-change, never one bad run (each side of a step holds >= 2 runs).
+History: per metric, change points of the run values by E-divisive means with a permutation
+test (bench.analysis.changepoints: where, how big, how sure); they describe the series and fail
+nothing. The gate (`gate`): the newest commit's runs (>= 3) against the segment before them (the
+earlier runs since their last change point), judged by the one comparison rule of `bench compare`
+(compare.compare_sets); only a regression there fails, so an old step never fails a later commit.
 """
 from __future__ import annotations
 
 import argparse
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bench.analysis import changepoints, runsets, stats
+from bench.analysis import changepoints, compare, stats
 from bench.metrics import views
 from bench.results import store
 from bench.errors import UserError
 
 DEFAULT_METRICS = views.TREND
-RULE = ("rule: per metric, change points of the per-run values (oldest first) by E-divisive means, "
-        f"each confirmed by a permutation test ({changepoints.PERMUTATIONS} seeded shuffles, p < "
-        f"{changepoints.ALPHA:g}; >= {changepoints.MIN_SIZE} runs on each side of a step, so one bad run is "
-        "not a change). REGRESSION: the newest segment is worse than the one before by at least "
-        "{min_effect:g}% in the metric's bad direction (error_rate: any rise); --fail-on-regression "
-        "exits 1 only then. Bars: each run's own 95% bootstrap CI (within-run spread).")
+MIN_NEWEST_RUNS = 3     # a commit's own spread needs runs of its own: fewer give no gate verdict
+RULE = ("rule: history: per metric, change points of the per-run values (series order) by "
+        f"E-divisive means, each confirmed by a permutation test ({changepoints.PERMUTATIONS} seeded "
+        f"shuffles, p < {changepoints.ALPHA:g}; >= {changepoints.MIN_SIZE} runs on each side of a step); they "
+        "describe the series and fail nothing. GATE: the newest commit's runs (>= "
+        f"{MIN_NEWEST_RUNS}) against the segment before them (the earlier runs since the last change "
+        "point among them, of any metric judged), by the rule of `bench compare` (the run as the unit; "
+        "interval and family as it states); REGRESSION: its verdict is regression, i.e. the change "
+        "is worse than {min_effect:g}% in the metric's bad direction with its whole interval beyond that "
+        "threshold (error_rate: its own test). --fail-on-regression exits 1 only then. Bars: each run's "
+        "own 95% bootstrap CI (within-run spread).")
+DRIFT_NOTE = ("The commits' runs were not interleaved: a drift of the machine between sessions is in "
+              "no interval")
 
 
 def commit_rank(cwd: Path | str = ".") -> dict[str, int]:
@@ -73,19 +82,75 @@ def table(runs: list[store.Run], metrics: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_newest(runs: list[store.Run], metrics: tuple[str, ...],
-                 min_effect_pct: float = stats.MIN_EFFECT_PCT) -> list[stats.Change]:
-    """The newest run against the earlier runs of its series, the run as the unit. One newest
-    run measures no drift of its own, so its verdicts rest on within-run intervals."""
-    earlier = [r.samples() for r in runs[:-1]]
-    slo = runs[-1].meta["config"].get("slo")
-    newest = [runs[-1].samples()]
-    out = []
-    for key in metrics:
-        c = runsets.compare(key, earlier, newest, slo, slo, min_effect_pct, within_run=True)
-        if c is not None and c.change_pct is not None:
-            out.append(c)
-    return out
+@dataclass(frozen=True)
+class Gate:
+    """The newest commit's runs judged against the segment before them (`gate`)."""
+    how: str                             # which runs were judged, and why those
+    newest: tuple[str, ...]              # run_ids judged (series order)
+    before: tuple[str, ...] = ()         # run_ids of the segment before them
+    since: str = ""                      # where that segment starts, and why there
+    changes: tuple[stats.Change, ...] = ()
+    note: str = ""                       # why there is no gate verdict (empty when there is one)
+
+    @property
+    def regressions(self) -> list[stats.Change]:
+        return [c for c in self.changes if c.verdict == "regression"]
+
+
+def newest_runs(runs: list[store.Run], newest: int | None = None) -> tuple[list[int], str]:
+    """Positions (series order) of the runs the gate judges, and how they were chosen: the runs
+    of the newest run's commit (env.git_sha); with `newest`, or when commits do not tell the
+    runs apart (no sha, or one sha for the whole series), the newest `newest` (default 3) runs."""
+    shas = [r.meta["env"].get("git_sha") or None for r in runs]
+    if newest is None and shas[-1] and any(s != shas[-1] for s in shas):
+        idx = [i for i, s in enumerate(shas) if s == shas[-1]]
+        return idx, f"the newest commit {shas[-1][:8]}: its {len(idx)} run(s)"
+    n = newest or MIN_NEWEST_RUNS
+    why = (f"--newest {n}" if newest else
+           f"commits unknown ({'no git_sha' if not shas[-1] else 'every run has the same git_sha'}), so "
+           f"the newest {n} runs (--newest N to choose)")
+    return list(range(max(0, len(runs) - n), len(runs))), f"{why}: {min(n, len(runs))} run(s)"
+
+
+def before_start(values: dict[str, list[float]], n_earlier: int) -> tuple[int, str | None]:
+    """Where the segment before the newest runs starts (an index into the earlier runs, which
+    come first in `values`, the newest runs after them), and the metric whose change point put it
+    there (None: no change point, all earlier runs): the last change point that falls among the
+    earlier runs, of any metric. It is searched in the earlier runs alone
+    and in the whole series: a step a few runs before the newest commit has too few runs after it
+    among the earlier ones for the permutation test (3 of 9 runs: p >= 1/42), and the newest
+    runs, at the same level, confirm it; a change point at the newest runs themselves is what the
+    gate judges, so it does not cut the segment."""
+    start, by = 0, None
+    for key, v in values.items():
+        for cp in changepoints.detect(v[:n_earlier]) + changepoints.detect(v):
+            if start < cp.index <= n_earlier - changepoints.MIN_SIZE:
+                start, by = cp.index, key
+    return start, by
+
+
+def gate(runs: list[store.Run], values: dict[str, list[float]], keys: tuple[str, ...],
+         min_effect_pct: float = stats.MIN_EFFECT_PCT, newest: int | None = None) -> Gate:
+    """Judge the newest commit of a series (runs and each key's per-run values, series order):
+    its runs against the segment before them, by compare.compare_sets (the project's one rule
+    for two sets of runs). No verdict with fewer than MIN_NEWEST_RUNS newest runs or fewer than
+    MIN_SIZE earlier ones."""
+    idx, how = newest_runs(runs, newest)
+    new = [runs[i] for i in idx]
+    rest = [i for i in range(len(runs)) if i not in set(idx)]
+    ids = tuple(r.run_id for r in new)
+    if len(new) < MIN_NEWEST_RUNS:
+        return Gate(how, ids, note=f"{len(new)} run(s) at the newest commit; a gate verdict needs "
+                                   f">= {MIN_NEWEST_RUNS}: none given")
+    if len(rest) < changepoints.MIN_SIZE:
+        return Gate(how, ids, note=f"{len(rest)} earlier run(s); a gate verdict needs >= "
+                                   f"{changepoints.MIN_SIZE} before the newest: none given")
+    start, by = before_start({k: [values[k][i] for i in rest + idx] for k in keys}, len(rest))
+    before = [runs[i] for i in rest[start:]]
+    since = (f"since the change point in {by} at {before[0].run_id} (after run {rest[start]})" if by else
+             "no change point among the earlier runs: all of them")
+    changes = compare.compare_sets(before, new, keys, min_effect_pct)
+    return Gate(how, ids, tuple(r.run_id for r in before), since, tuple(changes))
 
 
 def steps(df: pd.DataFrame, key: str) -> list[changepoints.ChangePoint]:
@@ -143,16 +208,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", action="append", help="summary key (repeatable)")
     p.add_argument("--out", help="PNG plot path")
     p.add_argument("--min-effect", type=float, default=5.0, metavar="PCT")
+    p.add_argument("--newest", type=int, metavar="N",
+                   help="judge the newest N runs (default: the runs of the newest commit; the newest "
+                        f"{MIN_NEWEST_RUNS} when commits do not tell runs apart)")
     p.add_argument("--fail-on-regression", action="store_true",
-                   help="exit 1 when the newest step of a metric is a regression")
+                   help="exit 1 when the gate judges the newest commit's runs a regression against "
+                        "the segment before them (an old step never fails)")
 
 
 def main(args: argparse.Namespace) -> int:
-    return trend(args.paths, args.metric, args.out, args.min_effect, args.fail_on_regression)
+    return trend(args.paths, args.metric, args.out, args.min_effect, args.fail_on_regression, args.newest)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def describe(g: Gate, min_effect_pct: float) -> list[str]:
+    """The gate's lines: which runs against which, each metric's verdict, the outcome."""
+    lines = [f"  gate: judged {g.how}: {', '.join(g.newest)}"]
+    if g.note:
+        return lines + [f"  gate: {g.note}"]
+    lines.append(f"  gate: against the segment before ({g.since}): {len(g.before)} run(s): {', '.join(g.before)}")
+    for c in g.changes:
+        ci = "" if c.ci_low_pct is None else f" CI [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]"
+        p = "" if c.p_value is None else f" p={c.p_value:.2g}"
+        change = "" if c.change_pct is None else f" ({c.change_pct:+.1f}%)"
+        lines.append(f"    {c.key}: {_fmt(c.a)} -> {_fmt(c.b)}{change}{ci}{p}, runs {c.runs_a} vs {c.runs_b}, "
+                     f"requests {c.n_a} vs {c.n_b}: {c.verdict}")
+    bad = g.regressions
+    lines.append("  GATE: REGRESSION at the newest commit: " + ", ".join(
+        f"{c.key} {c.change_pct:+.1f}%" if c.change_pct is not None else c.key for c in bad) if bad else
+        f"  gate: no regression at the newest commit (threshold {min_effect_pct:g}%)")
+    lines.append(f"  gate rule: {compare.rule(list(g.changes), min_effect_pct, None)} {DRIFT_NOTE}.")
+    return lines
 
 
 def trend(paths: list[str], metrics: list[str] | None = None, out: str | None = None,
-          min_effect_pct: float = stats.MIN_EFFECT_PCT, fail_on_regression: bool = False) -> int:
+          min_effect_pct: float = stats.MIN_EFFECT_PCT, fail_on_regression: bool = False,
+          newest: int | None = None) -> int:
     keys = tuple(metrics) if metrics else DEFAULT_METRICS
     # each path: a results folder, run folder, glob, series key or run_id (store.resolve_set)
     runs = {r.dir.resolve(): r for p in (paths or ["results"]) for r in store.resolve_set(p)}
@@ -164,19 +258,21 @@ def trend(paths: list[str], metrics: list[str] | None = None, out: str | None = 
         df = table(runs, keys)
         keys_here = tuple(k for k in keys if df[k].notna().any())
         found = {k: [(cp, judge(k, cp, min_effect_pct)) for cp in steps(df, k)] for k in keys_here}
-        flags = {k: cps[-1][1] for k, cps in found.items() if cps}   # the newest step decides
         print(f"series {store.keys(runs[-1].meta)['series']}: {runs[-1].meta.get('name')} "
               f"{runs[-1].meta.get('label') or ''} ({len(runs)} runs)")
         print(df[["run_id", "git_sha", "backend_version", *keys_here]].to_string(index=False, float_format="%.4g"))
         for key, cps in found.items():
             for cp, how in cps:
-                mark = "REGRESSION" if how == "regression" and cp is cps[-1][0] else how
-                print(f"  change point in {key} after run {cp.index} (new level from {df['run_id'][cp.index]}): "
-                      f"{cp.before:.4g} -> {cp.after:.4g} ({cp.change_pct:+.1f}%, p={cp.p_value:.3g}) -> {mark}")
+                print(f"  history: change point in {key} after run {cp.index} (new level from "
+                      f"{df['run_id'][cp.index]}): {cp.before:.4g} -> {cp.after:.4g} ({cp.change_pct:+.1f}%, "
+                      f"p={cp.p_value:.3g}): {how}")
         if not any(found.values()):
-            print("  no change point in any metric")
-        flagged += sum(v == "regression" for v in flags.values())
+            print("  history: no change point in any metric")
+        g = gate(runs, {k: df[k].astype(float).tolist() for k in keys_here}, keys_here, min_effect_pct, newest)
+        print("\n".join(describe(g, min_effect_pct)))
+        flagged += bool(g.regressions)
         if out:
+            flags = {c.key: c.verdict for c in g.changes}
             target = Path(out) if len(all_series) == 1 else Path(out).with_stem(f"{Path(out).stem}-{i}")
             print(f"  plot: {plot(runs, df, keys_here, flags, target, found)}")
         print()

@@ -212,12 +212,18 @@ def test_change_points_find_a_step_and_ignore_wiggle_and_one_bad_run():
     assert changepoints.detect(np.r_[rng.normal(100, 4, 12), 40.0]) == []      # one bad run
 
 
-def test_trend_flags_an_error_step_at_the_newest_runs_only(tmp_path, capsys):
-    write_set(tmp_path / "s", "s", [1.0] * 6)
-    write_set(tmp_path / "s", "t", [1.0] * 6, fail_every=10, t0=10)
+def test_trend_fails_an_error_step_at_the_newest_runs_only(tmp_path, capsys):
+    # one git_sha for all runs, so the gate judges the newest 3 runs (tests/unit/test_trend_gate.py)
+    write_set(tmp_path / "s", "s", [1.0] * 9)
+    write_set(tmp_path / "s", "t", [1.0] * 3, fail_every=10, t0=10)
     assert cli.main(["trend", str(tmp_path / "s"), "--metric", "error_rate", "--fail-on-regression"]) == 1
     out = capsys.readouterr().out
-    assert "change point in error_rate after run 6" in out and "REGRESSION" in out
+    assert "GATE: REGRESSION at the newest commit: error_rate" in out
+    write_set(tmp_path / "o", "o", [1.0] * 6)                    # an old step: history, not a failure
+    write_set(tmp_path / "o", "p", [1.0] * 6, fail_every=10, t0=10)
+    assert cli.main(["trend", str(tmp_path / "o"), "--metric", "error_rate", "--fail-on-regression"]) == 0
+    out = capsys.readouterr().out
+    assert "change point in error_rate after run 6" in out and "GATE: REGRESSION" not in out
     write_set(tmp_path / "q", "q", [1.0] * 12)
     assert cli.main(["trend", str(tmp_path / "q"), "--metric", "error_rate", "--fail-on-regression"]) == 0
 
