@@ -122,7 +122,8 @@ def rule(changes: list[stats.Change], min_effect_pct: float, within_run: bool | 
     methods = sorted({c.method for c in changes if c.method and c.key != "error_rate"}) or ["-"]
     each = min((c.ci_level for c in judged), default=1 - runsets.ALPHA)
     runs = "/".join(str(max((getattr(c, f"runs_{s}") for c in changes), default=0)) for s in "ab")
-    requests = "/".join(str(sum(len(r.samples()) for r in x)) for x in (a, b)) if a and b else "-"
+    requests = ("/".join(str(sum(len(r.samples()) for r in x)) for x in (a, b)) if a and b else
+                "/".join(str(max((getattr(c, f"n_{s}") for c in changes), default=0)) for s in "ab"))
     text = RULE.format(method="; ".join(methods), family=", ".join(c.key for c in judged) or "none",
                        level=1 - runsets.ALPHA, each=each, min_effect=min_effect_pct,
                        runs=runs, requests=requests)

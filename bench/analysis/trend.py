@@ -31,9 +31,9 @@ RULE = ("rule: history: per metric, change points of the per-run values (series 
         "describe the series and fail nothing. GATE: the newest commit's runs (>= "
         f"{MIN_NEWEST_RUNS}) against the segment before them (the earlier runs since the last change "
         "point among them, of any metric judged), by the rule of `bench compare` (the run as the unit; "
-        "interval and family as it states); REGRESSION: its verdict is regression, i.e. the change "
-        "is worse than {min_effect:g}% in the metric's bad direction with its whole interval beyond that "
-        "threshold (error_rate: its own test). --fail-on-regression exits 1 only then. Bars: each run's "
+        "interval and family as it states); REGRESSION: its verdict is regression, i.e. its interval "
+        "excludes no change and the change is worse than {min_effect:g}% in the metric's bad direction "
+        "(error_rate: its own test). --fail-on-regression exits 1 only then. Bars: each run's "
         "own 95% bootstrap CI (within-run spread).")
 DRIFT_NOTE = ("The commits' runs were not interleaved: a drift of the machine between sessions is in "
               "no interval")

@@ -67,7 +67,7 @@ def test_a_step_at_the_newest_commits_three_runs_fails(tmp_path, capsys):
     assert "no change point among the earlier runs: all of them): 9 run(s)" in out
     row = next(ln for ln in out.splitlines() if ln.strip().startswith("e2e_ms_p50:"))
     assert "runs 9 vs 3" in row and "requests 180 vs 60" in row and row.endswith("regression")
-    assert "GATE: REGRESSION at the newest commit: e2e_ms_p50 +28.8%" in out
+    assert "GATE: REGRESSION at the newest commit: e2e_ms_p50 +28.9%" in out
     assert "gate rule: " in out and "not interleaved" in out
 
 
