@@ -69,7 +69,8 @@ def model_config(name: str) -> dict[str, Any]:
 def check(spec: RunSpec, machine: Machine) -> Checked:
     backend = registry.backend_class(spec.backend.name)
     options = dict(spec.backend.options)
-    found = backend.preflight(options, machine, model_config(spec.model))
+    rule = getattr(backend, "preflight", None)      # a backend not built on Backend has no rules
+    found = rule(options, machine, model_config(spec.model)) if rule is not None else None
     if isinstance(found, Replacement):
         merged = deep_merge(options, found.options)
         new = spec.model_copy(update={"backend": spec.backend.model_copy(update={"options": merged})})
