@@ -51,6 +51,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def workloads(runs: list[store.Run]) -> list[str]:
+    if not runs:
+        return []
     keys = [k for k in views.SUITE_TABLE if any(k in r.summary for r in runs)]
     cols = [column_for(k, narrow=True) for k in keys]
     rows = [[r.meta.get("label") or r.meta.get("name"), r.meta["config"]["workload"]["kind"], r.meta["status"],
