@@ -168,3 +168,22 @@ def test_summary_exit_codes(tmp_path, capsys, monkeypatch):
     assert summary.summarize(str(tmp_path)) == 0
     _run(tmp_path, "partial", error="interrupted", capacity_probe={"stop": "interrupted"})
     assert summary.summarize(str(tmp_path)) == 1
+
+
+def test_validate_says_what_cannot_run_here_and_exits_0(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    from bench.backends import machine
+    from bench.commands import validate
+
+    cfg = tmp_path / "offload.yaml"
+    cfg.write_text(json.dumps({"name": "off", "model": str(tmp_path), "backend": {"name": "hf", "options": {
+        "generate_kwargs": {"cache_implementation": "offloaded"}}},
+        "load": {"kind": "concurrency", "concurrency": 1, "requests": 2}, "matrix": {"load.concurrency": [1, 2]}}))
+    monkeypatch.setattr(machine.Machine, "here", classmethod(lambda cls: Machine(packages=frozenset(
+        {"torch", "transformers"}))))
+    assert validate.main(argparse.Namespace(config=str(cfg))) == 0
+    out = capsys.readouterr().out.splitlines()
+    why = "cache_implementation offloaded needs CUDA; none here; skipped"
+    assert out[-3:] == [f"cannot run here: off concurrency=1: {why}", f"cannot run here: off concurrency=2: {why}",
+                        "on this machine: 0 of 2 run(s) can run"]
