@@ -70,7 +70,10 @@ def check(spec: RunSpec, machine: Machine) -> Checked:
     backend = registry.backend_class(spec.backend.name)
     options = dict(spec.backend.options)
     rule = getattr(backend, "preflight", None)      # a backend not built on Backend has no rules
-    found = rule(options, machine, model_config(spec.model)) if rule is not None else None
+    model_cfg = model_config(spec.model)
+    found = rule(options, machine, model_cfg) if rule is not None else None
+    if found is None and spec.server is not None:
+        found = _server(spec, machine, model_cfg)
     if isinstance(found, Replacement):
         merged = deep_merge(options, found.options)
         new = spec.model_copy(update={"backend": spec.backend.model_copy(update={"options": merged})})
@@ -78,12 +81,23 @@ def check(spec: RunSpec, machine: Machine) -> Checked:
     return Checked(spec, found)
 
 
+def _server(spec: RunSpec, machine: Machine, model_cfg: dict[str, Any]) -> Problem | None:
+    """A managed server started by the default command is vLLM's OpenAI server (bench.config_server):
+    its engine flags obey the vLLM engine's rules. Only a Problem counts: flags are not rewritten."""
+    if spec.server.command is not None:
+        return None
+    from bench.backends.vllm_engine import VLLMBackend, options_from_cli
+
+    found = VLLMBackend.preflight(options_from_cli(spec.server.args), machine, model_cfg)
+    return Problem(f"its server: {found.reason}") if isinstance(found, Problem) else None
+
+
 def plan(specs: list[RunSpec], machine: Machine) -> list[Checked]:
     """Every spec checked, in order; runs sharing settings are asked once."""
     seen: dict[str, Checked] = {}
     out = []
     for spec in specs:
-        key = f"{spec.model}|{spec.backend.model_dump_json()}"
+        key = f"{spec.model}|{spec.backend.model_dump_json()}|{spec.server.model_dump_json() if spec.server else ''}"
         first = seen.setdefault(key, check(spec, machine))
         out.append(first if first.spec is spec or first.original is spec else _same(spec, first))
     return out

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import json
 import os
 import types
 import typing
@@ -146,6 +147,29 @@ def _engine_logger_factory(sink: dict[str, Any]):
             pass
 
     return EngineCounters
+
+
+def options_from_cli(args: list[str]) -> dict[str, Any]:
+    """The engine arguments of vLLM's CLI flags (`--kv-cache-dtype fp8`, `--tensor-parallel-size=2`,
+    `--speculative-config '{...}'`) that preflight rules read; other flags are left out."""
+    out: dict[str, Any] = {}
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if not key.startswith("--"):
+            continue
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--") else ""
+        name = key[2:].replace("-", "_")
+        if name == "kv_cache_dtype":
+            out[name] = value
+        elif name == "tensor_parallel_size" and value.isdigit():
+            out[name] = int(value)
+        elif name == "speculative_config":
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                pass
+    return out
 
 
 def quantized_kv(name: str) -> bool:

@@ -187,3 +187,16 @@ def test_validate_says_what_cannot_run_here_and_exits_0(tmp_path, capsys, monkey
     why = "cache_implementation offloaded needs CUDA; none here; skipped"
     assert out[-3:] == [f"cannot run here: off concurrency=1: {why}", f"cannot run here: off concurrency=2: {why}",
                         "on this machine: 0 of 2 run(s) can run"]
+
+
+def test_a_managed_vllm_server_obeys_the_vllm_rules(tmp_path):
+    doc = {"name": "srv", "model": str(tmp_path), "backend": {"name": "openai"},
+           "server": {"args": ["--max-model-len", "512", "--kv-cache-dtype", "fp8_e5m2"]},
+           "load": {"kind": "concurrency", "concurrency": 1, "requests": 2}}
+    specs = config.load_doc(doc, "srv.yaml")
+    (c,) = preflight.plan(specs, Machine(cpu_flags=AVX2.cpu_flags, packages=frozenset({"vllm"})))
+    assert not c.runs and c.found.reason.startswith("its server: kv_cache_dtype fp8_e5m2 on a CPU needs AVX-512")
+    (c,) = preflight.plan(specs, Machine(cpu_flags=AVX512.cpu_flags, packages=frozenset({"vllm"})))
+    assert c.runs and c.found is None
+    own = {**doc, "server": {"command": ["my-server", "--port", "{port}"], "args": ["--kv-cache-dtype", "fp8"]}}
+    assert preflight.plan(config.load_doc(own, "srv.yaml"), AVX2)[0].found is None     # not vLLM's: no rule
