@@ -37,6 +37,8 @@ __all__ = ["Section", "build", "main", "to_html", "to_markdown", "_plt", "_png",
 
 def build(runs: list[store.Run], capacity_files: list[Path] = (), experiment_files: list[Path] = ()) -> list[Section]:
     everything, runs = runs, [r for r in runs if not_run_reason(r.meta) is None]   # the rest has no samples
+    if not runs:
+        return [s for s in [not_run_section(everything)] if s is not None]
     names = run_labels(runs)
     sections = [summary_section(runs, names), not_run_section(everything), cdf_section(runs, names),
                 pareto_section(runs, names),
