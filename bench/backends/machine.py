@@ -55,23 +55,27 @@ def _cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str] | None:
 
 
 def _cuda_memory_mb() -> tuple[float, ...]:
-    """Memory of each visible CUDA device: torch's answer if torch is already imported, else
-    NVML's (cheap); () without a GPU, or with CUDA_VISIBLE_DEVICES hiding them all."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+    """Memory of each visible CUDA device, from NVML (cheap, and it initialises no CUDA context
+    in this process); from torch only when NVML is absent and torch is imported already. () without
+    a GPU, or with CUDA_VISIBLE_DEVICES hiding them all."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
         return ()
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            if not torch.cuda.is_available():
-                return ()
-            return tuple(torch.cuda.get_device_properties(i).total_memory / 2**20
-                         for i in range(torch.cuda.device_count()))
-        except Exception:
-            return ()
     from bench.telemetry.env import gpu_info
 
-    info = gpu_info() or {}
-    return tuple(info.get("memory_mb") or ())
+    info = gpu_info()
+    if info is not None:
+        mb = tuple(info.get("memory_mb") or ())
+        n = len([v for v in visible.split(",") if v.strip()]) if visible is not None else len(mb)
+        return mb[:n]
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_available():
+            return tuple(torch.cuda.get_device_properties(i).total_memory / 2**20
+                         for i in range(torch.cuda.device_count()))
+    except Exception:
+        pass
+    return ()
 
 
 @dataclass(frozen=True)
