@@ -1,6 +1,6 @@
 """Can this machine run it? Each run (and A/B arm) checked before anything runs, by its backend's
 own rules (`Backend.preflight`) against the facts of this machine (`Machine`): CPU flags, CUDA and
-its memory, installed packages, the model's dtype and shape.
+its memory, installed packages, and the model's config.json (dtype, head size) when it is on disk.
 
 A rule answers None (fine), a `Problem` (cannot run here: the run is skipped, with its reason) or
 a `Replacement` (an equivalent that can run here: those options instead, and why). Facts are read
@@ -98,7 +98,9 @@ def plan(specs: list[RunSpec], machine: Machine) -> list[Checked]:
     out = []
     for spec in specs:
         key = f"{spec.model}|{spec.backend.model_dump_json()}|{spec.server.model_dump_json() if spec.server else ''}"
-        first = seen.setdefault(key, check(spec, machine))
+        if key not in seen:
+            seen[key] = check(spec, machine)
+        first = seen[key]
         out.append(first if first.spec is spec or first.original is spec else _same(spec, first))
     return out
 

@@ -200,3 +200,12 @@ def test_a_managed_vllm_server_obeys_the_vllm_rules(tmp_path):
     assert c.runs and c.found is None
     own = {**doc, "server": {"command": ["my-server", "--port", "{port}"], "args": ["--kv-cache-dtype", "fp8"]}}
     assert preflight.plan(config.load_doc(own, "srv.yaml"), AVX2)[0].found is None     # not vLLM's: no rule
+
+
+def test_each_setting_is_asked_once(main_job, monkeypatch):
+    asked = []
+    real = preflight.check
+    monkeypatch.setattr(preflight, "check", lambda spec, machine: asked.append(spec) or real(spec, machine))
+    preflight.plan(main_job, AVX2)
+    # the shared engine's runs, the kv-fp8 arm and the spec-self arm: each setting once
+    assert len(asked) == len({(s.model, s.backend.model_dump_json()) for s in main_job}) == 3
