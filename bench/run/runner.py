@@ -24,7 +24,7 @@ from bench.backends import preflight
 from bench.backends.machine import Machine
 from bench.config import RunSpec
 from bench.results.files import new_run_id
-from bench.results.run import Run
+from bench.results.run import Run, not_run_reason
 from bench.run import capacity
 from bench.run import not_run
 from bench.run.engines import Engines, GroupDone, engine_key
@@ -38,7 +38,7 @@ class Hooks:
     `group_done(group, engine_of)` is awaited then, engines up; `run_done(run)` after each run."""
     group: Callable[[RunSpec], str | None] = lambda spec: None
     group_done: GroupDone | None = None
-    run_done: Callable[[Run], None] = lambda run: None
+    run_done: Callable[[Run], None] = lambda run: None     # runs that ran (not skipped or never started)
 
 
 async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks,
@@ -55,7 +55,7 @@ async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress,
         for j, (i, spec) in enumerate(todo):
             made[i] = await _run_spec(spec, engines, failed, results_dir, progress, suite)
             for run in made[i]:
-                if run.meta.get("reason") is None:      # it ran
+                if not_run_reason(run.meta) is None:      # it ran
                     hooks.run_done(run)
             await engines.done(j)
     return [run for i in sorted(made) for run in made[i]]
