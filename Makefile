@@ -28,11 +28,14 @@ install: $(STAMP)
 # The mission in a few minutes on the CPU: chat, RAG and agent tasks through vLLM in process, token
 # inflation, capacity at SLO, a KV-cache and a speculative-decoding A/B, the HTML report, and a
 # plain summary against the committed baseline (results/). Runs go to $(OUT), never over results/.
+# Exit codes (README): an arm this machine cannot run is skipped with its reason (0); a failed run
+# (1) still gets its report and summary, then make fails; bad input (2) or Ctrl-C stops here.
 bench: $(STAMP)
 	rm -rf $(OUT)
-	$(BIN)/bench run configs/bench.yaml --results-dir $(OUT) || test $$? -eq 1
-	$(BIN)/bench report $(OUT) --out $(OUT)/report.html
-	$(BIN)/bench summary $(OUT) --baseline results
+	rc=0; $(BIN)/bench run configs/bench.yaml --results-dir $(OUT) || rc=$$?; \
+	test $$rc -le 1 || exit $$rc; \
+	$(BIN)/bench report $(OUT) --out $(OUT)/report.html && \
+	$(BIN)/bench summary $(OUT) --baseline results && exit $$rc
 
 # Make the last `make bench` the committed baseline of this hardware (then commit results/).
 baseline:

@@ -13,6 +13,8 @@ repetition of both arms):
   a backend declares how: "offline" ones here, "live" ones read from the file that
   bench.experiments.live_fidelity wrote into the arm's folder while the engines were up). Each
   backend says what it can report (bench.backends.base.Backend).
+- not_run: per experiment, the arms whose runs were skipped (this machine cannot run them) or
+  failed, with the reason; the other arms are paired without them.
 
 Writes `<results>/<suite id>.experiment.json` (this module is its only writer), one per suite
 (the `bench run` that made the runs); run folders are only read.
@@ -33,7 +35,7 @@ from bench.analysis import compare, rounds, runsets, stats, verdicts
 from bench.errors import UserError
 from bench.results import store
 from bench.results.files import atomic_write_json
-from bench.results.run import Run, load_point, suite_of
+from bench.results.run import Run, load_point, not_run_reason, suite_of
 from bench.treatments import BASELINE
 from bench.workloads import sent_prompts
 
@@ -124,16 +126,34 @@ def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
 def analyze(runs: list[Run]) -> list[dict[str, Any]]:
     """One summary per experiment among `runs` (in the order the runs ran)."""
     groups: dict[str, dict[Any, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    members: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
-        if r.meta["config"].get("treatment") and r.status != "failed":
-            groups[r.spec.treatment.experiment][load_point(r.meta)][_arm_name(r)].append(r)
+        if r.meta["config"].get("treatment"):
+            members[r.spec.treatment.experiment].append(r)
+            if r.status not in ("failed", "skipped"):
+                groups[r.spec.treatment.experiment][load_point(r.meta)][_arm_name(r)].append(r)
     out = []
-    for exp, points in groups.items():
-        first = next(iter(next(iter(points.values())).values()))[0]
+    for exp, rs in members.items():
+        points = groups.get(exp, {})
+        first = rs[0]
         arms = [a for load, p in points.items() if BASELINE in p for a in _point(load, p)]
         out.append({"experiment": exp, "name": first.spec.name, "backend": first.spec.backend.name,
-                    "model": first.spec.model, "rule": stats_rule(), "arms": arms})
+                    "model": first.spec.model, "rule": stats_rule(), "arms": arms, "not_run": not_run(rs)})
     return out
+
+
+def not_run(runs: list[Run]) -> list[dict[str, Any]]:
+    """The arms (per load point) with runs that were skipped (this machine cannot run them) or
+    failed (their engine did not start, or every request failed), with the reason."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in runs:
+        if r.status not in ("failed", "skipped"):
+            continue
+        reason = not_run_reason(r.meta) or r.meta.get("error") or "failed"
+        row = out.setdefault((_arm_name(r), load_point(r.meta), r.status, reason), {
+            "treatment": _arm_name(r), "load": load_point(r.meta), "status": r.status, "reason": reason, "runs": []})
+        row["runs"].append(r.run_id)
+    return list(out.values())
 
 
 def stats_rule() -> str:
@@ -247,6 +267,9 @@ def render(exps: list[dict[str, Any]], width: int = 150) -> str:
                                                             in ARM_COLUMNS[:2]], _by_pos(arm.get("spec") or {}),
                          *[_f((arm.get(sec) or {}).get(key)) for _, sec, key in ARM_COLUMNS[2:]])
         con.print(arms)
+        for row in exp.get("not_run") or []:
+            con.print(f"{row['treatment']} @ load {_f(row['load'])}: {row['status']} ({len(row['runs'])} run(s)): "
+                      f"{row['reason']}", highlight=False, soft_wrap=True)
     con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
     return buf.getvalue()
 

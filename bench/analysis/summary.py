@@ -17,15 +17,30 @@ from bench.metrics import inflation as token_inflation
 from bench.metrics import views
 from bench.metrics.definitions import column_for
 from bench.results import store
-from bench.results.run import is_plain, suite_of
+from bench.results.run import counts_as_failed, is_plain, not_run_reason, suite_of
 from bench.results.capacity_file import describe as capacity_line
 
 PRICE_PER_HOUR = 2.0   # an illustrative price per GPU-hour for the cost column; forecast takes yours
 
 
 def _plain(runs: list[store.Run]) -> list[store.Run]:
-    """Runs that are neither capacity probes nor treatment arms."""
-    return [r for r in runs if is_plain(r)]
+    """Runs that are neither capacity probes nor treatment arms, and ran."""
+    return [r for r in runs if is_plain(r) and not_run_reason(r.meta) is None]
+
+
+def not_run(runs: list[store.Run]) -> list[str]:
+    """Runs and arms that were skipped (this machine cannot run them) or whose engine did not
+    start, with the reason: one line per arm or run and reason."""
+    from bench.backends.preflight import name
+
+    counts: dict[str, int] = {}
+    for r in runs:
+        if (why := not_run_reason(r.meta)) is not None:
+            line = f"  {r.status}: {name(r.spec)}: {why}"
+            counts[line] = counts.get(line, 0) + 1
+    lines = [line + (f" ({n} runs)" if n > 1 else "") for line, n in counts.items()]
+    return ["not run (skipped: this machine cannot run it; failed: its engine did not start):", *lines] \
+        if lines else []
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -36,6 +51,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def workloads(runs: list[store.Run]) -> list[str]:
+    if not runs:
+        return []
     keys = [k for k in views.SUITE_TABLE if any(k in r.summary for r in runs)]
     cols = [column_for(k, narrow=True) for k in keys]
     rows = [[r.meta.get("label") or r.meta.get("name"), r.meta["config"]["workload"]["kind"], r.meta["status"],
@@ -86,6 +103,8 @@ def treatments(folder: Path) -> list[str]:
     for path in sorted(folder.glob("*.experiment.json")):
         for exp in json.loads(path.read_text()).get("experiments", []):
             out += [_arm_line(arm) for arm in exp.get("arms", []) if arm.get("effects") is not None]
+            out += [f"  {row['treatment']} @ load {row.get('load')}: {row['status']}: {row['reason']}"
+                    for row in exp.get("not_run") or []]
     return ["treatments (A/B vs the baseline: ratio and its interval from the repetitions' values; a verdict "
             "needs >= 2 repetitions, the interval clear of 1 and the ratio beyond +/-5%):",
             *out] if out else []
@@ -166,10 +185,12 @@ def summarize(folder: str, base: str | None = None) -> int:
     if not runs:
         raise UserError(folder, "no runs here")
     plain = _plain(runs)
-    sections = [workloads(plain), inflation(plain), capacities(path), treatments(path)]
+    sections = [workloads(plain), inflation(plain), capacities(path), treatments(path), not_run(runs)]
     if base:
         base_path = Path(base)
         base_runs = store.find_runs([base_path]) if base_path.exists() else []
         sections.append(baseline(plain, base_runs, path, base_path))
     print("\n\n".join("\n".join(s) for s in sections if s))
-    return 0 if all(r.meta.get("status") == "complete" for r in runs) else 1
+    # 1 when a run failed or was cut short, other than a probe its capacity search's time cap
+    # stopped (part of a finished search); skipped runs said why: README, exit codes
+    return 1 if any(counts_as_failed(r.meta) for r in runs) else 0

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import AsyncIterator
 
 from pydantic import BaseModel, ConfigDict
 
 from bench.types import Request
+
+if TYPE_CHECKING:
+    from bench.backends.machine import Machine, Problem, Replacement
 
 
 class BackendError(Exception):
@@ -98,6 +101,15 @@ class Backend:
         token_ids[:j+1]; len(token_ids) - 1 entries), each the top `k` ids plus the actual next
         token. Only where teacher_forced == "live"."""
         raise NotImplementedError
+
+    @classmethod
+    def preflight(cls, options: dict[str, Any], machine: Machine,
+                  model_cfg: dict[str, Any]) -> Problem | Replacement | None:
+        """Whether this machine can run these options, asked before anything runs (bench.backends.
+        preflight): None = it can; a Problem = it cannot (the run is skipped, with the reason); a
+        Replacement = equivalent options that it can run. Facts only (`machine`, the model's
+        config.json or {}): never import the backend's library here."""
+        return None
 
     @classmethod
     def teacher_forced_offline(cls, model_path: str, base_options: dict[str, Any],

