@@ -265,6 +265,14 @@ class VLLMBackend(Backend):
         engine = getattr(self, "engine", None)
         if engine is not None:
             self.engine = None
+            # The output handler (a task on this loop reading the engine core's outputs) ends
+            # first: AsyncLLM.shutdown stops the engine core and only then cancels it, from
+            # the thread shutdown runs in, so the handler saw the core exit and logged an
+            # EngineDeadError traceback on every normal stop.
+            handler = getattr(engine, "output_handler", None)
+            if handler is not None and not handler.done():
+                handler.cancel()
+                await asyncio.wait([handler])
             await asyncio.to_thread(engine.shutdown)
 
     def stats(self) -> dict[str, float]:

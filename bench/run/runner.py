@@ -18,7 +18,7 @@ from collections.abc import Callable
 from bench.config import RunSpec
 from bench.results.files import new_run_id
 from bench.results.run import Run
-from bench.run import capacity
+from bench.run import capacity, engine_log
 from bench.run.engines import Engines, GroupDone
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
@@ -35,6 +35,7 @@ class Hooks:
 
 async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks) -> list[Run]:
     suite = new_run_id(specs[0].name) if specs else ""     # each run records it: its suite's id
+    engine_log.use(results_dir / f"{suite}.engine.log", progress.note)   # engines' output, off the terminal
     runs: list[Run] = []
     async with Engines(specs, hooks.group, hooks.group_done) as engines:
         for i, spec in enumerate(specs):
