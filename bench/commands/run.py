@@ -44,6 +44,6 @@ def main(args: argparse.Namespace) -> int:
     if experiments:
         from bench.analysis import experiment
         for path in experiment.write(results, args.results_dir):
-            print(experiment.render_file(path))
+            print(experiment.render_file(path, brief=True))
             print(f"experiment summary: {path}")
     return 0 if all(r.status == "complete" for r in results) else 1
