@@ -53,6 +53,7 @@ class EngineLog:
         self.named = False
         self.seen: set[str] = set()
         self.offset = 0
+        self.saved: dict[str, tuple[list[logging.Handler], bool]] = {}   # each logger as it was
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[None]:
@@ -86,6 +87,8 @@ class EngineLog:
         logging.captureWarnings(True)
         for name in LIBRARIES:
             logger = logging.getLogger(name)
+            if name not in self.saved:
+                self.saved[name] = (logger.handlers, logger.propagate)
             logger.handlers = [self.handler]
             logger.propagate = False
 
@@ -117,6 +120,13 @@ class EngineLog:
         return out
 
     def close(self) -> None:
+        """The loggers and warnings as they were before this log; the file closed."""
+        for name, (handlers, propagate) in self.saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers, logger.propagate = handlers, propagate
+        if self.saved:
+            logging.captureWarnings(False)
+        self.saved = {}
         self.handler.close()
 
 
