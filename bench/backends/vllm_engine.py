@@ -270,7 +270,7 @@ class VLLMBackend(Backend):
             # the thread shutdown runs in, so the handler saw the core exit and logged an
             # EngineDeadError traceback on every normal stop.
             handler = getattr(engine, "output_handler", None)
-            if handler is not None and not handler.done():
+            if handler is not None and not handler.done() and handler.get_loop() is asyncio.get_running_loop():
                 handler.cancel()
                 await asyncio.wait([handler])
             await asyncio.to_thread(engine.shutdown)
