@@ -31,10 +31,9 @@ LIBRARIES = ("vllm", "transformers", "torch", "accelerate", "huggingface_hub", "
 # shows once for each (the log has the detail).
 ACTIONABLE = (
     (re.compile(r"Failed to create oneDNN linear, fallback to torch linear"),
-     "oneDNN has no kernel for this model's dtype on this CPU (no AVX-512 BF16/AMX?): it runs "
-     "through torch's fallback, several times slower"),
+     "no oneDNN kernel for this dtype on this CPU (AVX-512 BF16/AMX?): torch fallback, slower"),
     (re.compile(r"requires x86 with AVX-512 or AMX"),
-     "this CPU lacks AVX-512/AMX, which the engine needs for an option of this run"),
+     "an option of this run needs AVX-512 or AMX, which this CPU lacks"),
 )
 # An error record (vLLM's `ERROR <time> [file:line] message`, ours `ERROR <time> [logger] message`)
 # or an exception's last line: one terminal line per source, its first message.
