@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 from rich.console import Console
@@ -127,6 +128,23 @@ def capacity_lines(results: list[Run]) -> list[str]:
     return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
 
 
+def warning_lines(results: list[Run]) -> list[str]:
+    """One line per kind of client warning (its numbers aside), naming the runs that had it and
+    the first one's words: a loaded machine warns of loop lag in many runs of a suite at once."""
+    kinds: dict[str, list[tuple[Run, str]]] = {}
+    for r in results:
+        for w in r.meta.get("warnings") or []:
+            kinds.setdefault(re.sub(r"\d+(\.\d+)?", "#", w), []).append((r, w))
+    out = []
+    for seen in kinds.values():
+        if len(seen) == 1:
+            out.append(f"{seen[0][0].run_id}: warning: {seen[0][1]}")
+        else:
+            names = ", ".join(r.run_id.split("Z-", 1)[-1] for r, _ in seen)   # the id less its time
+            out.append(f"warning in {len(seen)} runs ({names}); the first: {seen[0][1]}")
+    return out
+
+
 def print_summary(results: list[Run]) -> None:
     """The suite's own runs as tables of metrics (split to fit the console), token inflation,
     one line per capacity search; A/B arms in one line (the experiment's table follows)."""
@@ -144,11 +162,11 @@ def print_summary(results: list[Run]) -> None:
     for r in results + arms:
         reasons = r.meta.get("error_reasons") or {}
         if reasons:
-            console.print(f"[yellow]{r.run_id}: errors by reason: {reasons}[/]", soft_wrap=True)
-        for warning in r.meta.get("warnings") or []:
-            console.print(f"[yellow]{r.run_id}: warning: {warning}[/]", soft_wrap=True)
+            console.print(f"[yellow]{r.run_id}: errors by reason: {escape(str(reasons))}[/]", soft_wrap=True)
         if r.meta.get("error"):
-            console.print(f"[yellow]{r.run_id}: {r.meta['error']}[/]", soft_wrap=True)
+            console.print(f"[yellow]{r.run_id}: {escape(r.meta['error'])}[/]", soft_wrap=True)
+    for line in warning_lines(results + arms):
+        console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
     for r in results:
         console.print(f"results: {r.dir}", highlight=False, soft_wrap=True)
     if arms:

@@ -85,3 +85,15 @@ def test_the_experiment_tables_fit_100_columns():
     brief = experiment.render([exp], brief=True, folder="out")
     _check(brief)
     assert "no significant change" in brief and "2,097,152" not in brief and "bench experiment out" in brief
+
+
+def test_a_warning_many_runs_share_is_one_line(tmp_path):
+    runs = _runs(tmp_path)[:3]
+    for r, lag in zip(runs, ("5.6", "8.7", "12.0")):
+        r.meta["warnings"] = [f"event-loop lag p99 {lag} ms > 5 ms: sends and token stamps were delayed"]
+    runs[0].meta["warnings"].append("the client did not keep the open-loop schedule")
+    lines = display.warning_lines(runs)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("warning in 3 runs (") and "5.6 ms" in lines[0]
+    assert all(r.run_id.split("Z-", 1)[-1] in lines[0] for r in runs)
+    assert lines[1] == f"{runs[0].run_id}: warning: the client did not keep the open-loop schedule"
