@@ -39,7 +39,7 @@ bench: $(STAMP)
 
 # Make the last `make bench` the committed baseline of this hardware (then commit results/).
 baseline:
-	cp -r $(OUT)/. results/ && rm -f results/report.html
+	cp -r $(OUT)/. results/ && rm -f results/report.html results/*.engine.log
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench tests scripts

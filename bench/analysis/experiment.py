@@ -236,41 +236,65 @@ def _table(title: str, header: list[str]):
     from rich.table import Table
 
     t = Table(title=title, title_justify="left")
-    for h in header:
-        t.add_column(h, justify="left" if h in ("treatment", "metric", "verdict") else "right")
+    for h in header:   # a verdict reads whole ("no significant change")
+        t.add_column(h, justify="left" if h in ("treatment", "metric", "verdict") else "right", no_wrap=h == "verdict")
     return t
 
 
-def render(exps: list[dict[str, Any]], width: int = 150) -> str:
-    """Per experiment: effects (ratio, 95% CI, verdict) and, per arm, acceptance, fidelity, KV."""
+def _lead(arm: dict[str, Any], one_load: bool) -> list[str]:
+    return [arm["treatment"]] if one_load else [arm["treatment"], _f(arm["load"])]
+
+
+def render(exps: list[dict[str, Any]], width: int = 100, brief: bool = False, folder: str | None = None) -> str:
+    """Per experiment: effects (ratio, 95% CI, verdict) and, per arm, acceptance and fidelity,
+    then the KV cache: two tables, so each fits 100 columns with whole headers. `brief`: the
+    effects only (bench run's terminal; `bench experiment` and the report have the rest)."""
     from io import StringIO
 
     from rich.console import Console
+    from rich.markup import escape
 
     buf = StringIO()
     con = Console(file=buf, width=width, force_terminal=False)
     for exp in exps:
-        where = f"{exp['name']} [{exp['backend']}, {exp['model']}]"
-        effects = _table(f"{where}: treatment / baseline", ["treatment", "load", "metric", "baseline",
-                                                             "treatment value", "ratio", "interval", "verdict"])
+        # one load (the usual A/B): named in the titles, not a column of its own
+        loads = {_f(a["load"]) for a in exp["arms"]}
+        one = len(loads) == 1
+        where = escape(f"{exp['name']} [{exp['backend']}, {exp['model']}]")
+        where += f" at load {next(iter(loads))}" if one else ""
+        lead = ["treatment"] if one else ["treatment", "load"]
+        effects = _table(f"{where}: treatment / baseline", [*lead, "metric", "baseline", "value", "ratio",
+                                                             "interval", "verdict"])
         for arm in (a for a in exp["arms"] if a["treatment"] != BASELINE):
             for e in (e for e in arm["effects"] if e["metric"] in views.EXPERIMENT_PRINTED):
                 ci = "-" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
-                effects.add_row(arm["treatment"], _f(arm["load"]), e["metric"], _f(e["baseline"]),
+                effects.add_row(*_lead(arm, one), e["metric"], _f(e["baseline"]),
                                 _f(e["value"]), f"{e['ratio']:.3f}", ci, e["verdict"])
         con.print(effects)
-        arms = _table(f"{where}: acceptance, fidelity against the baseline, KV cache",
-                      ["treatment", "load", *[c[0] for c in ARM_COLUMNS[:2]], "accept\nby pos",
-                       *[c[0] for c in ARM_COLUMNS[2:]]])
-        for arm in exp["arms"]:
-            arms.add_row(arm["treatment"], _f(arm["load"]), *[_f((arm.get(sec) or {}).get(key)) for _, sec, key
-                                                            in ARM_COLUMNS[:2]], _by_pos(arm.get("spec") or {}),
-                         *[_f((arm.get(sec) or {}).get(key)) for _, sec, key in ARM_COLUMNS[2:]])
-        con.print(arms)
         for row in exp.get("not_run") or []:
             con.print(f"{row['treatment']} @ load {_f(row['load'])}: {row['status']} ({len(row['runs'])} run(s)): "
                       f"{row['reason']}", highlight=False, soft_wrap=True)
-    con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
+        if brief:
+            continue
+        split = next(i for i, c in enumerate(ARM_COLUMNS) if c[1] == "kv")
+        for title, cols, by_pos in ((f"{where}: acceptance and fidelity against the baseline",
+                                     ARM_COLUMNS[:split], True),
+                                    (f"{where}: KV cache and memory", ARM_COLUMNS[split:], False)):
+            heads = [c[0] for c in cols]
+            if by_pos:
+                heads.insert(2, "accept\nby pos")
+            arms = _table(title, [*lead, *heads])
+            for arm in exp["arms"]:
+                cells = [_f((arm.get(sec) or {}).get(key)) for _, sec, key in cols]
+                if by_pos:
+                    cells.insert(2, _by_pos(arm.get("spec") or {}))
+                arms.add_row(*_lead(arm, one), *cells)
+            con.print(arms)
+    if brief:
+        con.print("ratio = treatment / baseline with its interval; acceptance, fidelity, KV cache per arm: "
+                  f"bench experiment {folder or 'DIR'}", highlight=False, soft_wrap=True)
+    else:
+        con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
     return buf.getvalue()
 
 
@@ -283,5 +307,5 @@ def run_ids(path: Path | str) -> set[str]:
     return {run for exp in exps for arm in exp.get("arms") or [] for run in arm.get("runs") or []}
 
 
-def render_file(path: Path | str) -> str:
-    return render(json.loads(Path(path).read_text())["experiments"])
+def render_file(path: Path | str, brief: bool = False) -> str:
+    return render(json.loads(Path(path).read_text())["experiments"], brief=brief, folder=str(Path(path).parent))

@@ -43,11 +43,26 @@ def not_run(runs: list[store.Run]) -> list[str]:
         if lines else []
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+WIDTH = 100   # a table wider than this goes on below itself, the first column repeated
+
+
+def _table(header: list[str], rows: list[list[str]], width: int = WIDTH) -> list[str]:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    fmt = lambda row: "  ".join(str(x).rjust(w) if i else str(x).ljust(w)  # noqa: E731
-                                for i, (x, w) in enumerate(zip(row, widths)))
-    return [fmt(header), *map(fmt, rows)]
+    groups: list[list[int]] = [[]]
+    used = widths[0]
+    for i in range(1, len(header)):
+        if groups[-1] and used + 2 + widths[i] > width:
+            groups.append([])
+            used = widths[0]
+        groups[-1].append(i)
+        used += 2 + widths[i]
+    def fmt(row: list[str], cols: list[int]) -> str:
+        return "  ".join(str(row[i]).rjust(widths[i]) if i else str(row[i]).ljust(widths[i]) for i in (0, *cols))
+
+    out: list[str] = []
+    for n, cols in enumerate(groups):
+        out += ([""] if n else []) + [fmt(row, cols) for row in (header, *rows)]
+    return out
 
 
 def workloads(runs: list[store.Run]) -> list[str]:

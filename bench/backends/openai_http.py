@@ -18,7 +18,7 @@ from pydantic import Field
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
 from bench.backends.http_stream import HTTPStreamError, StreamClient
-from bench.telemetry.prometheus import parse_text
+from bench.telemetry.prometheus import metrics_url, parse_text
 from bench.types import Request
 
 
@@ -32,7 +32,7 @@ class OpenAIOptions(BackendOptions):
     read_timeout_s: float = Field(default=600.0, gt=0)
     max_connections: int = Field(default=1024, ge=1)
     vllm_extras: bool = True                 # ignore_eos, min_tokens, return_token_ids, continuous usage
-    # Prometheus /metrics; auto: base_url's host + /metrics
+    # Prometheus /metrics; auto: /metrics at the root of base_url's server (its path dropped)
     metrics_url: str | None = Field(default="auto", pattern="^(auto|https?://.*)$")
     tokenizer: str | None = None             # for decoding prompts and counting text; default: model
     extra_body: dict[str, Any] = Field(default_factory=dict)   # merged into every request body
@@ -89,7 +89,7 @@ class OpenAIBackend(Backend):
         self._base = u.path.rstrip("/") + "/"
         self.served = o.served_model or self.model
         self._tokenizer = None
-        self.metrics_url = f"{u.scheme}://{u.netloc}/metrics" if o.metrics_url == "auto" else o.metrics_url
+        self.metrics_url = metrics_url(o.base_url) if o.metrics_url == "auto" else o.metrics_url
 
     def tokenizer(self):
         if self._tokenizer is None:

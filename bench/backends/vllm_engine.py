@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import itertools
 import json
@@ -23,6 +22,7 @@ from collections.abc import AsyncIterator
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from bench.backends import vllm_args
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
 from bench.telemetry.prometheus import from_vllm_snapshot
 from bench.types import Request
@@ -37,11 +37,11 @@ OWN_PREFIXES = ("spec_decode_", "prefix_cache_", "num_preemptions", "prompt_toke
 
 
 def _engine_arg_names() -> set[str] | None:
-    try:
-        from vllm.engine.arg_utils import AsyncEngineArgs
-    except ImportError:
-        return None  # checked again, with a clear message, when the engine starts
-    return {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+    """AsyncEngineArgs' field names, read from vLLM's source (bench.backends.vllm_args): a
+    config is validated without importing vLLM. None without vLLM: checked again, with a clear
+    message, when the engine starts."""
+    args = vllm_args.engine_args()
+    return set(args) if args is not None else None
 
 
 def _plain(tp: Any) -> bool:
@@ -60,9 +60,7 @@ def _engine_arg_check(name: str) -> TypeAdapter | None:
     """A strict validator from the engine argument's own annotation, so `enable_prefix_caching:
     "yes"` fails at load, not when the engine starts. None for vLLM's config classes: the value
     is passed through and vLLM checks it."""
-    from vllm.engine.arg_utils import AsyncEngineArgs
-
-    tp = {f.name: f.type for f in dataclasses.fields(AsyncEngineArgs)}.get(name)
+    tp = (vllm_args.engine_args() or {}).get(name)
     if tp is None or not _plain(tp):
         return None
     return TypeAdapter(tp, config=ConfigDict(strict=True, allow_inf_nan=False))
@@ -327,6 +325,14 @@ class VLLMBackend(Backend):
         engine = getattr(self, "engine", None)
         if engine is not None:
             self.engine = None
+            # The output handler (a task on this loop reading the engine core's outputs) ends
+            # first: AsyncLLM.shutdown stops the engine core and only then cancels it, from
+            # the thread shutdown runs in, so the handler saw the core exit and logged an
+            # EngineDeadError traceback on every normal stop.
+            handler = getattr(engine, "output_handler", None)
+            if handler is not None and not handler.done() and handler.get_loop() is asyncio.get_running_loop():
+                handler.cancel()
+                await asyncio.wait([handler])
             await asyncio.to_thread(engine.shutdown)
 
     def stats(self) -> dict[str, float]:

@@ -53,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     if experiments:
         from bench.analysis import experiment
         for path in experiment.write(results, args.results_dir):
-            print(experiment.render_file(path))
+            print(experiment.render_file(path, brief=True))
             print(f"experiment summary: {path}")
     # 0: all that this machine can run ran (skipped runs said why); 1: a run failed (README: exit codes)
     return 1 if any(counts_as_failed(r.meta) for r in results) else 0

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -15,7 +17,17 @@ from bench.results.run import Run, is_plain
 from bench.run.progress import Progress
 from bench.types import Sample
 
-console = Console()
+# Tables are laid out for at least 100 columns: a pipe or a file (no terminal: rich assumes 80)
+# and a narrow terminal get whole headers, not "a…"; wider run tables are split (split_runs).
+MIN_WIDTH = 100
+
+
+def wide_console(**kw) -> Console:
+    probe = Console(**kw)
+    return Console(width=max(MIN_WIDTH, probe.width if probe.is_terminal else 0), **kw)
+
+
+console = wide_console()
 
 
 class NoteProgress(Progress):
@@ -46,20 +58,45 @@ class BarProgress(NoteProgress):
             self._bar = None
 
 
-def summary_table(results: list[Run]) -> Table:
-    """Metrics as rows, runs as columns: one run or a whole matrix side by side."""
-    table = Table(title="bench summary", show_lines=False)
-    table.add_column("metric")
-    for r in results:
-        head = r.spec.label or r.spec.name
-        table.add_column(f"{head}\n[{r.spec.backend.name}] {r.status}", justify="right")
+def _head(r: Run) -> tuple[str, str]:
+    return r.spec.label or r.spec.name, f"[{r.spec.backend.name}] {r.status}"   # plain text, not markup
+
+
+def _keys(results: list[Run]) -> tuple[list[str], list[str]]:
+    """The metric keys the table shows (errors by reason under the error rate), and the reasons."""
     reasons = sorted({k for r in results for k in r.summary if k.startswith("errors_")})
     keys = list(views.RUN_TABLE)
     at = keys.index("error_rate") + 1
     keys[at:at] = reasons
+    return [k for k in keys if any(k in r.summary for r in results)], reasons
+
+
+def split_runs(results: list[Run], width: int = MIN_WIDTH) -> list[list[Run]]:
+    """The runs in groups whose summary table fits `width` columns (each column: its widest
+    cell, 2 of padding, 1 of border)."""
+    keys, _ = _keys(results)
+    first = max([len("metric"), *(len(column_for(k).title) + 2 for k in keys)]) + 4
+    groups: list[list[Run]] = [[]]
+    used = first
+    for r in results:
+        cells = [*_head(r), *(column_for(k).fmt.format(r.summary[k]) for k in keys if k in r.summary)]
+        w = max(len(c) for c in cells) + 3
+        if groups[-1] and used + w > width:
+            groups.append([])
+            used = first
+        groups[-1].append(r)
+        used += w
+    return groups
+
+
+def summary_table(results: list[Run], title: str = "bench summary") -> Table:
+    """Metrics as rows, runs as columns: one run or a whole matrix side by side."""
+    table = Table(title=title, show_lines=False)
+    table.add_column("metric", no_wrap=True)
+    for r in results:
+        table.add_column(escape("\n".join(_head(r))), justify="right", no_wrap=True)
+    keys, reasons = _keys(results)
     for key in keys:
-        if not any(key in r.summary for r in results):
-            continue
         col = column_for(key)
         cells = [col.fmt.format(r.summary[key]) if key in r.summary else "-" for r in results]
         table.add_row(f"  {col.title}" if key in reasons else col.title, *cells)   # reasons: under error rate
@@ -91,23 +128,50 @@ def capacity_lines(results: list[Run]) -> list[str]:
     return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
 
 
+def warning_lines(results: list[Run]) -> list[str]:
+    """One line per kind of client warning (its numbers aside), naming the runs that had it and
+    the first one's words: a loaded machine warns of loop lag in many runs of a suite at once."""
+    kinds: dict[str, list[tuple[Run, str]]] = {}
+    for r in results:
+        for w in r.meta.get("warnings") or []:
+            kinds.setdefault(re.sub(r"\d+(\.\d+)?", "#", w), []).append((r, w))
+    out = []
+    for seen in kinds.values():
+        if len(seen) == 1:
+            out.append(f"{seen[0][0].run_id}: warning: {seen[0][1]}")
+        else:
+            names = ", ".join(r.run_id.split("Z-", 1)[-1] for r, _ in seen)   # the id less its time
+            out.append(f"warning in {len(seen)} runs ({names}); the first: {seen[0][1]}")
+    return out
+
+
 def print_summary(results: list[Run]) -> None:
+    """The suite's own runs as tables of metrics (split to fit the console), token inflation,
+    one line per capacity search; A/B arms in one line (the experiment's table follows)."""
     probes = [r for r in results if r.meta.get("capacity_probe")]
-    results = [r for r in results if not r.meta.get("capacity_probe")]   # probes: one line per search
-    if results:
-        console.print(summary_table(results))
+    arms = [r for r in results if not r.meta.get("capacity_probe") and not is_plain(r)]
+    results = [r for r in results if is_plain(r)]
+    groups = split_runs(results, console.width) if results else []
+    for i, group in enumerate(groups):
+        title = "bench summary" + (f" ({i + 1}/{len(groups)})" if len(groups) > 1 else "")
+        console.print(summary_table(group, title))
     kinds = {r.spec.workload.kind for r in results}
     infl = inflation_table(results)
     if infl is not None and (len(kinds) > 1 or any("tasks" in r.summary for r in results)):
         console.print(infl)
-    for r in results:
+    for r in results + arms:
         reasons = r.meta.get("error_reasons") or {}
         if reasons:
-            console.print(f"[yellow]{r.run_id}: errors by reason: {reasons}[/]")
-        for warning in r.meta.get("warnings") or []:
-            console.print(f"[yellow]{r.run_id}: warning: {warning}[/]")
+            console.print(f"[yellow]{r.run_id}: errors by reason: {escape(str(reasons))}[/]", soft_wrap=True)
         if r.meta.get("error"):
-            console.print(f"[yellow]{r.run_id}: {r.meta['error']}[/]")
-        console.print(f"results: {r.dir}")
+            console.print(f"[yellow]{r.run_id}: {escape(r.meta['error'])}[/]", soft_wrap=True)
+    for line in warning_lines(results + arms):
+        console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+    for r in results:
+        console.print(f"results: {r.dir}", highlight=False, soft_wrap=True)
+    if arms:
+        folders = sorted({str(r.dir.parent) for r in arms})
+        console.print(f"A/B arms: {len(arms)} runs in {', '.join(folders)} (the experiment's tables follow)",
+                      highlight=False, soft_wrap=True)
     for line in capacity_lines(probes):
         console.print(line, highlight=False, soft_wrap=True)

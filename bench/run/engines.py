@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from bench import registry
 from bench.config import RunSpec
 from bench.models import resolve_model
+from bench.run import engine_log
 from bench.run.server import ManagedServer
 
 
@@ -41,7 +42,8 @@ async def start(spec: RunSpec) -> Engine:
         options.setdefault("base_url", server.url + "/v1")
     backend = registry.backend_class(spec.backend.name)(model_path, options, spec.seed)
     try:
-        await backend.start()
+        with engine_log.capture():     # its processes' output to the suite's engine log
+            await backend.start()
     except BaseException:
         await stop(Engine(None, model_path, server))
         raise
@@ -57,6 +59,7 @@ async def stop(engine: Engine) -> None:
         if engine.server is not None:
             await engine.server.stop()
             engine.server.log_path.unlink(missing_ok=True)  # each run folder kept its copy
+        engine_log.report()            # errors its shutdown logged
 
 
 GroupDone = Callable[[str, Callable[[RunSpec], "Engine | None"]], Awaitable[None]]

@@ -27,8 +27,7 @@ from bench.backends.machine import Machine
 from bench.config import RunSpec
 from bench.results.files import new_run_id
 from bench.results.run import Run, not_run_reason
-from bench.run import capacity
-from bench.run import not_run
+from bench.run import capacity, engine_log, not_run
 from bench.run.engines import Engines, GroupDone, engine_key
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
@@ -46,6 +45,7 @@ class Hooks:
 async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks,
                     machine: Machine | None = None) -> list[Run]:
     suite = new_run_id(specs[0].name) if specs else ""     # each run records it: its suite's id
+    engine_log.use(results_dir / f"{suite}.engine.log", progress.note)   # engines' output, off the terminal
     checked = preflight.plan(specs, machine or Machine.here())
     made: dict[int, list[Run]] = {}
     for i, c in enumerate(checked):

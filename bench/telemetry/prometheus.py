@@ -20,6 +20,17 @@ _INFO_LABELS = {"kv_cache_size_tokens": "kv_cache_tokens_capacity",
                 "kv_cache_max_concurrency": "kv_cache_max_concurrency"}
 
 
+def metrics_url(base_url: str) -> str:
+    """Where a server's counters are: `/metrics` at its root, whatever path its API is under
+    (vLLM serves `/v1/completions` and `/metrics`, not `/v1/metrics`). Scheme, host and port of
+    `base_url`; its path, query and fragment are dropped."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base_url)
+    host = f"[{u.hostname}]" if u.hostname and ":" in u.hostname else u.hostname
+    return f"{u.scheme}://{host}{f':{u.port}' if u.port else ''}/metrics"
+
+
 def _base(name: str) -> str:
     name = name.split(":", 1)[1] if ":" in name else name
     return name.removesuffix("_total")

@@ -84,7 +84,7 @@ def test_bench_run_replays_sessions_as_tasks(tmp_path):
            "load": {"kind": "concurrency", "concurrency": 3, "requests": 3, "warmup": 1}, "seed": 0}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert cli.main(["run", str(tmp_path / "c.yaml"), "--results-dir", str(tmp_path / "r"), "--no-progress"]) == 0
-    run_dir = next((tmp_path / "r").iterdir())
+    run_dir = next(p for p in (tmp_path / "r").iterdir() if p.is_dir())
     import json
     lines = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
     measured = [s for s in lines if not s.get("warmup")]

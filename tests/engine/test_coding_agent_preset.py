@@ -36,7 +36,7 @@ def trip(tmp_path_factory):
            "load": {"kind": "concurrency", "concurrency": 8, "requests": TASKS, "warmup": 0}, "seed": 0}
     (d / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     assert cli.main(["run", str(d / "cfg.yaml"), "--results-dir", str(d / "results"), "--no-progress"]) == 0
-    run_dir = next((d / "results").iterdir())
+    run_dir = next(p for p in (d / "results").iterdir() if p.is_dir())
     assert cli.main(["export-otel", str(run_dir), "--out", str(d / "run.jsonl")]) == 0
     samples = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert all(s["error"] is None for s in samples)

@@ -46,7 +46,7 @@ def test_signal_leaves_valid_partial_results(tmp_path, sig, code):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     assert "Traceback" not in err and "partial results were kept" in err
-    (run_dir,) = res.iterdir()
+    (run_dir,) = [d for d in res.iterdir() if d.is_dir()]   # beside it maybe the engine log
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "partial" and meta["error"] == "interrupted"
     on_disk = lines(run_dir / "samples.jsonl")

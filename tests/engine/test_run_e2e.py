@@ -27,7 +27,7 @@ def test_bench_run_writes_valid_results(tmp_path):
                           str(tmp_path / "res"), "--no-progress"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "bench summary" in out.stdout and "TTFT p50 ms" in out.stdout
-    runs = sorted((tmp_path / "res").iterdir())
+    runs = sorted(d for d in (tmp_path / "res").iterdir() if d.is_dir())   # not the engine log
     assert len(runs) == 2
     for run_dir in runs:
         meta = json.loads((run_dir / "run.json").read_text())

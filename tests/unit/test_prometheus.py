@@ -38,3 +38,30 @@ def test_quantiles_interpolate_like_prometheus():
     assert prometheus.quantile([(1.0, 0.0), (float("inf"), 0.0)], 0.5) is None
     # ranks past the last finite bound return that bound (the +Inf bucket has no width)
     assert prometheus.quantile([(1.0, 1.0), (float("inf"), 4.0)], 0.9) == 1.0
+
+
+@pytest.mark.parametrize("base_url, url", [
+    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/metrics"),
+    ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000/metrics"),
+    ("https://api.example.com/proxy/v1?x=1#f", "https://api.example.com/metrics"),
+    ("http://user:pw@host:9/v1", "http://host:9/metrics"),
+    ("http://[::1]:8000/v1", "http://[::1]:8000/metrics"),
+    ("http://h:8000", "http://h:8000/metrics"),
+])
+def test_the_counters_are_scraped_from_the_server_root(base_url, url):
+    assert prometheus.metrics_url(base_url) == url
+
+
+def test_the_openai_backend_scrapes_the_root_by_default():
+    import asyncio
+
+    from bench.backends.openai_http import OpenAIBackend
+
+    async def go():
+        b = OpenAIBackend("m", {"base_url": "http://127.0.0.1:9/v1"})
+        await b.start()
+        try:
+            return b.metrics_url
+        finally:
+            await b.stop()
+    assert asyncio.run(go()) == "http://127.0.0.1:9/metrics"
