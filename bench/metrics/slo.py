@@ -40,6 +40,7 @@ SERVED_SHARE = 0.95           # an open loop that serves less than this of its o
 NOISE_Z = 2.0                 # how many standard deviations of Little's-law noise a backlog must exceed
 DRIFT_LATENCY = 2.0           # second half's median latency over the first's: not stationary
 DRIFT_ATTAINMENT = 0.1        # second half's attainment this far below the first's (beyond noise)
+PRESSURE_FLOOR = 0.1          # units this far within every threshold count alike for correlation
 
 # Closed loops (no schedule): load went up but throughput barely did while the latency at the
 # percentile climbed (as GuideLLM stops on it).
@@ -166,12 +167,13 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
 
 
 def effective_share(values: Sequence[float]) -> float:
-    """n_eff / n of a series in time order: 1 / (1 + 2 sum of its autocorrelations), summed in
-    pairs while a pair is positive beyond its noise (Geyer's initial positive sequence, stopped
-    where an independent series' pairs could reach: NOISE_Z sqrt(2 / n)), over the series' ranks
-    (a failed unit, inf, is just the worst). A queue's neighbouring latencies are correlated, so
+    """n_eff / n of a series of SLO pressures in time order: 1 / (1 + 2 sum of its
+    autocorrelations), summed in pairs while a pair is positive (Geyer's initial positive
+    sequence), over the ranks of the pressures clipped to [PRESSURE_FLOOR, inf] (a failed unit,
+    inf, is just the worst; units far within the SLO tie, so a drift among them, which cannot
+    move the attainment, is no correlation). A queue's neighbouring latencies are correlated, so
     n units weigh as fewer independent ones."""
-    x = np.asarray(values, dtype=float)
+    x = np.maximum(np.asarray(values, dtype=float), PRESSURE_FLOOR)
     n = len(x)
     if n < 4:
         return 1.0
@@ -181,10 +183,10 @@ def effective_share(values: Sequence[float]) -> float:
     if var <= 0:
         return 1.0
     acf = np.correlate(r, r, mode="full")[n - 1:] / var      # lag 0 .. n-1
-    tau, noise = 1.0, NOISE_Z * math.sqrt(2 / n)             # tau = 1 + 2 (rho_1 + rho_2) + ...
+    tau = 1.0                                                # tau = 1 + 2 (rho_1 + rho_2) + ...
     for k in range(2, n, 2):
         pair = float(acf[k - 1] + acf[k])
-        if pair <= noise:
+        if pair <= 0:
             break
         tau += 2 * pair
     return 1.0 / max(tau, 1.0)

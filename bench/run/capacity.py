@@ -13,6 +13,7 @@ every probe on disk and a file that says how it stopped. Each probe's run.json c
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from itertools import takewhile
 from pathlib import Path
@@ -41,7 +42,7 @@ ACHIEVED_SHARE = 0.95
 # A probe with fewer units than a verdict needs at max_duration_s runs on, up to this many times
 # it, until it has them (a low load in a short probe could not show the SLO met).
 EXTEND = 4.0
-UNITS_MARGIN = 1.6
+UNITS_MARGIN = 2.0      # neighbours' correlation makes n units weigh less (slo.effective_share)
 
 
 def schedule_ns(load: LoadKind, seed: int, t0_ns: int, end_ns: int) -> list[int]:
@@ -181,6 +182,7 @@ class Search:
         self.confirmed: dict[str, Any] | None = None
         self.tried: list[tuple[float, bool]] = []
         self.stopped = "running"
+        self.overhead_s = 0.0                 # a run's time beyond its send window (drain, set-up, files)
         self.hardware: str | None = None      # for comparing searches across machines
 
     @property
@@ -188,8 +190,9 @@ class Search:
         return self.slo.thresholds()
 
     def reserve_s(self) -> float:
-        """The time kept back for one confirmation (its drain included)."""
-        return self.s.confirm_s / DRAIN_SHARE
+        """The time kept back for one confirmation: its send window and the most any run so far
+        took beyond its own (drain, set-up, files), at least the drain share."""
+        return max(self.s.confirm_s / DRAIN_SHARE, self.s.confirm_s + self.overhead_s)
 
     def doc(self) -> dict[str, Any]:
         good, bad = slo.bracket(self.probes)
@@ -211,7 +214,8 @@ class Search:
                 "confirmations": [{"load": x, "held": ok} for x, ok in self.tried],
                 "bracket_low": good.load if good else None, "bracket_high": bad.load if bad else None,
                 "bracket_missing": side, "bracket_missing_why": why,
-                "hardware": self.hardware, "stopped": self.stopped, "probes": self.rows}
+                "run_overhead_s": self.overhead_s, "hardware": self.hardware, "stopped": self.stopped,
+                "probes": self.rows}
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,16 +230,16 @@ class ProbeMarks:
     def __init__(self, search: Search, load: float, watch: Watch, duration_s: float, role: str = "search"):
         self.search, self.load, self.watch, self.duration_s, self.role = search, load, watch, duration_s, role
         self.verdict: dict[str, Any] | None = None
+        self.cap_at = math.inf                 # time.monotonic() of this run's own hard cap
 
     def _head(self) -> dict[str, Any]:
         st = self.search
-        return {"search": st.id, "role": self.role, "load": self.load, "over": st.s.over}
+        head = {"search": st.id, "role": self.role, "load": self.load, "over": st.s.over}
+        return head | ({"slo_relative": st.relative} if st.relative else {})
 
     def at_start(self) -> dict[str, Any]:
         st = self.search
         mark = self._head() | {"slo_met": None, "attainment": None, "stop": "running"}
-        if st.relative:
-            mark["slo_relative"] = st.relative
         return {"capacity_probe": mark, "capacity_file": st.path.name}
 
     def at_finish(self, meta: dict[str, Any], status: str, summary: dict[str, float]) -> dict[str, Any]:
@@ -245,7 +249,7 @@ class ProbeMarks:
         st.hardware = st.hardware or hardware(meta.get("env") or {})
         task = asyncio.current_task()
         if task is not None and task.cancelling():   # the time cap or Ctrl-C is cutting this probe off
-            why = "time_cap" if time.monotonic() >= st.deadline else "interrupted"
+            why = "time_cap" if time.monotonic() >= min(st.deadline, self.cap_at) - 0.05 else "interrupted"
             mark = self.at_start()["capacity_probe"] | {"stop": why, "slo_met": None}
             st.rows.append({"run_id": meta["run_id"], **mark, "status": "partial"})
             return {"capacity_probe": mark, "capacity_file": st.path.name}
@@ -319,7 +323,12 @@ async def _run_point(st: Search, engine: Engine, results_dir: Path, progress: Pr
     watch = Watch(progress, spec, st.thresholds, st.target, st.tasks, st.alpha, look, met_stops=not confirm,
                   end_s=end_s, units_wanted=wanted)
     marks = ProbeMarks(st, load, watch, duration_s, role)
+    began = time.monotonic()
+    marks.cap_at = began + remaining_s
     run = await asyncio.wait_for(run_one(spec, engine, results_dir, watch, suite, watch.check, marks), remaining_s)
+    if watch.t0_ns is not None:
+        window_s = (watch.window_end(duration_s) - watch.t0_ns) / 1e9
+        st.overhead_s = max(st.overhead_s, time.monotonic() - began - window_s)
     return run, marks
 
 
@@ -367,7 +376,8 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             if remaining < s.min_duration_s:      # a point could not reach its minimum: stop here
                 st.stopped = "time_cap"
                 break
-            duration = max(s.min_duration_s, DRAIN_SHARE * remaining)   # _run_point ends it sooner
+            # _run_point ends it sooner; the time a run takes beyond its window is kept for it
+            duration = max(s.min_duration_s, DRAIN_SHARE * (remaining - st.overhead_s))
             try:
                 run, _ = await _run_point(st, engine, results_dir, progress, suite, load, duration, first,
                                           "search", remaining)

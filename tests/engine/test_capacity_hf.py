@@ -21,8 +21,8 @@ def found(loop, tmp_path, batch: int) -> dict:
         "name": f"cap-b{batch}", "model": "tiny", "backend": {"name": "hf", "options": options},
         "workload": {"file": "chat", "scale": 0.05, "output_tokens": {"dist": "fixed", "value": 2560}},
         "load": {"kind": "capacity", "warmup": 2,
-                 "search": {"over": "concurrency", "low": 1, "high": 16, "time_cap_s": 40,
-                            "min_duration_s": 2, "max_duration_s": 4}},
+                 "search": {"over": "concurrency", "low": 1, "high": 16, "time_cap_s": 60,
+                            "min_duration_s": 2, "max_duration_s": 4, "confirm_s": 4}},
         # a request decodes 128 tokens (hundreds of ms here): waiting for one misses 150 ms
         "slo": {"ttft_ms": 150, "percentile": 90}}, "test")
     path = resolve_model("tiny")
@@ -38,5 +38,5 @@ def found(loop, tmp_path, batch: int) -> dict:
 def test_bigger_batches_raise_the_capacity(loop, tmp_path):
     one = found(loop, tmp_path / "b1", 1)
     eight = found(loop, tmp_path / "b8", 8)
-    assert one["capacity"] is not None and eight["capacity"] is not None, (one, eight)
-    assert eight["ci_low"] >= one["ci_high"], (one["probes"], eight["probes"])
+    assert one["bracket_low"] is not None and eight["bracket_low"] is not None, (one, eight)
+    assert eight["bracket_low"] >= one["bracket_high"], (one["probes"], eight["probes"])

@@ -321,9 +321,10 @@ def test_a_rate_probe_is_never_capped_by_an_inherited_concurrency(tmp_path):
 
 
 def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path, tiny_path):
-    """Every load meets a generous SLO (the fake answers in 20 ms): the search widens above
-    `high` until its time cap, keeping back the confirmation's time, and confirms the last good
-    load; the file says which side of the bracket is missing and why."""
+    """Every load meets a generous SLO (the fake answers in 20 ms; the threshold 50x its unloaded
+    E2E): the search measures the unloaded latency, widens above `high` until its time cap,
+    keeping back the confirmation's time, and confirms the last good load; the file says which
+    side of the bracket is missing and why, and the probes' run.json hold absolute numbers."""
     import asyncio
     import json
 
@@ -334,13 +335,19 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
 
     (spec,) = config.load_doc({
         "name": "cap", "model": "tiny", "workload": {"file": "chat", "scale": 0.02},
-        "load": {"kind": "capacity", "search": {"over": "rate", "low": 10, "high": 20, "time_cap_s": 14,
-                                                "min_duration_s": 1, "max_duration_s": 2, "confirm_s": 2.5}},
-        "slo": {"e2e_ms": 2000}}, "test")
+        "load": {"kind": "capacity", "search": {"over": "rate", "low": 10, "high": 20, "time_cap_s": 20,
+                                                "min_duration_s": 1, "max_duration_s": 2, "confirm_s": 2.5,
+                                                "unloaded_sessions": 3}},
+        "slo": {"e2e_ms": "50x"}}, "test")
     runs = asyncio.run(capacity.search(spec, Engine(FakeBackend(delay_s=0.02), tiny_path), tmp_path, Progress()))
     (path,) = tmp_path.glob("*.capacity.json")
     d = json.loads(path.read_text())
-    assert d["schema"] == 2 and d["stopped"] == "time_cap" and len(runs) == len(d["probes"])
+    assert d["schema"] == 2 and d["stopped"] == "time_cap" and len(runs) == len(d["probes"]) + 1
+    rel = d["slo_relative"]["e2e_ms"]
+    assert rel["unloaded_x"] == 50 and rel["unloaded_ms"] >= 20 and d["slo"]["e2e_ms"] == rel["threshold_ms"]
+    assert runs[0].meta["capacity_probe"]["role"] == "unloaded" and runs[0].meta["load_point"]["value"] == 1
+    assert all(r.meta["config"]["slo"]["e2e_ms"] == d["slo"]["e2e_ms"] for r in runs[1:])
+    assert all(r.meta["capacity_probe"]["slo_relative"] == d["slo_relative"] for r in runs[1:])
     search = [p for p in d["probes"] if p["role"] == "search"]
     assert search and search[0]["load"] == 10 and all(p["slo_met"] for p in search), search
     assert d["bracket_missing"] == "high" and d["bracket_missing_why"] == "the time cap"
