@@ -273,16 +273,18 @@ class ProbeMarks:
             sat = raising and v.units >= slo.SATURATED_MIN_UNITS and slo.saturated(
                 st.probes, slo.Probe(load, True, share, bl.achieved_units_s, pressure))
         met = slo.probe_met(w.reason, v, sat) and status != "failed"
+        # too few units to show anything (a probe the time cap squeezed): neither side of the bracket
+        inconclusive = v.call is None and not sat and v.units < slo.units_needed(st.target, st.alpha)
         if self.role == "confirm":
             met = met and achieved >= ACHIEVED_SHARE
-        else:
+        elif not inconclusive:
             st.probes.append(slo.Probe(load, met, share, bl.achieved_units_s, pressure))
         stop = w.reason or ("end" if w.stop_ns else "duration")
         verdict = (w.reason if w.reason in ("met", "missed") else v.call) or "unsure"
         mark = self._head() | {
             "slo_met": met, "verdict": verdict, "why": "saturated" if sat else v.why,
             "attainment": share, "attainment_bounds": [v.low, v.high], "units": v.units, "batches": v.batches,
-            "stationary": v.stationary, "stop": stop, "saturated": sat}
+            "stationary": v.stationary, "stop": stop, "saturated": sat, "inconclusive": inconclusive}
         self.verdict = mark | {"achieved_units_s": bl.achieved_units_s, "achieved_share": achieved}
         st.rows.append({"run_id": run_id, **mark, "status": status, "window_s": bl.window_s,
                         "offered_units": bl.offered, "served_units": bl.served,

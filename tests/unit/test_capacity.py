@@ -349,9 +349,13 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     assert all(r.meta["config"]["slo"]["e2e_ms"] == d["slo"]["e2e_ms"] for r in runs[1:])
     assert all(r.meta["capacity_probe"]["slo_relative"] == d["slo_relative"] for r in runs[1:])
     search = [p for p in d["probes"] if p["role"] == "search"]
-    assert search and search[0]["load"] == 10 and all(p["slo_met"] for p in search), search
+    assert search[0]["load"] == 10 and search[0]["slo_met"], search
+    # every probe shown either way met (a slow machine may leave the last one without enough units)
+    assert all(p["slo_met"] or p["inconclusive"] or p["stop"] == "time_cap" for p in search), search
     assert d["bracket_missing"] == "high" and d["bracket_missing_why"] == "the time cap"
-    (confirm,) = [p for p in d["probes"] if p["role"] == "confirm"]
-    assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search)
-    assert d["confirmed"] and d["capacity"] == confirm["load"] and confirm["achieved_share"] >= 0.95
+    (confirm,) = [p for p in d["probes"] if p["role"] == "confirm"]   # its time was kept back
+    assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search if p["slo_met"])
+    assert d["confirmed"] == confirm["slo_met"] and confirm["verdict"] in ("met", "unsure")
+    if d["confirmed"]:
+        assert d["capacity"] == confirm["load"] and confirm["achieved_share"] >= 0.95
     assert "slo_e2e_ms_p90_per_unit" in confirm and "e2e_ms_p90" not in confirm
