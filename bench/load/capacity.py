@@ -20,11 +20,11 @@ class SearchSpec(BaseModel):
     growth: float = Field(default=2.0, gt=1, description="load multiplier while looking for saturation")
     precision_pct: float = Field(default=10.0, gt=0, description="bisect until first bad / last good - 1 <= this")
     time_cap_s: float = Field(default=180.0, gt=0, description="the whole search, warm-up included")
-    min_duration_s: float = Field(default=5.0, gt=0, description="each point runs at least this long")
-    max_duration_s: float = Field(default=30.0, gt=0, description="each point runs at most this long")
-    min_units: int = Field(default=10, ge=1, description="each point judges at least this many units")
-    rel_precision: float = Field(default=0.1, gt=0, lt=1, description=(
-        "a point also stops once its SLO statistic at the percentile is known within +/- this share"))
+    min_duration_s: float = Field(default=5.0, gt=0, description="each probe's interim look, this far in")
+    max_duration_s: float = Field(default=30.0, gt=0, description=(
+        "each probe's end (on, up to 4x, while it has fewer units than a verdict needs)"))
+    min_units: int = Field(default=10, ge=1, description=(
+        "a probe runs on past max_duration_s until it has at least this many units (and as many as a verdict needs)"))
     confidence: float = Field(default=0.9, gt=0.5, lt=1, description=(
         "1 - the chance a probe is called met though its attainment is below the target"))
     confirm_s: float = Field(default=10.0, gt=0, description=(

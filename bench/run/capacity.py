@@ -321,7 +321,7 @@ async def _run_point(st: Search, engine: Engine, results_dir: Path, progress: Pr
         duration_s = min(duration_s, EXTEND * s.max_duration_s)
     spec = probe_spec(st.spec.model_copy(update={"slo": st.slo}), load, duration_s, first)
     look = s.min_duration_s if s.min_duration_s < (end_s or duration_s) else None
-    wanted = int(UNITS_MARGIN * slo.units_needed(st.target, st.alpha) / (1 - slo.WARMUP_SHARE)) + 1
+    wanted = max(s.min_units, int(UNITS_MARGIN * slo.units_needed(st.target, st.alpha) / (1 - slo.WARMUP_SHARE)) + 1)
     watch = Watch(progress, spec, st.thresholds, st.target, st.tasks, st.alpha, look, met_stops=not confirm,
                   end_s=end_s, units_wanted=wanted)
     marks = ProbeMarks(st, load, watch, duration_s, role)
