@@ -395,7 +395,7 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
         while good is not None and (load := slo.confirm_next(st.tried, good.load, s.precision_pct,
                                                              st.integer)) is not None:
             remaining = st.deadline - time.monotonic()
-            if remaining < st.reserve_s():
+            if remaining < s.confirm_s / DRAIN_SHARE:   # (a probe cut at its cap ate into the reserve)
                 break
             try:
                 run, marks = await _run_point(st, engine, results_dir, progress, suite, load, s.confirm_s, first,
