@@ -316,9 +316,10 @@ async def _run_point(st: Search, engine: Engine, results_dir: Path, progress: Pr
     s = st.s
     confirm = role == "confirm"
     end_s = None
-    if not confirm and duration_s > s.max_duration_s:   # room to run on until a verdict has its units
-        end_s = s.max_duration_s
-        duration_s = min(duration_s, EXTEND * s.max_duration_s)
+    base_s = s.confirm_s if confirm else s.max_duration_s
+    if duration_s > base_s:   # room to run on, up to EXTEND x, until a verdict has its units
+        end_s = base_s
+        duration_s = min(duration_s, EXTEND * base_s)
     spec = probe_spec(st.spec.model_copy(update={"slo": st.slo}), load, duration_s, first)
     look = s.min_duration_s if s.min_duration_s < (end_s or duration_s) else None
     wanted = max(s.min_units, int(UNITS_MARGIN * slo.units_needed(st.target, st.alpha) / (1 - slo.WARMUP_SHARE)) + 1)
@@ -397,8 +398,9 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             remaining = st.deadline - time.monotonic()
             if remaining < s.confirm_s / DRAIN_SHARE:   # (a probe cut at its cap ate into the reserve)
                 break
-            try:
-                run, marks = await _run_point(st, engine, results_dir, progress, suite, load, s.confirm_s, first,
+            try:   # confirm_s at least; on while it has fewer units than a verdict needs
+                run, marks = await _run_point(st, engine, results_dir, progress, suite, load,
+                                              max(s.confirm_s, DRAIN_SHARE * (remaining - st.overhead_s)), first,
                                               "confirm", remaining)
             except TimeoutError:
                 break

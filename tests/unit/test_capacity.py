@@ -342,7 +342,8 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     runs = asyncio.run(capacity.search(spec, Engine(FakeBackend(delay_s=0.02), tiny_path), tmp_path, Progress()))
     (path,) = tmp_path.glob("*.capacity.json")
     d = json.loads(path.read_text())
-    assert d["schema"] == 2 and d["stopped"] == "time_cap" and len(runs) == len(d["probes"]) + 1
+    cut = [p for p in d["probes"] if p["stop"] == "time_cap"]   # a run cut at a cap is on disk, not returned
+    assert d["schema"] == 2 and d["stopped"] == "time_cap" and len(runs) + len(cut) == len(d["probes"]) + 1
     rel = d["slo_relative"]["e2e_ms"]
     assert rel["unloaded_x"] == 50 and rel["unloaded_ms"] >= 20 and d["slo"]["e2e_ms"] == rel["threshold_ms"]
     assert runs[0].meta["capacity_probe"]["role"] == "unloaded" and runs[0].meta["load_point"]["value"] == 1
