@@ -225,6 +225,7 @@ class Verdict:
     high: float
     batches: int
     stationary: bool
+    effective_units: float   # units x their effective share (slo.effective_share)
 
     @property
     def attainment(self) -> float:
@@ -270,7 +271,7 @@ def judge(units: list[Unit], from_ns: int, to_ns: int, target: float, alpha: flo
     low, _, b = batch_bounds(pessimistic, a, values)
     _, high, _ = batch_bounds(optimistic, a, values)
     steady = stationary(judged)
-    args = (len(judged), sum(pessimistic), low, high, b, steady)
+    args = (len(judged), sum(pessimistic), low, high, b, steady, len(judged) * effective_share(values))
     if b == 0:
         return Verdict(None, "too_few", *args)
     if high < target:

@@ -42,7 +42,11 @@ ACHIEVED_SHARE = 0.95
 # A probe with fewer units than a verdict needs at max_duration_s runs on, up to this many times
 # it, until it has them (a low load in a short probe could not show the SLO met).
 EXTEND = 4.0
-UNITS_MARGIN = 2.0      # neighbours' correlation makes n units weigh less (slo.effective_share)
+UNITS_MARGIN = 1.25     # effective units wanted over the fewest a verdict needs (a miss or two)
+# A session due this little before a look or a stop may not have been sent yet, the client being
+# on time: it is no miss. One due longer before was late.
+SEND_GRACE_NS = 50_000_000
+ENOUGH_EVERY_NS = 500_000_000   # how often past end_s the watch counts its effective units
 
 
 def schedule_ns(load: LoadKind, seed: int, t0_ns: int, end_ns: int) -> list[int]:
@@ -55,8 +59,9 @@ def schedule_ns(load: LoadKind, seed: int, t0_ns: int, end_ns: int) -> list[int]
 class Watch:
     """Wraps the runner's Progress: keeps each unit's samples and answers the driver's `stop`
     check, which looks at the units' outcomes once, at `look_s` into the run (slo.interim_call),
-    never before; and ends the send window at `end_s` once `units_wanted` units came back (a
-    count, not an outcome: the final verdict is taken after the drain, in ProbeMarks)."""
+    never before; and ends the send window at `end_s` once it holds `units_wanted` effective
+    units (a count, weighed by the units' correlation, not an outcome: the final verdict is taken
+    after the drain, in ProbeMarks)."""
 
     def __init__(self, inner: Progress, spec: RunSpec, thresholds: dict[str, float], target: float,
                  tasks: bool, alpha: float, look_s: float | None, met_stops: bool = True,
@@ -64,6 +69,7 @@ class Watch:
         self.inner, self.spec, self.thresholds, self.target = inner, spec, thresholds, target
         self.tasks, self.alpha, self.look_s, self.met_stops = tasks, alpha, look_s, met_stops
         self.end_s, self.units_wanted = end_s, units_wanted
+        self.counted_ns = 0
         self.scheduled = spec.load.scheduled       # an open loop: latency from the due time
         self.units: dict[str, list[Sample]] = {}
         self.t0_ns: int | None = None
@@ -89,31 +95,31 @@ class Watch:
         return [x for u in self.units.values() for x in u]
 
     def units_at(self, end_ns: int, finished: set[str] | None) -> list[slo.Unit]:
-        """The units so far, with (open loop) the ones due before `end_ns` that no sample shows."""
+        """The units so far, with (open loop) the ones due before `end_ns` (less the send grace)
+        that no sample shows."""
         units = slo.units_of(self.samples(), self.thresholds, self.tasks, self.scheduled, finished)
         if self.scheduled and self.t0_ns is not None:
-            units += slo.missing_units(schedule_ns(self.spec.load, self.spec.seed, self.t0_ns, end_ns), units, end_ns)
+            due_by = end_ns - SEND_GRACE_NS
+            units += slo.missing_units(schedule_ns(self.spec.load, self.spec.seed, self.t0_ns, due_by), units, due_by)
         return sorted(units, key=lambda u: u.start_ns)
 
     def window_end(self, duration_s: float) -> int:
-        """The end of the send window: the deadline, or where this watch stopped the drive. The
-        stop comes just before a session would start, due by then: for an open loop the window
-        then ends after the last unit sent (the one held back is no miss; the lag before it
-        shows in the sent units' latency from their due times)."""
+        """The end of the send window: the deadline, or where this watch stopped the drive (the
+        stop comes just before a session due by then would start: SEND_GRACE_NS keeps it)."""
         t0 = self.t0_ns if self.t0_ns is not None else now_ns()
-        if self.stop_ns is None:
-            return t0 + int(duration_s * 1e9)
-        if self.scheduled:
-            starts = [min(min(x.scheduled_ns, x.sent_ns) for x in u) for u in self.units.values()]
-            return min(self.stop_ns, max(starts) + 1) if starts else self.stop_ns
-        return self.stop_ns
+        return self.stop_ns if self.stop_ns is not None else t0 + int(duration_s * 1e9)
 
-    def _units_so_far(self, now: int) -> float:
-        """Units the verdict will judge: an open loop's due ones (every one counts, answered or
-        not), a closed loop's answered ones."""
-        if self.scheduled:
-            return self.spec.load.offered * (now - (self.t0_ns or now)) / 1e9
-        return len(self.units)
+    def _enough(self, now: int) -> bool:
+        """Whether the units the verdict will judge (an open loop's due ones, answered or not; a
+        closed loop's answered ones; after the warm-up share), weighed by their correlation,
+        reach `units_wanted`. Counted at most every ENOUGH_EVERY_NS (it is asked before each start)."""
+        if now - self.counted_ns < ENOUGH_EVERY_NS:
+            return False
+        self.counted_ns = now
+        n = (self.spec.load.offered * (now - (self.t0_ns or now)) / 1e9 if self.scheduled
+             else len(self.units)) * (1 - slo.WARMUP_SHARE)
+        units = slo.units_of(self.samples(), self.thresholds, self.tasks, self.scheduled)
+        return n * slo.effective_share([u.pressure for u in units]) >= self.units_wanted
 
     def check(self, stats) -> str | None:
         self.t0_ns = stats.t0_ns
@@ -126,8 +132,7 @@ class Watch:
             if self.reason:
                 self.stop_ns = now
                 return self.reason
-        if self.end_s is not None and now >= stats.t0_ns + int(self.end_s * 1e9) and self._units_so_far(now) >= \
-                self.units_wanted:
+        if self.end_s is not None and now >= stats.t0_ns + int(self.end_s * 1e9) and self._enough(now):
             self.stop_ns = now
             return "end"
         return None
@@ -181,6 +186,7 @@ class Search:
         self.rows: list[dict[str, Any]] = []
         self.confirmed: dict[str, Any] | None = None
         self.tried: list[tuple[float, bool]] = []
+        self.inconclusive: set[float] = set()   # loads whose probe had too few units to show anything
         self.stopped = "running"
         self.overhead_s = 0.0                 # a run's time beyond its send window (drain, set-up, files)
         self.hardware: str | None = None      # for comparing searches across machines
@@ -199,7 +205,8 @@ class Search:
         side = slo.missing_side(self.probes, self.integer)
         why = None
         if side in ("high", "low", "both"):
-            why = {"time_cap": "the time cap", "interrupted": "an interruption"}.get(self.stopped, self.stopped)
+            why = {"time_cap": "the time cap", "interrupted": "an interruption",
+                   "too_few_units": "a probe there holds too few units to show the SLO"}.get(self.stopped, self.stopped)
         c = self.confirmed or {}
         return {"schema": SCHEMA, "search": self.id, "name": self.spec.name, "label": self.spec.label,
                 "workload": self.spec.workload.kind, "backend": self.spec.backend.name,
@@ -274,17 +281,20 @@ class ProbeMarks:
                 st.probes, slo.Probe(load, True, share, bl.achieved_units_s, pressure))
         met = slo.probe_met(w.reason, v, sat) and status != "failed"
         # too few units to show anything (a probe the time cap squeezed): neither side of the bracket
-        inconclusive = v.call is None and not sat and v.units < slo.units_needed(st.target, st.alpha)
+        inconclusive = v.call is None and not sat and v.effective_units < slo.units_needed(st.target, st.alpha)
         if self.role == "confirm":
             met = met and achieved >= ACHIEVED_SHARE
-        elif not inconclusive:
+        elif inconclusive:
+            st.inconclusive.add(load)
+        else:
             st.probes.append(slo.Probe(load, met, share, bl.achieved_units_s, pressure))
         stop = w.reason or ("end" if w.stop_ns else "duration")
         verdict = (w.reason if w.reason in ("met", "missed") else v.call) or "unsure"
         mark = self._head() | {
             "slo_met": met, "verdict": verdict, "why": "saturated" if sat else v.why,
             "attainment": share, "attainment_bounds": [v.low, v.high], "units": v.units, "batches": v.batches,
-            "stationary": v.stationary, "stop": stop, "saturated": sat, "inconclusive": inconclusive}
+            "effective_units": v.effective_units, "stationary": v.stationary, "stop": stop, "saturated": sat,
+            "inconclusive": inconclusive}
         self.verdict = mark | {"achieved_units_s": bl.achieved_units_s, "achieved_share": achieved}
         st.rows.append({"run_id": run_id, **mark, "status": status, "window_s": bl.window_s,
                         "offered_units": bl.offered, "served_units": bl.served,
@@ -322,7 +332,7 @@ async def _run_point(st: Search, engine: Engine, results_dir: Path, progress: Pr
         duration_s = min(duration_s, EXTEND * base_s)
     spec = probe_spec(st.spec.model_copy(update={"slo": st.slo}), load, duration_s, first)
     look = s.min_duration_s if s.min_duration_s < (end_s or duration_s) else None
-    wanted = max(s.min_units, int(UNITS_MARGIN * slo.units_needed(st.target, st.alpha) / (1 - slo.WARMUP_SHARE)) + 1)
+    wanted = max(s.min_units, int(UNITS_MARGIN * slo.units_needed(st.target, st.alpha)) + 1)
     watch = Watch(progress, spec, st.thresholds, st.target, st.tasks, st.alpha, look, met_stops=not confirm,
                   end_s=end_s, units_wanted=wanted)
     marks = ProbeMarks(st, load, watch, duration_s, role)
@@ -375,6 +385,9 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             first = False
             st.save()
         while (load := slo.next_load(st.probes, s.low, s.high, s.growth, s.precision_pct, st.integer)) is not None:
+            if load in st.inconclusive:      # its longest probe held too few units: no lower will do
+                st.stopped = "too_few_units"
+                break
             remaining = st.deadline - time.monotonic() - st.reserve_s()
             if remaining < s.min_duration_s:      # a point could not reach its minimum: stop here
                 st.stopped = "time_cap"
