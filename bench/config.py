@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -54,26 +55,69 @@ class BackendSpec(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class Unloaded(Strict):
+    """A threshold as a multiple of this machine's unloaded latency (`3x` or {unloaded_x: 3}): a
+    capacity search measures the workload with nothing else in flight first and fixes it."""
+    unloaded_x: float = Field(ge=1)
+
+
+_RELATIVE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*[xX]\s*$")
+_THRESHOLD_FORMS = "a number of ms > 0, or a multiple of the unloaded latency >= 1: '3x' or {unloaded_x: 3}"
+Threshold = Annotated[float | Unloaded | None, Field(default=None, union_mode="left_to_right")]
+
+
 class SLOSpec(Strict):
-    """Per-request thresholds; a request meets the SLO when every given one holds."""
-    ttft_ms: float | None = Field(default=None, gt=0)
-    tpot_ms: float | None = Field(default=None, gt=0)
-    itl_ms: float | None = Field(default=None, gt=0)
-    e2e_ms: float | None = Field(default=None, gt=0)
-    task_latency_ms: float | None = Field(default=None, gt=0)
+    """Per-request thresholds; a request meets the SLO when every given one holds. A threshold may
+    be relative (Unloaded) in a capacity search only, which makes it absolute before it probes."""
+    ttft_ms: Threshold = None
+    tpot_ms: Threshold = None
+    itl_ms: Threshold = None
+    e2e_ms: Threshold = None
+    task_latency_ms: Threshold = None
     # The share of units (requests, or tasks for task workloads) that must meet every threshold;
     # used by the capacity search (slo_met = attainment >= percentile / 100). Unset means 90; it
     # stays None in run.json then, so a config without thresholds still reads as "no SLO".
     percentile: float | None = Field(default=None, gt=0, lt=100)
 
+    @field_validator("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "task_latency_ms", mode="before")
+    @classmethod
+    def _threshold(cls, v):
+        """One message for every wrong form (a union's errors would be several)."""
+        if v is None or isinstance(v, Unloaded):
+            return v
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if v > 0:
+                return v
+        elif isinstance(v, str) and (m := _RELATIVE.match(v)) and float(m.group(1)) >= 1:
+            return Unloaded(unloaded_x=float(m.group(1)))
+        elif (isinstance(v, dict) and set(v) == {"unloaded_x"} and isinstance(v["unloaded_x"], (int, float))
+              and not isinstance(v["unloaded_x"], bool) and v["unloaded_x"] >= 1):
+            return Unloaded(unloaded_x=float(v["unloaded_x"]))
+        raise ValueError(f"{v!r} is not a threshold; allowed: {_THRESHOLD_FORMS}")
+
     def thresholds(self) -> dict[str, float]:
-        """The thresholds given (percentile excluded)."""
-        return {k: v for k, v in self.model_dump().items() if k != "percentile" and v is not None}
+        """The absolute thresholds given (percentile and relative ones excluded)."""
+        return {k: float(v) for k in SLO_KEYS if isinstance(v := getattr(self, k), (int, float))}
+
+    def relative(self) -> dict[str, float]:
+        """The relative thresholds: key -> multiple of the unloaded latency."""
+        return {k: v.unloaded_x for k in SLO_KEYS if isinstance(v := getattr(self, k), Unloaded)}
+
+    def absolute_only(self) -> SLOSpec:
+        """This SLO without its relative thresholds."""
+        return self.model_copy(update=dict.fromkeys(self.relative()))
+
+    def resolved(self, unloaded_ms: dict[str, float]) -> SLOSpec:
+        """Every relative threshold made absolute: its multiple of `unloaded_ms[key]`."""
+        return self.model_copy(update={k: x * unloaded_ms[k] for k, x in self.relative().items()})
 
     @property
     def target(self) -> float:
         """The attainment the capacity search asks for, as a fraction."""
         return (self.percentile if self.percentile is not None else 90.0) / 100
+
+
+SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "task_latency_ms")
 
 
 class RunSpec(Strict):
@@ -246,10 +290,15 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
 
 def _check_capacity(spec: RunSpec, where: str) -> None:
     """What a search needs of its SLO and workload (the search says; traits, never names)."""
+    relative = spec.slo.relative()
     if not spec.load.searches:
+        if relative:
+            raise UserError(where, f"slo.{next(iter(relative))}: a threshold relative to the unloaded latency "
+                                   "needs load.kind: capacity (its search measures it); give milliseconds")
         return
     cls = registry.workload_class(spec.workload.kind)
-    problem = spec.load.problem(spec.slo.thresholds(), cls.sessions_are_tasks, cls.trace_timed, spec.workload.kind)
+    problem = spec.load.problem(spec.slo.thresholds() | relative, cls.sessions_are_tasks, cls.trace_timed,
+                                spec.workload.kind)
     if problem:
         raise UserError(where, problem)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.analysis import stats
-from bench.results import store
+from bench.results import capacity_file, store
 from bench import registry
 from bench.errors import UserError
 
@@ -234,7 +234,8 @@ def capacity_path(paths: list[str]) -> Path | None:
 
 def from_capacity(doc: dict, target_rate: float, price_per_gpu_hour: float, gpus_per_replica: int = 1) -> Forecast:
     """Replicas and cost from a capacity search: units/s per replica at the found capacity (for a
-    search over concurrency, what the system served there), banded by the search's interval."""
+    search over concurrency, what the system served there), banded by the search's bracket."""
+    doc = capacity_file.upgrade(doc)
     unit = "task" if doc["units_s_unit"] == "tasks/s" else "request"
     pct = doc["slo"]["percentile"]
     slos = {f"{k}_p{pct:g}": v for k, v in doc["slo"].items() if v is not None and k != "percentile"}
@@ -250,7 +251,8 @@ def from_capacity(doc: dict, target_rate: float, price_per_gpu_hour: float, gpus
     best = plan([Point(doc["capacity"], rate, {}, near.tokens_per_unit if near else 0.0,
                        near.output_tokens_per_unit if near else 0.0)], {}, target_rate, price_per_gpu_hour,
                 gpus_per_replica, unit)
-    band = {"max_load": (doc["ci_low"], doc["ci_high"] if doc["ci_high"] is not None else doc["capacity"])}
+    band = {"max_load": (doc["bracket_low"] or doc["capacity"],
+                         doc["bracket_high"] if doc["bracket_high"] is not None else doc["capacity"])}
     if per_second:
         lo, hi = band["max_load"]
         band["capacity"] = (lo, hi)
@@ -270,8 +272,8 @@ def render_capacity(f: Forecast, doc: dict, target_rate: float, price: float, gp
     rep_band = f.band.get("replicas")
     rep = f"{f.replicas}" + (f" (interval {rep_band[0]} .. {rep_band[1]})" if rep_band else "")
     lines = head + [
-        f"capacity per replica at SLO: {doc['capacity']:.4g} {doc['unit']} in [{doc['ci_low']:.4g}, "
-        f"{doc['ci_high'] if doc['ci_high'] is not None else '-'}] = {f.capacity:.4g} {u}s/s",
+        f"capacity per replica at SLO: {doc['capacity']:.4g} {doc['unit']} (bracket [{doc['bracket_low']:.4g}, "
+        f"{doc['bracket_high'] if doc['bracket_high'] is not None else '-'}]) = {f.capacity:.4g} {u}s/s",
         f"answer: {per_hour:,.0f} {u}s/hour of this traffic need {rep} replica(s) ({gpus} GPU each), "
         f"${f.cost_per_unit:.4g} per {u} (${f.cost_per_hour:.4g}/hour at ${price:g}/GPU-hour)",
     ]
@@ -302,8 +304,7 @@ def forecast_paths(paths: list[str], target_rate: float, price_per_gpu_hour: flo
         raise UserError("forecast", "--target-rate must be > 0, --price-per-gpu-hour >= 0, --gpus-per-replica >= 1")
     cap = capacity_path(paths)
     if cap is not None:
-        import json
-        doc = json.loads(cap.read_text())
+        doc = capacity_file.read(cap)
         f = from_capacity(doc, target_rate, price_per_gpu_hour, gpus_per_replica)
         print(render_capacity(f, doc, target_rate, price_per_gpu_hour, gpus_per_replica))
         return 0 if f.capacity is not None else 1

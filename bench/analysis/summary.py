@@ -18,6 +18,7 @@ from bench.metrics import views
 from bench.metrics.definitions import column_for
 from bench.results import store
 from bench.results.run import counts_as_failed, is_plain, not_run_reason, suite_of
+from bench.results import capacity_file
 from bench.results.capacity_file import describe as capacity_line
 
 PRICE_PER_HOUR = 2.0   # an illustrative price per GPU-hour for the cost column; forecast takes yours
@@ -104,12 +105,12 @@ def inflation(runs: list[store.Run]) -> list[str]:
 
 
 def capacity_files(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("*.capacity.json"))]
+    return [capacity_file.read(p) | {"file": p.name} for p in sorted(folder.glob("*.capacity.json"))]
 
 
 def capacities(folder: Path) -> list[str]:
     docs = capacity_files(folder)
-    return ["capacity at SLO (search; interval = [last load meeting, first missing]):",
+    return ["capacity at SLO (search; a confirmed load, bracket = [last load meeting, first missing]):",
             *[f"  {capacity_line(d)}" for d in docs]] if docs else []
 
 
@@ -143,6 +144,10 @@ def _arm_line(arm: dict[str, Any]) -> str:
     return f"  {arm['treatment']} @ load {arm.get('load')}: " + "; ".join(parts)
 
 
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
 def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, base_dir: Path) -> list[str]:
     """Each run against the baseline runs of its series (same config and hardware), and each
     capacity search against the baseline's search of the same name and label."""
@@ -171,14 +176,16 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
     old_caps = {(d["name"], d["label"]): d for d in capacity_files(base_dir) if d.get("hardware") in new_hw}
     for d in capacity_files(folder):
         o = old_caps.get((d["name"], d["label"]))
-        if o is None or d["capacity"] is None or o["capacity"] is None:
+        differ = None if o is None else capacity_file.differ(d, o)
+        if differ is None:
             lines.append(f"  capacity {d['label'] or d['name']}: no comparable baseline search")
             continue
-        lo, hi = o["ci_low"], o["ci_high"] if o["ci_high"] is not None else float("inf")
-        verdict = ("higher" if d["capacity"] > hi else "lower" if d["capacity"] < lo
-                   else "within the baseline's interval")
-        lines.append(f"  capacity {d['label'] or d['name']}: {d['capacity']:.3g} vs baseline {o['capacity']:.3g} "
-                     f"[{lo:.3g}, {o['ci_high'] if o['ci_high'] is not None else '-'}] {d['unit']}: {verdict}")
+        # different only when the brackets are disjoint: each is where its search's answer lies
+        verdict = ("within the baseline's bracket" if not differ else
+                   "higher" if (d["bracket_low"] or 0) > (o["bracket_high"] or float("inf")) else "lower")
+        bk = lambda x: f"[{_g(x['bracket_low'])}, {_g(x['bracket_high'])}]"   # noqa: E731
+        lines.append(f"  capacity {d['label'] or d['name']}: {_g(d['capacity'])} in {bk(d)} vs baseline "
+                     f"{_g(o['capacity'])} in {bk(o)} {d['unit']}: {verdict}")
     return [f"against the baseline in {base_dir} (runs as the unit: the new run against the baseline runs' "
             "spread, a t interval on log values; a verdict needs >= 2 baseline runs, the interval clear of "
             f"+/-{verdicts.DRIFT_ALLOWANCE_PCT:g}% (another session) and the change beyond +/-5%; one against one "

@@ -1,5 +1,6 @@
 """A capacity search (`load.kind: capacity`): the highest load meeting the SLOs, found by raising
-load geometrically from `search.low` to saturation, then bisecting (docs/capacity.md). Its
+load geometrically from `search.low` to saturation, then bisecting, then confirmed by a run of
+`search.confirm_s` (docs/capacity.md). Its
 probes are runs of the kind named by `search.over`, built by that kind (`LoadKind.at`); the loop
 that runs them is bench.run.capacity, its decisions bench.metrics.slo."""
 from __future__ import annotations
@@ -19,12 +20,17 @@ class SearchSpec(BaseModel):
     growth: float = Field(default=2.0, gt=1, description="load multiplier while looking for saturation")
     precision_pct: float = Field(default=10.0, gt=0, description="bisect until first bad / last good - 1 <= this")
     time_cap_s: float = Field(default=180.0, gt=0, description="the whole search, warm-up included")
-    min_duration_s: float = Field(default=5.0, gt=0, description="each point runs at least this long")
-    max_duration_s: float = Field(default=30.0, gt=0, description="each point runs at most this long")
-    min_units: int = Field(default=10, ge=1, description="each point judges at least this many units")
-    rel_precision: float = Field(default=0.1, gt=0, lt=1, description=(
-        "a point also stops once its SLO statistic at the percentile is known within +/- this share"))
-    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="of the Wilson bound on attainment")
+    min_duration_s: float = Field(default=5.0, gt=0, description="each probe's interim look, this far in")
+    max_duration_s: float = Field(default=30.0, gt=0, description=(
+        "each probe's end (on, up to 4x, while it has fewer units than a verdict needs)"))
+    min_units: int = Field(default=10, ge=1, description=(
+        "a probe runs on past max_duration_s until it has at least this many units (and as many as a verdict needs)"))
+    confidence: float = Field(default=0.9, gt=0.5, lt=1, description=(
+        "1 - the chance a probe is called met though its attainment is below the target"))
+    confirm_s: float = Field(default=10.0, gt=0, description=(
+        "each confirmation run at the found capacity runs this long (its time is kept back from the cap)"))
+    unloaded_sessions: int = Field(default=5, ge=1, description=(
+        "sessions run one at a time to fix relative SLO thresholds (slo: {ttft_ms: 3x})"))
 
     @property
     def kind(self) -> type[LoadKind]:
@@ -48,6 +54,8 @@ class SearchSpec(BaseModel):
             raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
         if self.min_duration_s > self.max_duration_s:
             raise ValueError("min_duration_s must be <= max_duration_s")
+        if self.confirm_s + self.min_duration_s > self.time_cap_s:
+            raise ValueError(f"time_cap_s ({self.time_cap_s:g}) leaves no probe after confirm_s ({self.confirm_s:g})")
         if not self.kind.per_second and (self.low != int(self.low) or self.high != int(self.high)):
             raise ValueError(f"over {self.over!r} needs whole numbers for low and high")
         return self
@@ -70,6 +78,12 @@ class Capacity(LoadKind):
         """The probe at `value`; only the first warms up (the engine stays warm between probes)."""
         load = int(value) if not self.search.kind.per_second else value
         return self.search.kind.at(load, duration_s, self.warmup if first else 0, self.workers, self)
+
+    def unloaded(self, sessions: int) -> LoadKind:
+        """The unloaded measurement before a search with relative thresholds: `sessions` of the
+        workload one at a time (nothing else in flight), warmed up first."""
+        from bench import registry
+        return registry.load_class("concurrency")(concurrency=1, requests=sessions, warmup=self.warmup, workers=1)
 
     def problem(self, thresholds: dict[str, float], tasks: bool, trace_timed: bool, workload: str) -> str | None:
         """What this search cannot do with that SLO and workload (traits, never workload names)."""

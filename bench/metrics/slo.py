@@ -1,31 +1,55 @@
-"""Pure decisions of the capacity search: which units meet the SLO, when a load point has been
-measured enough to call (a Wilson bound on its attainment, in the spirit of MLPerf's early
-stopping), and which load to probe next (raise to saturation, then bisect).
+"""Pure decisions of the capacity search (docs/capacity.md): which units meet the SLO, whether a
+probe met it (batch means at fixed looks), whether it is past saturation (its backlog), which load
+to probe next, and which load to confirm.
 
-A unit is a request, or a whole task for workloads whose sessions are tasks. A point meets the
-SLO when the share of its units meeting every threshold (its attainment) is >= the target
-(percentile / 100): with one threshold that is "the percentile of that metric <= threshold".
+A unit is a request, or a whole task for workloads whose sessions are tasks. For an open loop (a
+probe with a schedule) a unit's latency runs from its scheduled time, so a send the client made
+late counts against the SLO (no coordinated omission), and a unit due inside the probe's send
+window that never completed (never sent, cut off, failed) is a miss.
+
+A probe's verdict looks at its units twice at most (at `min_duration_s` and at its end), never
+before each start: the chance of a false "met" is spent once per look (LOOK_ALPHA_SHARE). At each
+look the first share of the window (the warm-up: the queue fills) is dropped and the attainment
+is bounded by batch means over consecutive batches of units, which stays valid when neighbouring
+latencies are correlated (a queue), and never tighter than a Wilson bound (independent units).
+scripts/sim_capacity.py shows the rate of false "met" calls on a simulated queue.
 """
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from scipy.stats import norm   # the normal quantile of the bound's confidence
+import numpy as np
+from scipy.stats import norm, rankdata, t as student_t
 
 from bench.metrics.core import meets_slo
 from bench.metrics.definitions import METRICS
 from bench.metrics.sample_values import completed
 from bench.types import Sample
 
-# Over-saturation (as GuideLLM stops on it): load went up but throughput barely did while the
-# latency at the percentile climbed; or an open loop completes far fewer units than it offers.
+# The first share of a probe's send window (at least one median latency: the time the system
+# takes to fill) is its warm-up and is not judged.
+WARMUP_SHARE = 0.2
+WARMUP_MAX_SHARE = 0.5
+BATCHES = 6                   # consecutive batches of units for the batch-means bound
+MIN_BATCHES = 3               # fewer units than this cannot be called met or missed
+LOOK_ALPHA_SHARE = (0.25, 0.75)   # of the false-"met" rate, spent at the interim look and at the end
+SERVED_SHARE = 0.95           # an open loop that serves less than this of its offer is past saturation
+NOISE_Z = 2.0                 # how many standard deviations of Little's-law noise a backlog must exceed
+DRIFT_LATENCY = 2.0           # second half's median latency over the first's: not stationary
+DRIFT_ATTAINMENT = 0.1        # second half's attainment this far below the first's (beyond noise)
+PRESSURE_FLOOR = 0.1          # units this far within every threshold count alike for correlation
+
+# Closed loops (no schedule): load went up but throughput barely did while the latency at the
+# percentile climbed (as GuideLLM stops on it).
 SATURATED_GROWTH = 0.1
 SATURATED_LATENCY = 1.5
-SATURATED_RATE_SHARE = 0.7
 SATURATED_MIN_UNITS = 30     # fewer units make a point's throughput too noisy to call saturation on
 
+
+# ---- units ---------------------------------------------------------------------------------
 
 def unit_meets(samples: list[Sample], thresholds: dict[str, float]) -> bool:
     """A unit (a request, or every call of a task) meets the SLO when each call succeeded and met
@@ -56,6 +80,14 @@ def unit_key(sample: Sample, tasks: bool) -> str:
     return (sample.task_id or sample.request_id) if tasks else sample.request_id
 
 
+def from_scheduled(s: Sample) -> Sample:
+    """The sample as if sent when it was due: TTFT, E2E and task latency then run from the
+    scheduled time (TPOT and ITL do not change). For an open loop's SLO."""
+    return Sample(s.request_id, s.task_id, s.scheduled_ns, min(s.scheduled_ns, s.sent_ns), s.token_ns,
+                  s.chunk_ns, s.prompt_tokens, s.cached_prompt_tokens, s.output_tokens, s.output_token_ids,
+                  s.error, s.warmup, s.meta, s.done_ns)
+
+
 def attainment(samples: Iterable[Sample], thresholds: dict[str, float], tasks: bool) -> tuple[int, int]:
     """(units meeting every SLO, units) over the measured samples."""
     units: dict[str, list[Sample]] = {}
@@ -64,6 +96,64 @@ def attainment(samples: Iterable[Sample], thresholds: dict[str, float], tasks: b
             units.setdefault(unit_key(s, tasks), []).append(s)
     return sum(unit_meets(u, thresholds) for u in units.values()), len(units)
 
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One unit as a probe's verdict sees it."""
+    start_ns: int            # when it was due (open loop) or first sent (closed loop)
+    end_ns: int | None       # when it left the system; None: still in flight, or never sent
+    ok: bool                 # every call succeeded
+    good: bool | None        # met every threshold; None: not finished yet (at an interim look)
+    pressure: float          # worst value / threshold (inf: failed or not finished)
+    latency_ns: int | None   # start to end, for a finished unit
+
+
+def units_of(samples: Iterable[Sample], thresholds: dict[str, float], tasks: bool, scheduled: bool,
+             finished: set[str] | None = None) -> list[Unit]:
+    """The measured samples as units. `scheduled`: latency from the scheduled time (open loop).
+    `finished`: the unit keys whose session has ended (an interim look; None: all have)."""
+    groups: dict[str, list[Sample]] = {}
+    for s in samples:
+        if not s.warmup:
+            groups.setdefault(unit_key(s, tasks), []).append(from_scheduled(s) if scheduled else s)
+    out = []
+    for key, ss in groups.items():
+        start = min(s.sent_ns for s in ss)
+        done = finished is None or key in finished
+        end = max(s.end_ns for s in ss) if done else None
+        ok = all(completed(s) for s in ss)
+        good = unit_meets(ss, thresholds) if done else None
+        p = unit_pressure(ss, thresholds) if done else None
+        out.append(Unit(start, end, ok, good, math.inf if p is None else p,
+                        None if end is None else end - start))
+    return sorted(out, key=lambda u: u.start_ns)
+
+
+def missing_units(schedule_ns: Sequence[int], units: list[Unit], end_ns: int) -> list[Unit]:
+    """The units due before `end_ns` on the schedule that no sample stands for (never sent, or
+    cut off before their first call returned): each a miss, still in flight."""
+    seen = Counter(u.start_ns for u in units)
+    out = []
+    for due in schedule_ns:
+        if due >= end_ns:
+            break
+        if seen[due] > 0:
+            seen[due] -= 1
+        else:
+            out.append(Unit(int(due), None, False, False, math.inf, None))
+    return out
+
+
+def warmup_end_ns(units: list[Unit], t0_ns: int, end_ns: int) -> int:
+    """Where the judged part of a send window starts: WARMUP_SHARE of it, or one median latency
+    of its finished units if longer (the queue is still filling until then), at most half."""
+    lat = [u.latency_ns for u in units if u.latency_ns is not None and u.ok]
+    span = end_ns - t0_ns
+    cut = max(WARMUP_SHARE * span, float(np.median(lat)) if lat else 0.0)
+    return t0_ns + int(min(cut, WARMUP_MAX_SHARE * span))
+
+
+# ---- the attainment bound ------------------------------------------------------------------
 
 def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial share k/n (well-behaved near 0 and 1, unlike Wald)."""
@@ -76,35 +166,240 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     return max(0.0, mid - half), min(1.0, mid + half)
 
 
-def quantile_ci(sorted_values: list[float], q: float, confidence: float = 0.95) -> tuple[float, float, float]:
-    """(low, estimate, high) of the q-quantile: order statistics at the binomial ranks
-    n q -/+ z sqrt(n q (1 - q)) (distribution-free, as for a percentile's interval in MLPerf)."""
-    n = len(sorted_values)
-    z = float(norm.ppf(0.5 + confidence / 2))
-    half = z * math.sqrt(n * q * (1 - q))
-    at = lambda r: sorted_values[min(max(int(r), 0), n - 1)]   # noqa: E731
-    return at(math.floor(n * q - half) - 1), at(math.ceil(n * q) - 1), at(math.ceil(n * q + half) - 1)
+def effective_share(values: Sequence[float]) -> float:
+    """n_eff / n of a series of SLO pressures in time order: 1 / (1 + 2 sum of its
+    autocorrelations), summed in pairs while a pair is positive (Geyer's initial positive
+    sequence), over the ranks of the pressures clipped to [PRESSURE_FLOOR, inf] (a failed unit,
+    inf, is just the worst; units far within the SLO tie, so a drift among them, which cannot
+    move the attainment, is no correlation). A queue's neighbouring latencies are correlated, so
+    n units weigh as fewer independent ones."""
+    x = np.maximum(np.asarray(values, dtype=float), PRESSURE_FLOOR)
+    n = len(x)
+    if n < 4:
+        return 1.0
+    r = rankdata(x)
+    r = r - r.mean()
+    var = float((r * r).sum())
+    if var <= 0:
+        return 1.0
+    acf = np.correlate(r, r, mode="full")[n - 1:] / var      # lag 0 .. n-1
+    tau = 1.0                                                # tau = 1 + 2 (rho_1 + rho_2) + ...
+    for k in range(2, n, 2):
+        pair = float(acf[k - 1] + acf[k])
+        if pair <= 0:
+            break
+        tau += 2 * pair
+    return 1.0 / max(tau, 1.0)
 
 
-def point_verdict(k: int, n: int, target: float, elapsed_s: float, min_duration_s: float, min_units: int,
-                  confidence: float, rel_precision: float, pressures: list[float] | None = None) -> str | None:
-    """Why a load point may stop now, or None to keep measuring: 'met' / 'missed' when the Wilson
-    bound of the attainment k/n lies wholly above / below the target; 'precise' when the SLO
-    pressure at the percentile (sorted `pressures`, worst value / threshold per unit, inf for a
-    failed unit) is known within +/- rel_precision of itself though its interval straddles 1."""
-    if elapsed_s < min_duration_s or n < min_units:
-        return None
-    lo, hi = wilson(k, n, confidence)
-    if lo >= target:
-        return "met"
-    if hi < target:
-        return "missed"
-    if pressures:
-        p_lo, p, p_hi = quantile_ci(pressures, target, confidence)
-        if math.isfinite(p_hi) and (p_hi - p_lo) / 2 <= rel_precision * p:
-            return "precise"
-    return None
+def batch_bounds(good: Sequence[bool], alpha: float, values: Sequence[float] | None = None,
+                 batches: int = BATCHES) -> tuple[float, float, int]:
+    """(low, high): one-sided bounds, each wrong with probability alpha, of the attainment of the
+    units in `good` (in time order), and the number of batches. Batch means: the units split into
+    consecutive batches, a t bound on the mean of the batches' attainments (neighbours may be
+    correlated, batches far less); never tighter than the Wilson bound of all units pooled, at
+    the effective number of units when `values` (each unit's SLO pressure) show correlation
+    longer than a batch can hold."""
+    x = np.asarray(good, dtype=float)
+    n = len(x)
+    if n < MIN_BATCHES:
+        return 0.0, 1.0, 0
+    means = np.array([b.mean() for b in np.array_split(x, min(batches, n))])
+    b = len(means)
+    half = float(student_t.ppf(1 - alpha, b - 1)) * float(means.std(ddof=1)) / math.sqrt(b)
+    n_eff = n * (effective_share(values) if values is not None else 1.0)
+    p = float(x.mean())
+    w_lo, w_hi = wilson(p * n_eff, n_eff, 1 - 2 * alpha)
+    m = float(means.mean())
+    return max(0.0, min(m - half, w_lo)), min(1.0, max(m + half, w_hi)), b
 
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A probe's verdict at one look."""
+    call: str | None       # "met", "missed", or None (not decided: at the end, the SLO is not shown met)
+    why: str               # what decided it: attainment, drift, saturated, too_few
+    units: int             # judged units (due in the window after its warm-up)
+    good: int
+    low: float             # bounds on the attainment (pending units as misses / as hits)
+    high: float
+    batches: int
+    stationary: bool
+    effective_units: float   # units x their effective share (slo.effective_share)
+
+    @property
+    def attainment(self) -> float:
+        return self.good / self.units if self.units else 0.0
+
+
+def stationary(units: list[Unit]) -> bool:
+    """False when the second half of the judged units (in time) is much worse than the first:
+    its attainment lower beyond noise (at the effective number of units), or its median latency
+    DRIFT_LATENCY times the first's while it misses the SLO's pressure (median pressure > 1)."""
+    if len(units) < 2 * MIN_BATCHES:
+        return True
+    h1, h2 = units[:len(units) // 2], units[len(units) // 2:]
+    a1, a2 = (np.mean([bool(u.good) for u in h]) for h in (h1, h2))
+    p = (a1 * len(h1) + a2 * len(h2)) / len(units)
+    # within each half: a shift between the halves would itself read as a long correlation
+    eff = min(effective_share([u.pressure for u in h]) for h in (h1, h2))
+    noise = NOISE_Z * math.sqrt(max(p * (1 - p), 0.0) * (1 / len(h1) + 1 / len(h2)) / eff)
+    if a2 < a1 - max(DRIFT_ATTAINMENT, noise):
+        return False
+    l1, l2 = ([u.latency_ns for u in h if u.latency_ns is not None] for h in (h1, h2))
+    if l1 and l2 and len(l2) >= len(h2) // 2 and np.median([u.pressure for u in h2]) > 1:
+        return float(np.median(l2)) <= DRIFT_LATENCY * float(np.median(l1))
+    return True
+
+
+def look_alpha(alpha: float, final: bool) -> float:
+    """The false-"met" rate one look may spend (the two looks' shares add up to alpha)."""
+    return alpha * LOOK_ALPHA_SHARE[1 if final else 0]
+
+
+def judge(units: list[Unit], from_ns: int, to_ns: int, target: float, alpha: float, final: bool,
+          met_allowed: bool = True) -> Verdict:
+    """The verdict on the units due in [from_ns, to_ns) (in time order). At an interim look a
+    unit not finished yet counts as a miss for "met" and as a hit for "missed", so neither call
+    leans on the units still out; at the end (`final`) it is a miss. Met: the lower bound is at
+    the target; missed: the upper bound is below it, or the second half drifted away."""
+    judged = [u for u in units if from_ns <= u.start_ns < to_ns]
+    a = look_alpha(alpha, final)
+    pessimistic = [bool(u.good) for u in judged]
+    optimistic = [u.good is not False for u in judged]
+    values = [u.pressure for u in judged]
+    low, _, b = batch_bounds(pessimistic, a, values)
+    _, high, _ = batch_bounds(optimistic, a, values)
+    steady = stationary(judged)
+    args = (len(judged), sum(pessimistic), low, high, b, steady, len(judged) * effective_share(values))
+    if b == 0:
+        return Verdict(None, "too_few", *args)
+    if high < target:
+        return Verdict("missed", "attainment", *args)
+    if not steady and (final or all(u.good is not None for u in judged)):
+        return Verdict("missed", "drift", *args)
+    if met_allowed and low >= target and steady:
+        return Verdict("met", "attainment", *args)
+    return Verdict(None, "attainment", *args)
+
+
+def units_needed(target: float, alpha: float) -> int:
+    """The fewest units that can show the target met at the end, every one of them good
+    (Wilson's lower bound of n / n at the final look's share of alpha reaches the target)."""
+    z = float(norm.ppf(1 - look_alpha(alpha, True)))
+    return max(MIN_BATCHES, math.ceil(z * z * target / (1 - target)))
+
+
+# ---- backlog: saturation and achieved load -------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a probe's send window [from, to) served of what it offered (open loop: units due in
+    it; closed loop: units started in it). Completions after `to` (the drain) do not count."""
+    window_s: float
+    offered: int               # units due (or started) in the window
+    served: int                # units finished well (every call succeeded) in the window
+    in_flight_start: int
+    in_flight_end: int
+    little: float              # rate x mean latency: the in flight a steady system holds
+    in_flight_sd: float        # standard deviation of the in flight over the window
+    served_share: float        # completion rate / arrival rate over the window (least squares)
+    mean_in_flight: float      # time average over the window (a closed loop's sustained load)
+
+    @property
+    def achieved_units_s(self) -> float:
+        return self.served / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def noise(self) -> float:
+        """The noise of the in-flight difference between the window's ends: two draws of the in
+        flight, of its spread over the window, at least Poisson(little) (M/G/infinity)."""
+        return NOISE_Z * math.sqrt(2) * max(self.in_flight_sd, math.sqrt(self.little + 1))
+
+
+def _rate(times_s: np.ndarray, grid_s: np.ndarray) -> float:
+    """Least-squares slope of the cumulative count of `times_s` over the grid (events per s)."""
+    counts = np.searchsorted(np.sort(times_s), grid_s, side="right")
+    return float(np.polyfit(grid_s, counts, 1)[0]) if len(grid_s) > 1 else 0.0
+
+
+def backlog(units: list[Unit], from_ns: int, to_ns: int) -> Backlog:
+    """The backlog of a send window, from every unit (those due before it too: they are in flight
+    at its start). Still-running and never-sent units are in flight until the end."""
+    span_s = max(to_ns - from_ns, 1) / 1e9
+    start = np.array([u.start_ns for u in units], dtype=float)
+    end = np.array([math.inf if u.end_ns is None else u.end_ns for u in units], dtype=float)
+    ok = np.array([u.ok for u in units], dtype=bool)
+    inside = (start >= from_ns) & (start < to_ns)
+    offered = int(inside.sum())
+    served_mask = ok & (end >= from_ns) & (end < to_ns)
+
+    def flight(t: float) -> int:
+        return int(((start <= t) & (end > t)).sum())
+    grid = np.linspace(from_ns, to_ns, 41)
+    flights = np.array([flight(t) for t in grid])
+    lat = [u.latency_ns / 1e9 for u in units if u.latency_ns is not None and u.ok and from_ns <= u.start_ns < to_ns]
+    little = offered / span_s * (float(np.mean(lat)) if lat else 0.0)
+    grid_s = (grid - from_ns) / 1e9
+    arr = _rate((start[inside] - from_ns) / 1e9, grid_s)
+    done = _rate((end[served_mask] - from_ns) / 1e9, grid_s)
+    share = done / arr if arr > 0 else (1.0 if offered == 0 else 0.0)
+    return Backlog(span_s, offered, int(served_mask.sum()), flight(from_ns), flight(to_ns - 1), little,
+                   float(flights.std()), min(share, 1.5), float(flights.mean()))
+
+
+def past_saturation(b: Backlog) -> bool:
+    """An open loop's probe is past saturation when, over its send window, it served less than
+    SERVED_SHARE of what was offered, or its in flight grew well beyond Little's law (rate x
+    latency), by more than the count noise either way."""
+    deficit = b.offered - b.served
+    if b.served_share < SERVED_SHARE and deficit > max((1 - SERVED_SHARE) * b.offered, b.noise):
+        return True
+    growth = b.in_flight_end - b.in_flight_start
+    return growth > b.noise and b.in_flight_end > 2 * b.little + b.noise
+
+
+def achieved_share(b: Backlog, offered_load: float, per_second: bool) -> float:
+    """The load a probe really served over its offer: completions per second in the send window
+    against the rate due in it (open loop), or the time-averaged in flight against C."""
+    if per_second:
+        return b.achieved_units_s / (b.offered / b.window_s) if b.offered else 0.0
+    return b.mean_in_flight / offered_load if offered_load else 0.0
+
+
+# ---- a probe's two looks ---------------------------------------------------------------------
+
+def interim_call(units: list[Unit], t0_ns: int, now_ns: int, target: float, alpha: float, open_loop: bool,
+                 met_allowed: bool = True) -> str | None:
+    """The look at `min_duration_s` into a probe (units: so far, unfinished ones with good=None):
+    'met', 'missed', 'saturated' (an open loop's backlog) or None to run to the end. Judged: the
+    units due after the warm-up and at least a 90th-percentile latency before now (most are
+    back; those still out count against either call)."""
+    lat = [u.latency_ns for u in units if u.latency_ns is not None]
+    cut = now_ns - int(np.percentile(lat, 90)) if lat else t0_ns
+    start = warmup_end_ns(units, t0_ns, now_ns)
+    if open_loop and past_saturation(backlog(units, start, now_ns)):
+        return "saturated"
+    return judge(units, start, cut, target, alpha, final=False, met_allowed=met_allowed).call
+
+
+def final_verdict(units: list[Unit], t0_ns: int, end_ns: int, target: float, alpha: float
+                  ) -> tuple[Verdict, Backlog]:
+    """The look at a probe's end (units: all, every one finished or a miss), over its send
+    window [t0, end) less the warm-up: the verdict, and the window's backlog."""
+    start = warmup_end_ns(units, t0_ns, end_ns)
+    return judge(units, start, end_ns, target, alpha, final=True), backlog(units, start, end_ns)
+
+
+def probe_met(interim: str | None, final: Verdict, saturated_: bool) -> bool:
+    """A probe met the SLO: called met at its interim look, or at its end with no interim call,
+    and not past saturation."""
+    if saturated_ or interim in ("missed", "saturated"):
+        return False
+    return interim == "met" or final.call == "met"
+
+
+# ---- the search ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Probe:
@@ -115,13 +410,10 @@ class Probe:
     pressure: float | None       # SLO pressure at the percentile (unit_pressure; saturation test)
 
 
-def saturated(probes: list[Probe], cur: Probe, per_second: bool) -> bool:
-    """Past saturation: more load than the nearest lower probe no longer buys throughput, only
-    latency (SLO pressure at the percentile: the thresholds scale it, so it works for any SLO).
-    `per_second`: the load is units per second, so served units/s can be held against it."""
+def saturated(probes: list[Probe], cur: Probe) -> bool:
+    """A closed loop past saturation: more load than the nearest lower probe no longer buys
+    throughput, only latency (SLO pressure at the percentile: the thresholds scale it)."""
     prev = max((p for p in probes if p.load < cur.load), key=lambda p: p.load, default=None)
-    if per_second and cur.units_s < SATURATED_RATE_SHARE * cur.load:
-        return True
     if prev is None or prev.pressure is None or cur.pressure is None:
         return False
     # throughput grew by less than a tenth of what the extra load would give if it scaled
@@ -139,20 +431,23 @@ def bracket(probes: list[Probe]) -> tuple[Probe | None, Probe | None]:
 
 def next_load(probes: list[Probe], low: float, high: float, growth: float, precision_pct: float,
               integer: bool) -> float | None:
-    """The next load to probe, or None when the search is done: from `low` multiply by `growth`
-    until a point misses (or `high` is met), then bisect [last good, first bad] until it is
-    within precision_pct (or one apart, for whole-number loads)."""
+    """The next load to probe, or None when the bracket is found: from `low` multiply by `growth`
+    up to `high` until a point misses, then bisect [last good, first bad] until it is within
+    precision_pct (or one apart, for whole-number loads). A range that holds no crossing is
+    left: while every probe meets, above `high` by `growth`; while none does, below the lowest
+    by `growth` (whole-number loads stop at 1). The caller's time cap ends either."""
     if not probes:
         return low
     good, bad = bracket(probes)
     if bad is None:
         top = max(p.load for p in probes)
-        if top >= high:
-            return None
-        nxt = min(top * growth, high)
+        nxt = min(top * growth, high) if top < high else top * growth
         return float(max(math.ceil(nxt), top + 1)) if integer else nxt
     if good is None:
-        return None                            # even the lowest load misses
+        nxt = bad.load / growth
+        if integer:
+            return None if bad.load <= 1 else float(min(math.floor(nxt), bad.load - 1)) or 1.0
+        return nxt
     if integer and bad.load - good.load <= 1:
         return None
     if bad.load / good.load - 1 <= precision_pct / 100:
@@ -161,15 +456,31 @@ def next_load(probes: list[Probe], low: float, high: float, growth: float, preci
     return float(round(mid)) if integer else mid
 
 
-def estimate(good: Probe | None, bad: Probe | None, target: float) -> tuple[float | None, float, float | None]:
-    """(capacity, ci_low, ci_high): the load where attainment crosses the target, linearly between
-    the bracketing points' attainments, inside [last good, first bad]. None when no load met it."""
-    if good is None:
-        return None, 0.0, bad.load if bad else None
+def missing_side(probes: list[Probe], integer: bool) -> str | None:
+    """Which side of the bracket the probes lack: 'high' (every probe met), 'low' (none did;
+    None for whole-number loads once 1 missed: no lower load exists), or None."""
+    good, bad = bracket(probes)
+    if not probes:
+        return "both"
     if bad is None:
-        return good.load, good.load, None       # every probe met: a lower bound
-    span = good.attainment - bad.attainment
-    if bad.attainment >= target:                # bad for saturation or a failed run, not attainment
-        return good.load, good.load, bad.load
-    t = (good.attainment - target) / span if span > 0 else 0.0
-    return good.load + min(max(t, 0.0), 1.0) * (bad.load - good.load), good.load, bad.load
+        return "high"
+    if good is None and not (integer and bad.load <= 1):
+        return "low"
+    return None
+
+
+def confirm_next(tried: list[tuple[float, bool]], last_good: float, precision_pct: float,
+                 integer: bool) -> float | None:
+    """The next load to confirm: the last good load first; after a failed confirmation, one
+    precision step below the load that failed (whole-number loads: at least one less); None
+    once one passed or no lower load is left."""
+    if not tried:
+        return last_good
+    load, ok = tried[-1]
+    if ok:
+        return None
+    nxt = load / (1 + precision_pct / 100)
+    if integer:
+        nxt = float(min(math.floor(nxt), load - 1))
+        return nxt if nxt >= 1 else None
+    return nxt

@@ -10,6 +10,7 @@ from bench.logs import formats
 from bench.logs.calls import Log
 from bench.profile import fit as fitting
 from bench.profile.profile import Profile, build, render
+from bench.results import capacity_file
 
 FORMATS = ("auto", *formats.NAMES)
 
@@ -51,9 +52,8 @@ def forecast_text(p: Profile, runs: list[str], tasks_per_hour: float, price: flo
     if tasks_per_hour <= 0 or price < 0:
         raise UserError("--tasks-per-hour", "needs --tasks-per-hour > 0 and --price-per-gpu-hour >= 0")
     cap = forecast.capacity_path(runs)
-    if cap is not None:   # a capacity search: its found capacity, with the search's interval
-        import json
-        doc = json.loads(cap.read_text())
+    if cap is not None:   # a capacity search: its confirmed capacity, with the search's bracket
+        doc = capacity_file.read(cap)
         f = forecast.from_capacity(doc, tasks_per_hour / 3600, price, gpus_per_replica)
         tok = float((p.values["prompt_tokens_per_task"] + p.values["output_tokens_per_task"]).mean())
         lines = [f"forecast for {tasks_per_hour:g} tasks/hour of this profile ({tok:.4g} tokens per task in "

@@ -1,27 +1,91 @@
 """A capacity search's file, `<search id>.capacity.json` (written by bench.run.capacity, the
-authority on the search), in one line: what `bench run` and `bench summary` print of it."""
+authority on the search): read back with older files upgraded (`read`, `upgrade`), and in one
+line (`describe`): what `bench run` and `bench summary` print of it.
+
+Schema 2 (this one): `capacity` is a confirmed load (a confirmation run of
+`search_settings.confirm_s` met the SLO and served >= 95% of its offer), with
+`achieved_units_s` beside it; `bracket_low` / `bracket_high` are the search's last good and
+first bad loads, `bracket_missing` names a side the search did not find and
+`bracket_missing_why` why. Schema 1 (no `schema` key) had an unconfirmed, interpolated
+`capacity` and called the bracket `ci_low` / `ci_high`; `upgrade` renames them and marks the
+capacity unconfirmed.
+"""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from bench import registry
 
+SCHEMA = 2
+
+
+def upgrade(d: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 file's dict in schema 2's names (a copy; a schema-2 dict as it is)."""
+    if d.get("schema", 1) >= SCHEMA:
+        return d
+    d = dict(d)
+    lo, hi = d.pop("ci_low", None), d.pop("ci_high", None)
+    good = lo if d.get("capacity") is not None else None
+    d |= {"schema": SCHEMA, "bracket_low": good, "bracket_high": hi, "confirmed": False,
+          "achieved_units_s": None, "slo_relative": None,
+          "bracket_missing": "high" if hi is None and good is not None else "low" if good is None and hi else None,
+          "bracket_missing_why": None}
+    return d
+
+
+def read(path: Path | str) -> dict[str, Any]:
+    """A capacity file, upgraded to this schema."""
+    return upgrade(json.loads(Path(path).read_text()))
+
+
+def differ(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    """Two searches differ only when their brackets are disjoint; None when one has none."""
+    def span(d):
+        lo, hi = d.get("bracket_low"), d.get("bracket_high")
+        if lo is None and hi is None:
+            return None
+        return (lo if lo is not None else 0.0), (hi if hi is not None else float("inf"))
+    sa, sb = span(a), span(b)
+    if sa is None or sb is None:
+        return None
+    return sa[1] < sb[0] or sb[1] < sa[0]
+
+
+def _slo_text(d: dict[str, Any]) -> str:
+    rel = d.get("slo_relative") or {}
+    parts = []
+    for k, v in d["slo"].items():
+        if v is None or k == "percentile":
+            continue
+        parts.append(f"{k} <= {v:g}" + (f" ({rel[k]['unloaded_x']:g}x unloaded)" if k in rel else ""))
+    return ", ".join(parts)
+
 
 def describe(d: dict[str, Any]) -> str:
     """A search file's answer in one line (bench run and bench summary print it)."""
-    thresholds = ", ".join(f"{k} <= {v:g}" for k, v in d["slo"].items() if v is not None and k != "percentile")
-    head = (f"{d['label'] or d['name']} ({d['workload']} on {d['backend']}; {thresholds} for "
+    d = upgrade(d)
+    head = (f"{d['label'] or d['name']} ({d['workload']} on {d['backend']}; {_slo_text(d)} for "
             f"{d['slo']['percentile']:g}% of {'tasks' if d['units_s_unit'] == 'tasks/s' else 'requests'}): ")
-    if d["capacity"] is None and d["ci_high"] is None:
+    lo, hi, unit = d["bracket_low"], d["bracket_high"], d["unit"]
+    fmt = lambda x: "-" if x is None else f"{x:.3g}"        # noqa: E731
+    why = f" ({d['bracket_missing_why']})" if d.get("bracket_missing_why") else ""
+    bracket = f"bracket [{fmt(lo)}, {fmt(hi)}] {unit}"
+    if d.get("bracket_missing") == "high":
+        bracket += f"; no upper side: every probe met{why}"
+    elif d.get("bracket_missing") == "low":
+        bracket += f"; no lower side: even the lowest load probed missed{why}"
+    tail = f"; {len(d['probes'])} probes, stopped: {d['stopped']}"
+    if lo is None and hi is None:
         return head + f"no probe finished; stopped: {d['stopped']}"
     if d["capacity"] is None:
-        return head + f"below {d['ci_high']:g} {d['unit']} (even the lowest load probed missed)"
-    hi = "-" if d["ci_high"] is None else f"{d['ci_high']:.3g}"
+        said = "not confirmed" if lo is not None else "none"
+        return head + f"capacity {said}; {bracket}{tail}"
     per_second = registry.load_class(d["over"]).per_second       # the load is itself units/s
-    rate = d["capacity"] if per_second else d["units_s_at_capacity"]
-    at = "" if per_second else f", serving {rate:.3g} {d['units_s_unit']}"
+    rate = d.get("achieved_units_s") if per_second else d.get("units_s_at_capacity")
+    at = f", served {rate:.3g} {d['units_s_unit']}" if rate else ""
     if rate and d["units_s_unit"] == "tasks/s":
         at += f" = {rate * 3600:,.0f} tasks/hour"
-    note = " (every probe met: a lower bound)" if d["ci_high"] is None else ""
-    return (head + f"{d['capacity']:.3g} {d['unit']} in [{d['ci_low']:.3g}, {hi}]{at}{note}; "
-                   f"{len(d['probes'])} probes, stopped: {d['stopped']}")
+    confirmed = "confirmed" if d.get("confirmed") else "not confirmed"
+    return head + f"{d['capacity']:.3g} {unit} ({confirmed}{at}); {bracket}{tail}"

@@ -1,6 +1,9 @@
 """Capacity at SLO: the search loop (`load.kind: capacity`, bench.load.capacity). Each probe is a
 normal run (bench.run.run_one) of the kind the search names, built by that kind, on the engine
-already started; the decisions are pure (bench.metrics.slo).
+already started; the decisions are pure (bench.metrics.slo). In order: an unloaded measurement
+when an SLO threshold is relative (it fixes the absolute thresholds), the search's probes until
+the bracket [last good, first bad] is found (or the time cap, less the confirmation's reserve),
+then confirmation runs of `search.confirm_s` from the last good load down until one holds.
 
 The search's own file, results/<search id>.capacity.json, written only here, is the authority on
 the search: it is rewritten after every probe, so an interrupted or time-capped search leaves
@@ -10,20 +13,22 @@ every probe on disk and a file that says how it stopped. Each probe's run.json c
 from __future__ import annotations
 
 import asyncio
-import bisect
 import math
 import time
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench import registry
-from bench.config import RunSpec
+from bench.config import RunSpec, SLOSpec
+from bench.load.base import LoadKind
 from bench.metrics import slo
+from bench.results.capacity_file import SCHEMA
 from bench.results.files import atomic_write_json, new_run_id
 from bench.results.run import Run
-from bench.run.driver import now_ns
+from bench.run.driver import now_ns, seeded
 from bench.run.engines import Engine
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
@@ -32,18 +37,45 @@ from bench.types import Sample
 # The drive of a point ends this share of the remaining time into it, so the sessions still in
 # flight can drain before the hard cap (which cancels them) falls.
 DRAIN_SHARE = 0.85
+# A confirmation must serve at least this share of the load it was offered.
+ACHIEVED_SHARE = 0.95
+# A probe with fewer units than a verdict needs at max_duration_s runs on, up to this many times
+# it, until it has them (a low load in a short probe could not show the SLO met).
+EXTEND = 4.0
+UNITS_MARGIN = 1.25     # effective units wanted over the fewest a verdict needs (a miss or two)
+# A session due this little before a look or a stop may not have been sent yet, the client being
+# on time: it is no miss. One due longer before was late.
+SEND_GRACE_NS = 50_000_000
+ENOUGH_EVERY_NS = 500_000_000   # how often past end_s the watch counts its effective units
+
+
+def schedule_ns(load: LoadKind, seed: int, t0_ns: int, end_ns: int) -> list[int]:
+    """The due times the driver gave an open loop's sessions before `end_ns` (its own offsets,
+    from the same seed, stamped as bench.run.driver.schedule stamps them)."""
+    due = (t0_ns + int(o * 1e9) for o in load.offsets_s(seeded(seed)))
+    return list(takewhile(lambda d: d < end_ns, due))
 
 
 class Watch:
     """Wraps the runner's Progress: keeps each unit's samples and answers the driver's `stop`
-    check from the units finished so far (the Wilson bound of slo.point_verdict)."""
+    check, which looks at the units' outcomes once, at `look_s` into the run (slo.interim_call),
+    never before; and ends the send window at `end_s` once it holds `units_wanted` effective
+    units (a count, weighed by the units' correlation, not an outcome: the final verdict is taken
+    after the drain, in ProbeMarks)."""
 
-    def __init__(self, inner: Progress, search, thresholds: dict[str, float], target: float, tasks: bool):
-        self.inner, self.search, self.thresholds, self.target, self.tasks = inner, search, thresholds, target, tasks
+    def __init__(self, inner: Progress, spec: RunSpec, thresholds: dict[str, float], target: float,
+                 tasks: bool, alpha: float, look_s: float | None, met_stops: bool = True,
+                 end_s: float | None = None, units_wanted: int = 0):
+        self.inner, self.spec, self.thresholds, self.target = inner, spec, thresholds, target
+        self.tasks, self.alpha, self.look_s, self.met_stops = tasks, alpha, look_s, met_stops
+        self.end_s, self.units_wanted = end_s, units_wanted
+        self.counted_ns = 0
+        self.scheduled = spec.load.scheduled       # an open loop: latency from the due time
         self.units: dict[str, list[Sample]] = {}
-        self.seen = self.good = 0
-        self.pressures: list[float] = []      # sorted, per finished unit
-        self.reason: str | None = None
+        self.t0_ns: int | None = None
+        self.stop_ns: int | None = None          # when the look ended the send window
+        self.reason: str | None = None           # the interim look's call
+        self.looked = False
 
     def start(self, label: str, total: int | None) -> None:
         self.inner.start(label, total)
@@ -59,33 +91,64 @@ class Watch:
         if not sample.warmup:
             self.units.setdefault(slo.unit_key(sample, self.tasks), []).append(sample)
 
-    def check(self, stats) -> str | None:
-        for sid in stats.finished_ids[self.seen:]:
-            unit = self.units.get(sid, [])
-            self.good += slo.unit_meets(unit, self.thresholds)
-            p = slo.unit_pressure(unit, self.thresholds)
-            bisect.insort(self.pressures, math.inf if p is None else p)
-        self.seen = len(stats.finished_ids)
-        s = self.search
-        self.reason = slo.point_verdict(self.good, self.seen, self.target, (now_ns() - stats.t0_ns) / 1e9,
-                                        s.min_duration_s, s.min_units, s.confidence, s.rel_precision,
-                                        self.pressures)
-        return self.reason
-
     def samples(self) -> list[Sample]:
         return [x for u in self.units.values() for x in u]
 
+    def units_at(self, end_ns: int, finished: set[str] | None) -> list[slo.Unit]:
+        """The units so far, with (open loop) the ones due before `end_ns` (less the send grace)
+        that no sample shows."""
+        units = slo.units_of(self.samples(), self.thresholds, self.tasks, self.scheduled, finished)
+        if self.scheduled and self.t0_ns is not None:
+            due_by = end_ns - SEND_GRACE_NS
+            units += slo.missing_units(schedule_ns(self.spec.load, self.spec.seed, self.t0_ns, due_by), units, due_by)
+        return sorted(units, key=lambda u: u.start_ns)
 
-def percentile_stats(samples: list[Sample], thresholds: dict[str, float], pct: float, tasks: bool
-                     ) -> tuple[dict[str, float], float | None]:
-    """Each threshold's statistic at the SLO percentile (`ttft_ms_p90`), and the units' SLO
-    pressure at it (worst value / threshold: > 1 misses), for the saturation test."""
-    units: dict[str, list[Sample]] = {}
+    def window_end(self, duration_s: float) -> int:
+        """The end of the send window: the deadline, or where this watch stopped the drive (the
+        stop comes just before a session due by then would start: SEND_GRACE_NS keeps it)."""
+        t0 = self.t0_ns if self.t0_ns is not None else now_ns()
+        return self.stop_ns if self.stop_ns is not None else t0 + int(duration_s * 1e9)
+
+    def _enough(self, now: int) -> bool:
+        """Whether the units the verdict will judge (an open loop's due ones, answered or not; a
+        closed loop's answered ones; after the warm-up share), weighed by their correlation,
+        reach `units_wanted`. Counted at most every ENOUGH_EVERY_NS (it is asked before each start)."""
+        if now - self.counted_ns < ENOUGH_EVERY_NS:
+            return False
+        self.counted_ns = now
+        n = (self.spec.load.offered * (now - (self.t0_ns or now)) / 1e9 if self.scheduled
+             else len(self.units)) * (1 - slo.WARMUP_SHARE)
+        units = slo.units_of(self.samples(), self.thresholds, self.tasks, self.scheduled)
+        return n * slo.effective_share([u.pressure for u in units]) >= self.units_wanted
+
+    def check(self, stats) -> str | None:
+        self.t0_ns = stats.t0_ns
+        now = now_ns()
+        if not self.looked and self.look_s is not None and now >= stats.t0_ns + int(self.look_s * 1e9):
+            self.looked = True
+            units = self.units_at(now, set(stats.finished_ids))
+            self.reason = slo.interim_call(units, stats.t0_ns, now, self.target, self.alpha, self.scheduled,
+                                           self.met_stops)
+            if self.reason:
+                self.stop_ns = now
+                return self.reason
+        if self.end_s is not None and now >= stats.t0_ns + int(self.end_s * 1e9) and self._enough(now):
+            self.stop_ns = now
+            return "end"
+        return None
+
+
+def percentile_stats(units: list[slo.Unit], samples: list[Sample], thresholds: dict[str, float], pct: float,
+                     tasks: bool, scheduled: bool) -> tuple[dict[str, float], float | None]:
+    """Each threshold's per-unit value (worst call, or task latency; from the due time for an
+    open loop) at the SLO percentile, named `slo_<key>_p<pct>_per_unit` (not the summary's
+    `<key>_p<pct>`: a different quantity), and the units' SLO pressure at it."""
+    groups: dict[str, list[Sample]] = {}
     for s in samples:
-        units.setdefault(slo.unit_key(s, tasks), []).append(s)
-    vals = {k: [v for u in units.values() if (v := slo.unit_value(u, k)) is not None] for k in thresholds}
-    out = {f"{k}_p{pct:g}": float(np.percentile(v, pct)) for k, v in vals.items() if v}
-    pressure = [p for u in units.values() if (p := slo.unit_pressure(u, thresholds)) is not None]
+        groups.setdefault(slo.unit_key(s, tasks), []).append(slo.from_scheduled(s) if scheduled else s)
+    vals = {k: [v for u in groups.values() if (v := slo.unit_value(u, k)) is not None] for k in thresholds}
+    out = {f"slo_{k}_p{pct:g}_per_unit": float(np.percentile(v, pct)) for k, v in vals.items() if v}
+    pressure = [u.pressure for u in units]
     return out, (float(np.percentile(pressure, pct)) if pressure else None)
 
 
@@ -96,39 +159,70 @@ def probe_spec(spec: RunSpec, load: float, duration_s: float, first: bool) -> Ru
     return spec.model_copy(update={"load": probe, "label": label})
 
 
+def unloaded_spec(spec: RunSpec, sessions: int) -> RunSpec:
+    """The unloaded measurement: `sessions` of the workload one at a time, warmed up first; its
+    SLO keeps only the absolute thresholds."""
+    load = spec.load.unloaded(sessions)
+    label = ",".join(x for x in (spec.label, "unloaded") if x)
+    return spec.model_copy(update={"load": load, "label": label, "slo": spec.slo.absolute_only()})
+
+
 class Search:
     """One capacity search's state and its file."""
 
     def __init__(self, spec: RunSpec, results_dir: Path, deadline: float):
         self.spec, self.s = spec, spec.load.search
         self.kind = self.s.kind
+        self.integer = not self.kind.per_second
         self.tasks = registry.workload_class(spec.workload.kind).sessions_are_tasks
-        self.thresholds, self.target = spec.slo.thresholds(), spec.slo.target
+        self.slo: SLOSpec = spec.slo                # absolute once the unloaded run fixed it
+        self.relative: dict[str, Any] | None = None   # the relative thresholds and what fixed them
+        self.target = spec.slo.target
+        self.alpha = 1 - self.s.confidence
         self.id = new_run_id(spec.name, spec.label)
         self.path = Path(results_dir) / f"{self.id}.capacity.json"
         self.deadline = deadline              # time.monotonic() of the time cap
-        self.probes: list[slo.Probe] = []
+        self.probes: list[slo.Probe] = []     # the search's probes (confirmations apart)
         self.rows: list[dict[str, Any]] = []
+        self.confirmed: dict[str, Any] | None = None
+        self.tried: list[tuple[float, bool]] = []
+        self.inconclusive: set[float] = set()   # loads whose probe had too few units to show anything
         self.stopped = "running"
+        self.overhead_s = 0.0                 # a run's time beyond its send window (drain, set-up, files)
         self.hardware: str | None = None      # for comparing searches across machines
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.slo.thresholds()
+
+    def reserve_s(self) -> float:
+        """The time kept back for one confirmation: its send window and the most any run so far
+        took beyond its own (drain, set-up, files), at least the drain share."""
+        return max(self.s.confirm_s / DRAIN_SHARE, self.s.confirm_s + self.overhead_s)
 
     def doc(self) -> dict[str, Any]:
         good, bad = slo.bracket(self.probes)
-        cap, lo, hi = slo.estimate(good, bad, self.target)
-        # the units/s the system served at that load (for a load in sessions, what a forecast needs)
-        at = None
-        if cap is not None:
-            span = (bad.load - good.load) if bad else 0.0
-            t = (cap - good.load) / span if span else 0.0
-            at = good.units_s + t * ((bad.units_s if bad else good.units_s) - good.units_s)
-        return {"search": self.id, "name": self.spec.name, "label": self.spec.label,
+        side = slo.missing_side(self.probes, self.integer)
+        why = None
+        if side in ("high", "low", "both"):
+            why = {"time_cap": "the time cap", "interrupted": "an interruption",
+                   "too_few_units": "a probe there holds too few units to show the SLO"}.get(self.stopped, self.stopped)
+        c = self.confirmed or {}
+        return {"schema": SCHEMA, "search": self.id, "name": self.spec.name, "label": self.spec.label,
                 "workload": self.spec.workload.kind, "backend": self.spec.backend.name,
                 "model": self.spec.model, "over": self.s.over, "unit": self.kind.unit(self.tasks),
-                "slo": self.spec.slo.model_dump() | {"percentile": self.target * 100},
-                "search_settings": self.s.model_dump(), "capacity": cap, "ci_low": lo, "ci_high": hi,
-                "units_s_at_capacity": at, "units_s_unit": "tasks/s" if self.tasks else "requests/s",
-                "bounded": "below_low" if good is None and bad else "at_high" if bad is None and good else None,
-                "hardware": self.hardware, "stopped": self.stopped, "probes": self.rows}
+                "slo": self.slo.thresholds() | {"percentile": self.target * 100},
+                "slo_relative": self.relative,
+                "search_settings": self.s.model_dump(),
+                "capacity": c.get("load"), "confirmed": self.confirmed is not None,
+                "achieved_units_s": c.get("achieved_units_s"),
+                "units_s_at_capacity": c.get("units_s"),
+                "units_s_unit": "tasks/s" if self.tasks else "requests/s",
+                "confirmations": [{"load": x, "held": ok} for x, ok in self.tried],
+                "bracket_low": good.load if good else None, "bracket_high": bad.load if bad else None,
+                "bracket_missing": side, "bracket_missing_why": why,
+                "run_overhead_s": self.overhead_s, "hardware": self.hardware, "stopped": self.stopped,
+                "probes": self.rows}
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,16 +231,23 @@ class Search:
 
 class ProbeMarks:
     """One probe's marks: `capacity_probe` at the start ("running"), then its verdict when the
-    run finishes (or why it was cut off), handed to the run's writer; the search's row too."""
+    run finishes (or why it was cut off), handed to the run's writer; the search's row too.
+    `role`: search (a probe of the search), confirm (a confirmation run)."""
 
-    def __init__(self, search: Search, load: float, watch: Watch):
-        self.search, self.load, self.watch = search, load, watch
+    def __init__(self, search: Search, load: float, watch: Watch, duration_s: float, role: str = "search"):
+        self.search, self.load, self.watch, self.duration_s, self.role = search, load, watch, duration_s, role
+        self.verdict: dict[str, Any] | None = None
+        self.cap_at = math.inf                 # time.monotonic() of this run's own hard cap
+
+    def _head(self) -> dict[str, Any]:
+        st = self.search
+        head = {"search": st.id, "role": self.role, "load": self.load, "over": st.s.over}
+        return head | ({"slo_relative": st.relative} if st.relative else {})
 
     def at_start(self) -> dict[str, Any]:
         st = self.search
-        return {"capacity_probe": {"search": st.id, "load": self.load, "over": st.s.over, "slo_met": None,
-                                   "attainment": None, "stop": "running"},
-                "capacity_file": st.path.name}
+        mark = self._head() | {"slo_met": None, "attainment": None, "stop": "running"}
+        return {"capacity_probe": mark, "capacity_file": st.path.name}
 
     def at_finish(self, meta: dict[str, Any], status: str, summary: dict[str, float]) -> dict[str, Any]:
         from bench.results.store import hardware
@@ -155,63 +256,175 @@ class ProbeMarks:
         st.hardware = st.hardware or hardware(meta.get("env") or {})
         task = asyncio.current_task()
         if task is not None and task.cancelling():   # the time cap or Ctrl-C is cutting this probe off
-            why = "time_cap" if time.monotonic() >= st.deadline else "interrupted"
+            why = "time_cap" if time.monotonic() >= min(st.deadline, self.cap_at) - 0.05 else "interrupted"
             mark = self.at_start()["capacity_probe"] | {"stop": why, "slo_met": None}
             st.rows.append({"run_id": meta["run_id"], **mark, "status": "partial"})
             return {"capacity_probe": mark, "capacity_file": st.path.name}
         return {"capacity_probe": self._judge(meta["run_id"], status, summary), "capacity_file": st.path.name}
 
     def _judge(self, run_id: str, status: str, summary: dict[str, float]) -> dict[str, Any]:
-        st, load, stop = self.search, self.load, self.watch.reason or "max_duration"
-        ss = self.watch.samples()
-        k, n = slo.attainment(ss, st.thresholds, st.tasks)
-        share = k / n if n else 0.0
-        lo, hi = slo.wilson(k, n, st.s.confidence)
+        st, w, load = self.search, self.watch, self.load
+        t0 = w.t0_ns if w.t0_ns is not None else now_ns()
+        end = w.window_end(self.duration_s)
+        units = w.units_at(end, None)
+        v, bl = slo.final_verdict(units, t0, end, st.target, st.alpha)
+        achieved = slo.achieved_share(bl, load, st.kind.per_second)
         units_s = summary.get("tasks_s" if st.tasks else "request_s", 0.0)
-        pct_stats, pressure = percentile_stats(ss, st.thresholds, st.target * 100, st.tasks)
-        probe = slo.Probe(load, bool(n) and (stop == "met" or (stop != "missed" and share >= st.target)),
-                          share, units_s, pressure)
-        # saturation is looked for while raising the load; once a point missed, the SLO decides
-        raising = all(p.slo_met for p in st.probes)
-        sat = raising and n >= slo.SATURATED_MIN_UNITS and slo.saturated(st.probes, probe, st.kind.per_second)
-        if sat or status == "failed":
-            probe = slo.Probe(load, False, share, units_s, pressure)
-        st.probes.append(probe)
-        mark = {"search": st.id, "load": load, "over": st.s.over, "slo_met": probe.slo_met,
-                "attainment": share, "attainment_ci": [lo, hi], "units": n, "stop": stop, "saturated": sat}
-        st.rows.append({"run_id": run_id, **mark, "status": status, "units_s": units_s,
+        pct_stats, pressure = percentile_stats(units, w.samples(), st.thresholds, st.target * 100, st.tasks,
+                                               w.scheduled)
+        share = v.attainment
+        if w.scheduled:
+            sat = w.reason == "saturated" or slo.past_saturation(bl)
+        else:   # a closed loop's backlog cannot grow: flat throughput at rising latency, while raising
+            raising = self.role == "search" and all(p.slo_met for p in st.probes)
+            sat = raising and v.units >= slo.SATURATED_MIN_UNITS and slo.saturated(
+                st.probes, slo.Probe(load, True, share, bl.achieved_units_s, pressure))
+        met = slo.probe_met(w.reason, v, sat) and status != "failed"
+        # too few units to show anything (a probe the time cap squeezed): neither side of the bracket
+        inconclusive = v.call is None and not sat and v.effective_units < slo.units_needed(st.target, st.alpha)
+        if self.role == "confirm":
+            met = met and achieved >= ACHIEVED_SHARE
+        elif inconclusive:
+            st.inconclusive.add(load)
+        else:
+            st.probes.append(slo.Probe(load, met, share, bl.achieved_units_s, pressure))
+        stop = w.reason or ("end" if w.stop_ns else "duration")
+        verdict = (w.reason if w.reason in ("met", "missed") else v.call) or "unsure"
+        mark = self._head() | {
+            "slo_met": met, "verdict": verdict, "why": "saturated" if sat else v.why,
+            "attainment": share, "attainment_bounds": [v.low, v.high], "units": v.units, "batches": v.batches,
+            "effective_units": v.effective_units, "stationary": v.stationary, "stop": stop, "saturated": sat,
+            "inconclusive": inconclusive}
+        self.verdict = mark | {"achieved_units_s": bl.achieved_units_s, "achieved_share": achieved}
+        st.rows.append({"run_id": run_id, **mark, "status": status, "window_s": bl.window_s,
+                        "offered_units": bl.offered, "served_units": bl.served,
+                        "achieved_units_s": bl.achieved_units_s, "achieved_share": achieved,
+                        "in_flight_start": bl.in_flight_start, "in_flight_end": bl.in_flight_end,
+                        "little_in_flight": bl.little, "units_s": units_s,
                         "output_tok_s": summary.get("output_tok_s", 0.0),
                         "total_tok_s": summary.get("total_tok_s", 0.0), **pct_stats})
         return mark
 
 
+def _unloaded_values(samples: list[Sample], keys: list[str], tasks: bool) -> dict[str, float]:
+    """Each relative key's median per-unit value with nothing else in flight."""
+    groups: dict[str, list[Sample]] = {}
+    for s in samples:
+        if not s.warmup:
+            groups.setdefault(slo.unit_key(s, tasks), []).append(s)
+    out = {}
+    for k in keys:
+        vals = [v for u in groups.values() if (v := slo.unit_value(u, k)) is not None]
+        if vals:
+            out[k] = float(np.median(vals))
+    return out
+
+
+async def _run_point(st: Search, engine: Engine, results_dir: Path, progress: Progress, suite: str,
+                     load: float, duration_s: float, first: bool, role: str,
+                     remaining_s: float) -> tuple[Run, ProbeMarks]:
+    s = st.s
+    confirm = role == "confirm"
+    end_s = None
+    base_s = s.confirm_s if confirm else s.max_duration_s
+    if duration_s > base_s:   # room to run on, up to EXTEND x, until a verdict has its units
+        end_s = base_s
+        duration_s = min(duration_s, EXTEND * base_s)
+    spec = probe_spec(st.spec.model_copy(update={"slo": st.slo}), load, duration_s, first)
+    look = s.min_duration_s if s.min_duration_s < (end_s or duration_s) else None
+    wanted = max(s.min_units, int(UNITS_MARGIN * slo.units_needed(st.target, st.alpha)) + 1)
+    watch = Watch(progress, spec, st.thresholds, st.target, st.tasks, st.alpha, look, met_stops=not confirm,
+                  end_s=end_s, units_wanted=wanted)
+    marks = ProbeMarks(st, load, watch, duration_s, role)
+    began = time.monotonic()
+    marks.cap_at = began + remaining_s
+    run = await asyncio.wait_for(run_one(spec, engine, results_dir, watch, suite, watch.check, marks), remaining_s)
+    if watch.t0_ns is not None:
+        window_s = (watch.window_end(duration_s) - watch.t0_ns) / 1e9
+        st.overhead_s = max(st.overhead_s, time.monotonic() - began - window_s)
+    return run, marks
+
+
+async def _unloaded(st: Search, engine: Engine, results_dir: Path, progress: Progress, suite: str) -> Run:
+    """Fixes the relative thresholds from a short run with nothing else in flight."""
+    rel = st.spec.slo.relative()
+    spec = unloaded_spec(st.spec, st.s.unloaded_sessions)
+    mark = {"capacity_probe": {"search": st.id, "role": "unloaded", "load": 1, "over": "concurrency",
+                               "slo_met": None, "stop": "running"}, "capacity_file": st.path.name}
+
+    class Marks:
+        def at_start(self):
+            return mark
+
+        def at_finish(self, meta, status, summary):
+            return mark | {"capacity_probe": mark["capacity_probe"] | {"stop": status}}
+
+    watch = Watch(progress, spec, {}, st.target, st.tasks, st.alpha, None)
+    run = await run_one(spec, engine, results_dir, watch, suite, None, Marks())
+    values = _unloaded_values(watch.samples(), list(rel), st.tasks)
+    lacking = sorted(set(rel) - set(values))
+    if lacking:
+        raise RuntimeError(f"the unloaded run {run.run_id} gave no value of {', '.join(lacking)}")
+    st.slo = st.spec.slo.resolved(values)
+    st.relative = {k: {"unloaded_x": x, "unloaded_ms": values[k], "threshold_ms": values[k] * x,
+                       "run_id": run.run_id} for k, x in rel.items()}
+    return run
+
+
 async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Progress, suite: str = "") -> list[Run]:
-    """Probe loads (slo.next_load) until the search converges or its time cap; each probe is a
-    normal run. Returns the probes' runs."""
+    """Probe loads (slo.next_load) until the bracket is found or the time cap (less the
+    confirmation's reserve), then confirm (slo.confirm_next). Returns the runs."""
     s = spec.load.search
     st = Search(spec, results_dir, time.monotonic() + s.time_cap_s)
     runs: list[Run] = []
     st.save()
+    first = True
     try:
-        while (load := slo.next_load(st.probes, s.low, s.high, s.growth, s.precision_pct,
-                                     not st.kind.per_second)) is not None:
-            remaining = st.deadline - time.monotonic()
+        if spec.slo.relative():
+            runs.append(await _unloaded(st, engine, results_dir, progress, suite))
+            first = False
+            st.save()
+        while (load := slo.next_load(st.probes, s.low, s.high, s.growth, s.precision_pct, st.integer)) is not None:
+            if load in st.inconclusive:      # its longest probe held too few units: no lower will do
+                st.stopped = "too_few_units"
+                break
+            remaining = st.deadline - time.monotonic() - st.reserve_s()
             if remaining < s.min_duration_s:      # a point could not reach its minimum: stop here
                 st.stopped = "time_cap"
                 break
-            duration = min(s.max_duration_s, max(s.min_duration_s, DRAIN_SHARE * remaining))
-            watch = Watch(progress, s, st.thresholds, st.target, st.tasks)
+            # _run_point ends it sooner; the time a run takes beyond its window is kept for it
+            duration = max(s.min_duration_s, DRAIN_SHARE * (remaining - st.overhead_s))
             try:
-                run = await asyncio.wait_for(run_one(probe_spec(spec, load, duration, not st.probes), engine,
-                                                     results_dir, watch, suite, watch.check,
-                                                     ProbeMarks(st, load, watch)), remaining)
+                run, _ = await _run_point(st, engine, results_dir, progress, suite, load, duration, first,
+                                          "search", remaining)
             except TimeoutError:          # the hard cap: the probe was cut off, marked
                 st.stopped = "time_cap"
                 break
+            first = False
             runs.append(run)
             st.save()
         else:
             st.stopped = "converged"
+        good, _ = slo.bracket(st.probes)
+        while good is not None and (load := slo.confirm_next(st.tried, good.load, s.precision_pct,
+                                                             st.integer)) is not None:
+            remaining = st.deadline - time.monotonic()
+            if remaining < s.confirm_s / DRAIN_SHARE:   # (a probe cut at its cap ate into the reserve)
+                break
+            try:   # confirm_s at least; on while it has fewer units than a verdict needs
+                run, marks = await _run_point(st, engine, results_dir, progress, suite, load,
+                                              max(s.confirm_s, DRAIN_SHARE * (remaining - st.overhead_s)), first,
+                                              "confirm", remaining)
+            except TimeoutError:
+                break
+            first = False
+            runs.append(run)
+            v = marks.verdict or {}
+            st.tried.append((load, bool(v.get("slo_met"))))
+            if v.get("slo_met"):
+                st.confirmed = {"load": load, "run_id": run.run_id, "achieved_units_s": v["achieved_units_s"],
+                                "units_s": v["achieved_units_s"]}
+            st.save()
     except BaseException:                         # Ctrl-C, SIGTERM, a crash: keep what was probed
         st.stopped = "interrupted"
         raise

@@ -24,8 +24,8 @@ def spec_of(batch: int, ttft_ms: float):
         "name": f"cap-b{batch}", "model": "tiny", "backend": {"name": "hf", "options": options},
         "workload": {"file": "chat", "scale": 0.05, "output_tokens": {"dist": "fixed", "value": 2560}},
         "load": {"kind": "capacity", "warmup": 2,
-                 "search": {"over": "concurrency", "low": 1, "high": 16, "time_cap_s": 40,
-                            "min_duration_s": 2, "max_duration_s": 4}},
+                 "search": {"over": "concurrency", "low": 1, "high": 16, "time_cap_s": 60,
+                            "min_duration_s": 2, "max_duration_s": 4, "confirm_s": 4}},
         # a request decodes 128 tokens (D): waiting for one misses D/4, a batched start meets it
         "slo": {"ttft_ms": ttft_ms, "percentile": 90}}, "test")
     return spec
@@ -53,5 +53,5 @@ def test_bigger_batches_raise_the_capacity(loop, tmp_path):
     bound = found(loop, tmp_path / "d", 1) / 4
     one = found(loop, tmp_path / "b1", 1, bound)
     eight = found(loop, tmp_path / "b8", 8, bound)
-    assert one["capacity"] is not None and eight["capacity"] is not None, (one, eight)
-    assert eight["ci_low"] >= one["ci_high"], (bound, one["probes"], eight["probes"])
+    assert one["bracket_low"] is not None and eight["bracket_low"] is not None, (one, eight)
+    assert eight["bracket_low"] >= one["bracket_high"], (bound, one["probes"], eight["probes"])

@@ -77,11 +77,14 @@ def test_the_kind_validates_and_answers_the_driver(burst):
 
 
 def test_a_capacity_search_probes_the_new_kind(burst, tmp_path):
-    doc = BASE | {"load": {"kind": "capacity", "search": {"over": "burst", "low": 1, "high": 256,
-                                                           "growth": 4, "precision_pct": 100, "time_cap_s": 60,
-                                                           "min_duration_s": 2, "max_duration_s": 3}},
-                  # a burst of 4 shares one batch: at 1/s each finishes its 32 tokens well within
-                  # 10 s; at 64/s and more the queue grows for the whole probe
+    doc = BASE | {"load": {"kind": "capacity", "search": {"over": "burst", "low": 16, "high": 256,
+                                                           "growth": 4, "precision_pct": 100, "time_cap_s": 90,
+                                                           "min_duration_s": 2, "max_duration_s": 4,
+                                                           "confirm_s": 4}},
+                  # a burst of 4 shares one batch: at 16/s each finishes its 32 tokens well within
+                  # 2 s; at 64/s and more the queue grows for the whole probe. A burst's 4 units
+                  # share their fate, so they weigh as about one (slo.effective_share): a probe
+                  # needs 80-odd units to show the SLO met
                   "slo": {"e2e_ms": 2000, "percentile": 90}}
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(doc))
     assert cli.main(["run", str(tmp_path / "b.yaml"), "--results-dir", str(tmp_path / "res"), "--no-progress"]) == 0
@@ -94,4 +97,4 @@ def test_a_capacity_search_probes_the_new_kind(burst, tmp_path):
         assert load["kind"] == "burst" and load["rate"] == p["load"] and load["size"] == 4
         assert "concurrency" not in load                      # nothing inherited from another kind
     assert any(p["slo_met"] for p in d["probes"]) and any(p["slo_met"] is False for p in d["probes"]), d["probes"]
-    assert d["capacity"] is not None and d["ci_high"] is not None
+    assert d["capacity"] is not None and d["bracket_high"] is not None

@@ -1,9 +1,12 @@
-"""Capacity search: the pure decisions (Wilson stop, bisection, saturation, estimate) from records
-checkable by hand, and the config errors a search can make (fast, no model)."""
+"""Capacity search: the pure decisions (latency from the scheduled time, misses for units that
+never came back, batch-means verdicts, backlog saturation, bisection, widening, confirmation)
+from records checkable by hand, relative SLOs, the capacity file, and the config errors a search
+can make (fast, no model)."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import yaml
 
@@ -29,34 +32,110 @@ def test_wilson_matches_the_textbook_value():
     assert slo.wilson(0, 0) == (0.0, 1.0)
 
 
-def test_point_verdict_needs_the_minimums_then_calls_met_or_missed():
-    args = dict(target=0.9, min_duration_s=5, min_units=10, confidence=0.95, rel_precision=0.1)
-    assert slo.point_verdict(100, 100, elapsed_s=4, **args) is None          # too soon
-    assert slo.point_verdict(5, 5, elapsed_s=9, **args) is None              # too few units
-    assert slo.point_verdict(100, 100, elapsed_s=9, **args) == "met"         # lower bound 0.963 >= 0.9
-    assert slo.point_verdict(50, 100, elapsed_s=9, **args) == "missed"       # upper bound 0.597 < 0.9
-    assert slo.point_verdict(18, 20, elapsed_s=9, **args) is None            # straddles, wide
+def units_from(goods, step_ms=100.0, latency_ms=50.0, start_ms=0.0):
+    """Finished units due every step_ms, each latency_ms long, good or not as given."""
+    return [slo.Unit(int((start_ms + i * step_ms) * MS), int((start_ms + i * step_ms + latency_ms) * MS), True, g,
+                     0.5 if g else 2.0, int(latency_ms * MS)) for i, g in enumerate(goods)]
 
 
-def test_point_verdict_precise_when_the_percentile_is_pinned_down():
-    args = dict(target=0.9, min_duration_s=0, min_units=10, confidence=0.95, rel_precision=0.1)
-    tight = sorted([0.99 + i * 1e-5 for i in range(1000)])                   # p90 ~ 0.999, known well
-    assert slo.point_verdict(900, 1000, elapsed_s=1, pressures=tight, **args) == "precise"
-    # 20 units: the p90's interval reaches the worst unit, which failed (inf): not pinned down
-    wide = [0.5 + i / 20 for i in range(19)] + [math.inf]
-    assert slo.point_verdict(18, 20, elapsed_s=1, pressures=wide, **args) is None
-    lo, p, hi = slo.quantile_ci([float(i) for i in range(100)], 0.9)     # ranks 84..96 (1-based)
-    assert (lo, p, hi) == (83.0, 89.0, 95.0)
+def test_latency_runs_from_the_scheduled_time_for_an_open_loop():
+    # due at 0, sent 600 ms late by the client, first token 100 ms after the send
+    late = Sample("a", None, 0, 600 * MS, (700 * MS, 701 * MS), (700 * MS, 701 * MS), 10, None, 2)
+    th = {"ttft_ms": 250.0}
+    (closed,) = slo.units_of([late], th, tasks=False, scheduled=False)
+    (opened,) = slo.units_of([late], th, tasks=False, scheduled=True)
+    assert closed.good and closed.start_ns == 600 * MS
+    assert not opened.good and opened.start_ns == 0 and opened.pressure == pytest.approx(700 / 250)
+    # TPOT does not move with the send time
+    assert slo.from_scheduled(late).token_ns == late.token_ns
 
 
-def test_a_unit_is_a_request_or_a_whole_task():
-    th = {"ttft_ms": 50.0}
-    assert slo.attainment([sample("a", 10), sample("b", 60), sample("c", 1, error="x")], th, False) == (1, 3)
-    # a task meets when every call does and its latency does
-    task = [sample("t1-0", 10, "t1"), sample("t1-1", 10, "t1", sent_ms=30)]
-    assert slo.attainment(task, th | {"task_latency_ms": 45.0}, True) == (1, 1)   # 30 + 10 + 1 = 41 ms
-    assert slo.attainment(task, th | {"task_latency_ms": 40.0}, True) == (0, 1)
-    assert slo.unit_pressure(task, {"task_latency_ms": 41.0}) == pytest.approx(1.0)
+def test_a_unit_due_in_the_window_that_never_came_back_is_a_miss():
+    th = {"ttft_ms": 250.0}
+    done = [sample(f"r{i}", 10, sent_ms=i * 100) for i in range(7)]
+    units = slo.units_of(done, th, False, scheduled=True)
+    due = [i * 100 * MS for i in range(12)]            # 12 due; 7 answered; 10 due before 1 s
+    missing = slo.missing_units(due, units, 1000 * MS)
+    assert [u.start_ns for u in missing] == [i * 100 * MS for i in (7, 8, 9)]
+    assert all(u.good is False and u.end_ns is None for u in missing)
+    v = slo.judge(sorted(units + missing, key=lambda u: u.start_ns), 0, 1000 * MS, 0.9, 0.1, final=True)
+    assert (v.units, v.good) == (10, 7)
+
+
+def test_batch_bounds_need_enough_units_and_widen_for_correlation():
+    lo, hi, b = slo.batch_bounds([True] * 40, 0.075)
+    assert lo >= 0.9 and b == slo.BATCHES                 # 40 of 40: shown above 90%
+    assert slo.batch_bounds([True] * 10, 0.075)[0] < 0.9  # 10 of 10 cannot show it
+    assert slo.batch_bounds([True, True], 0.075) == (0.0, 1.0, 0)
+    # the same 36 of 40, once spread evenly and once as one bad stretch: the stretch is wider
+    spread = [i % 10 != 0 for i in range(40)]
+    stretch = [not (20 <= i < 24) for i in range(40)]
+    assert slo.batch_bounds(stretch, 0.075)[0] < slo.batch_bounds(spread, 0.075)[0]
+    # pressures that wander slowly (a queue) weigh as fewer units than independent ones
+    rng = np.random.default_rng(0)
+    assert slo.effective_share(np.cumsum(rng.normal(size=400))) < 0.1
+    assert slo.effective_share(rng.normal(size=400)) > 0.6
+
+
+def test_judge_met_missed_and_undecided():
+    args = dict(target=0.9, alpha=0.1)
+    assert slo.judge(units_from([True] * 60), 0, 10**12, final=True, **args).call == "met"
+    assert slo.judge(units_from([i % 2 == 0 for i in range(60)]), 0, 10**12, final=True, **args).call == "missed"
+    assert slo.judge(units_from([True] * 10), 0, 10**12, final=True, **args).call is None   # too few to show
+    assert slo.judge(units_from([True] * 2), 0, 10**12, final=True, **args).why == "too_few"
+    # an interim look: 60 good and 20 still out; out counts as a miss for "met": not shown
+    pending = units_from([True] * 60) + [slo.Unit(int((6000 + i) * MS), None, True, None, math.inf, None)
+                                         for i in range(20)]
+    assert slo.judge(pending, 0, 10**12, final=False, **args).call is None
+    assert slo.judge(pending[:60], 0, 10**12, final=False, **args).call == "met"
+    assert slo.judge(pending[:60], 0, 10**12, final=False, met_allowed=False, **args).call is None
+
+
+def test_a_second_half_much_worse_is_not_stationary():
+    assert slo.stationary(units_from([True] * 60))
+    worse = units_from([True] * 40 + [i % 2 == 0 for i in range(40)])
+    assert not slo.stationary(worse)
+    assert slo.judge(worse, 0, 10**12, 0.9, 0.1, final=True).call == "missed"
+
+
+def open_loop(rate_s: float, service_s: float, seconds: float, slots: int = 1, cut_s: float | None = None):
+    """Units of a FIFO queue: due every 1/rate, each taking service_s of one of `slots`; those
+    not done by cut_s (a probe ended then) are still in flight."""
+    free, out = [0.0] * slots, []
+    for i in range(int(rate_s * seconds)):
+        due = i / rate_s
+        k = min(range(slots), key=free.__getitem__)
+        free[k] = max(due, free[k]) + service_s
+        end = free[k] if cut_s is None or free[k] <= cut_s else None
+        out.append(slo.Unit(int(due * 1e9), None if end is None else int(end * 1e9), True, end is not None,
+                            1.0, None if end is None else int((end - due) * 1e9)))
+    return out
+
+
+def test_backlog_tells_a_served_load_from_one_past_saturation():
+    stable = slo.backlog(open_loop(10, 0.3, 10, slots=4), 2 * 10**9, 10 * 10**9)   # 75% busy
+    assert not slo.past_saturation(stable) and stable.served_share == pytest.approx(1, abs=0.05)
+    assert stable.little == pytest.approx(3, rel=0.05)                            # 10/s x 0.3 s
+    over = slo.backlog(open_loop(10, 0.2, 10), 2 * 10**9, 10 * 10**9)              # serves 5/s of 10/s
+    assert slo.past_saturation(over) and over.served_share == pytest.approx(0.5, abs=0.05)
+    assert over.in_flight_end > over.in_flight_start
+    # a probe stopped early, its last sends still draining: the window ends at the stop, the drain
+    # after it is not counted, and a stable load does not look saturated
+    early = slo.backlog(open_loop(10, 0.3, 4, slots=4, cut_s=4.0), 10**9, 4 * 10**9)
+    assert not slo.past_saturation(early)
+    assert slo.achieved_share(stable, 10, per_second=True) == pytest.approx(1, abs=0.05)
+    assert slo.achieved_share(over, 10, per_second=True) < 0.6
+
+
+def test_the_looks_and_the_probe_verdict():
+    units = open_loop(10, 0.2, 10, cut_s=5)              # saturated: latency grows without bound
+    assert slo.interim_call([u for u in units if u.start_ns < 5 * 10**9], 0, 5 * 10**9, 0.9, 0.1, True) \
+        == "saturated"
+    fine = units_from([True] * 100, step_ms=100)
+    v, b = slo.final_verdict(fine, 0, 10**10, 0.9, 0.1)
+    assert v.call == "met" and not slo.past_saturation(b) and slo.probe_met(None, v, False)
+    assert not slo.probe_met(None, v, True) and not slo.probe_met("missed", v, False)
+    assert slo.probe_met("met", v, False)
 
 
 def probe(load, met, att=1.0, units_s=None, pressure=0.5):
@@ -70,27 +149,41 @@ def test_search_raises_geometrically_then_bisects_to_precision():
     assert nl([probe(1, True), probe(2, True), probe(4, False)]) == 3
     assert nl([probe(2, True), probe(4, False), probe(3, True), probe(3.5, False)]) == 3.25
     assert nl([probe(3, True), probe(3.25, False)]) is None                  # within 10%
-    assert nl([probe(1, False)]) is None                                      # even low misses
-    assert nl([probe(64, True)]) == 100 and nl([probe(100, True)]) is None    # capped at high
+    assert nl([probe(64, True)]) == 100                                       # up to high first
     ints = lambda ps: slo.next_load(ps, 1, 16, 2, 10, integer=True)          # noqa: E731
     assert ints([probe(4, True), probe(8, False)]) == 6
     assert ints([probe(6, True), probe(7, False)]) is None                   # one apart
 
 
+def test_a_range_without_the_crossing_is_left_both_ways():
+    nl = lambda ps: slo.next_load(ps, low=2, high=8, growth=2, precision_pct=10, integer=False)  # noqa: E731
+    assert nl([probe(8, True)]) == 16 and nl([probe(8, True), probe(16, True)]) == 32     # widen above high
+    assert nl([probe(2, False)]) == 1 and nl([probe(2, False), probe(1, False)]) == 0.5   # narrow below low
+    ints = lambda ps: slo.next_load(ps, 4, 16, 2, 10, integer=True)          # noqa: E731
+    assert ints([probe(4, False)]) == 2 and ints([probe(2, False)]) == 1 and ints([probe(1, False)]) is None
+    assert ints([probe(16, True)]) == 32
+    assert slo.missing_side([probe(8, True)], False) == "high"
+    assert slo.missing_side([probe(2, False)], False) == "low"
+    assert slo.missing_side([probe(1, False)], True) is None                 # no load below 1
+    assert slo.missing_side([probe(2, True), probe(4, False)], False) is None
+
+
+def test_confirmation_steps_down_until_one_holds():
+    cn = lambda tried: slo.confirm_next(tried, 8.0, 25, integer=False)       # noqa: E731
+    assert cn([]) == 8.0
+    assert cn([(8.0, True)]) is None
+    assert cn([(8.0, False)]) == pytest.approx(6.4)
+    assert cn([(8.0, False), (6.4, False)]) == pytest.approx(5.12)
+    ci = lambda tried: slo.confirm_next(tried, 3.0, 10, integer=True)        # noqa: E731
+    assert ci([(3.0, False)]) == 2.0 and ci([(3.0, False), (2.0, False)]) == 1.0
+    assert ci([(1.0, False)]) is None
+
+
 def test_saturation_flat_throughput_with_rising_latency():
     prev = probe(4, True, units_s=70, pressure=0.3)
-    assert slo.saturated([prev], probe(8, True, units_s=66, pressure=0.9), False)
-    assert not slo.saturated([prev], probe(8, True, units_s=130, pressure=0.9), False)
-    assert not slo.saturated([prev], probe(8, True, units_s=66, pressure=0.35), False)
-    assert slo.saturated([], probe(10, True, units_s=6, pressure=0.5), True)   # a rate, served at 60% of the offer
-
-
-def test_estimate_interpolates_attainment_inside_the_bracket():
-    good, bad = probe(4, True, att=1.0), probe(8, False, att=0.8)
-    cap, lo, hi = slo.estimate(good, bad, 0.9)
-    assert (cap, lo, hi) == (6.0, 4, 8)
-    assert slo.estimate(None, probe(1, False), 0.9) == (None, 0.0, 1)
-    assert slo.estimate(good, None, 0.9) == (4, 4, None)
+    assert slo.saturated([prev], probe(8, True, units_s=66, pressure=0.9))
+    assert not slo.saturated([prev], probe(8, True, units_s=130, pressure=0.9))
+    assert not slo.saturated([prev], probe(8, True, units_s=66, pressure=0.35))
 
 
 def write(tmp_path, doc) -> str:
@@ -116,6 +209,15 @@ BASE = {"model": "tiny", "workload": "chat",
      "load.search: unknown key"),
     ({"load": {"kind": "capacity", "search": {"low": 1, "high": 4, "bogus": 1}}}, "load.search.bogus: unknown key"),
     ({"slo": {"ttft_ms": 500, "percentile": 100}}, "slo.percentile"),
+    ({"load": {"kind": "capacity", "search": {"low": 1, "high": 4, "time_cap_s": 10, "confirm_s": 9}}},
+     "time_cap_s (10) leaves no probe after confirm_s (9)"),
+    ({"slo": {"ttft_ms": "fast"}},
+     "slo.ttft_ms: 'fast' is not a threshold; allowed: a number of ms > 0, or a multiple"),
+    ({"slo": {"ttft_ms": "0.5x"}}, "slo.ttft_ms: '0.5x' is not a threshold"),
+    ({"slo": {"ttft_ms": {"unloaded_x": 3, "extra": 1}}}, "slo.ttft_ms: {"),
+    ({"slo": {"ttft_ms": -3}}, "slo.ttft_ms: -3 is not a threshold"),
+    ({"load": {"kind": "rate", "rate": 1, "requests": 4}, "slo": {"ttft_ms": "3x"}},
+     "slo.ttft_ms: a threshold relative to the unloaded latency needs load.kind: capacity"),
     ({"workload": {"file": "mooncake", "count": 10},
       "load": {"kind": "capacity", "search": {"over": "concurrency", "low": 1, "high": 4}}},
      "load.search.over: 'concurrency' cannot drive workload 'trace'"),
@@ -136,14 +238,26 @@ def test_capacity_configs_that_validate(tmp_path):
     assert spec.slo.target == 0.95 and spec.slo.thresholds() == {"task_latency_ms": 60000}
 
 
-def cap_doc(over="rate", capacity=6.0, lo=4.0, hi=8.0, unit="requests/s", units_s_unit="requests/s"):
+def test_relative_slo_thresholds_are_fixed_by_the_unloaded_latency(tmp_path):
+    (spec,) = config.load(write(tmp_path, {**BASE, "slo": {"ttft_ms": "3x", "tpot_ms": {"unloaded_x": 2},
+                                                             "e2e_ms": 900}}))
+    assert spec.slo.relative() == {"ttft_ms": 3.0, "tpot_ms": 2.0} and spec.slo.thresholds() == {"e2e_ms": 900}
+    fixed = spec.slo.resolved({"ttft_ms": 40.0, "tpot_ms": 5.0})
+    assert fixed.thresholds() == {"ttft_ms": 120.0, "tpot_ms": 10.0, "e2e_ms": 900} and not fixed.relative()
+    assert spec.slo.absolute_only().thresholds() == {"e2e_ms": 900} and not spec.slo.absolute_only().relative()
+    assert spec.load.search.confirm_s == 10 and spec.load.search.confidence == 0.9
+
+
+def cap_doc(over="rate", capacity=6.0, lo=6.0, hi=8.0, unit="requests/s", units_s_unit="requests/s"):
     probe = lambda load, met, units_s: {"run_id": f"r{load}", "load": load, "slo_met": met, "units_s": units_s,  # noqa: E731
-                                        "output_tok_s": units_s * 10, "total_tok_s": units_s * 60, "ttft_ms_p90": 100.0}
-    return {"search": "s", "name": "n", "label": "cap", "workload": "chat", "backend": "vllm", "model": "tiny",
-            "over": over, "unit": unit, "units_s_unit": units_s_unit, "units_s_at_capacity": 3.0,
-            "slo": {"ttft_ms": 250.0, "tpot_ms": None, "percentile": 90.0}, "capacity": capacity,
-            "ci_low": lo, "ci_high": hi, "stopped": "converged",
-            "probes": [probe(4.0, True, 4.0), probe(8.0, False, 6.0)]}
+                                        "output_tok_s": units_s * 10, "total_tok_s": units_s * 60,
+                                        "slo_ttft_ms_p90_per_unit": 100.0}
+    return {"schema": 2, "search": "s", "name": "n", "label": "cap", "workload": "chat", "backend": "vllm",
+            "model": "tiny", "over": over, "unit": unit, "units_s_unit": units_s_unit, "units_s_at_capacity": 3.0,
+            "slo": {"ttft_ms": 250.0, "percentile": 90.0}, "slo_relative": None, "capacity": capacity,
+            "confirmed": capacity is not None, "achieved_units_s": capacity and capacity * 0.97,
+            "bracket_low": lo, "bracket_high": hi, "bracket_missing": None, "bracket_missing_why": None,
+            "stopped": "converged", "probes": [probe(4.0, True, 4.0), probe(8.0, False, 6.0)]}
 
 
 def test_forecast_from_a_capacity_file_by_hand():
@@ -152,21 +266,97 @@ def test_forecast_from_a_capacity_file_by_hand():
     f = forecast.from_capacity(cap_doc(), target_rate=20, price_per_gpu_hour=2.0)
     # 20 req/s at 6 per replica: ceil(3.33) = 4 replicas, $8/hour, 72,000 requests/hour
     assert f.replicas == 4 and f.cost_per_hour == 8.0 and f.cost_per_unit == pytest.approx(8 / 72000)
-    assert f.band["replicas"] == (3, 5)                        # 20/8 -> 3, 20/4 -> 5
+    assert f.band["replicas"] == (3, 4)                        # 20/8 -> 3, 20/6 -> 4
     assert f.slos == {"ttft_ms_p90": 250.0}
     assert f.cost_per_mtok == pytest.approx(8 / (72000 * 60) * 1e6)   # 60 tokens per request
     # over concurrency: the units served at capacity are the rate per replica
     g = forecast.from_capacity(cap_doc(over="concurrency", unit="concurrent sessions", units_s_unit="tasks/s"),
                                target_rate=10, price_per_gpu_hour=1.0)
     assert g.unit == "task" and g.capacity == 3.0 and g.replicas == 4
-    assert forecast.from_capacity(cap_doc(capacity=None, lo=0.0, hi=4.0), 1, 1).replicas is None
+    assert forecast.from_capacity(cap_doc(capacity=None, lo=None, hi=4.0), 1, 1).replicas is None
 
 
 def test_capacity_line_reads_like_the_answer():
     from bench.analysis.summary import capacity_line
 
     line = capacity_line(cap_doc(over="concurrency", unit="concurrent sessions", units_s_unit="tasks/s"))
-    assert "ttft_ms <= 250 for 90% of tasks" in line and "6 concurrent sessions in [4, 8]" in line
-    assert "3 tasks/s" in line and "10,800 tasks/hour" in line
-    assert "every probe met" in capacity_line(cap_doc(hi=None))
-    assert "even the lowest load" in capacity_line(cap_doc(capacity=None, lo=0.0, hi=4.0))
+    assert "ttft_ms <= 250 for 90% of tasks" in line and "6 concurrent sessions (confirmed" in line
+    assert "served 3 tasks/s = 10,800 tasks/hour" in line and "bracket [6, 8]" in line
+    high = capacity_line(cap_doc(hi=None) | {"bracket_missing": "high", "bracket_missing_why": "the time cap"})
+    assert "no upper side: every probe met (the time cap)" in high
+    low = capacity_line(cap_doc(capacity=None, lo=None, hi=4.0) | {"bracket_missing": "low"})
+    assert "capacity none" in low and "even the lowest load probed missed" in low
+    assert "capacity not confirmed" in capacity_line(cap_doc(capacity=None))
+    rel = cap_doc() | {"slo_relative": {"ttft_ms": {"unloaded_x": 3.0, "unloaded_ms": 83.3}}}
+    assert "ttft_ms <= 250 (3x unloaded)" in capacity_line(rel)
+
+
+def test_an_old_capacity_file_reads_with_a_bracket_and_no_confirmation():
+    from bench.results import capacity_file
+
+    old = {k: v for k, v in cap_doc().items() if k not in ("schema", "bracket_low", "bracket_high", "confirmed")}
+    d = capacity_file.upgrade(old | {"ci_low": 4.0, "ci_high": 8.0, "capacity": 6.0})
+    assert (d["bracket_low"], d["bracket_high"], d["confirmed"]) == (4.0, 8.0, False) and "ci_low" not in d
+    lower = capacity_file.upgrade(old | {"ci_low": 4.0, "ci_high": None, "capacity": 4.0})
+    assert lower["bracket_missing"] == "high"
+
+
+def test_two_searches_differ_only_when_their_brackets_are_disjoint():
+    from bench.results.capacity_file import differ
+
+    assert differ(cap_doc(lo=4, hi=8), cap_doc(lo=6, hi=12)) is False
+    assert differ(cap_doc(lo=4, hi=8), cap_doc(lo=9, hi=12)) is True
+    assert differ(cap_doc(lo=16, hi=None), cap_doc(lo=4, hi=8)) is True      # every probe met up to 16
+    assert differ(cap_doc(lo=None, hi=None), cap_doc()) is None
+
+
+def test_a_rate_probe_is_never_capped_by_an_inherited_concurrency(tmp_path):
+    from bench.run.capacity import probe_spec
+
+    doc = {**BASE, "load": {"kind": "concurrency", "concurrency": 4, "requests": 8},
+           "runs": [{"label": "cap", "load": {"kind": "capacity", "search": {"over": "rate", "low": 1, "high": 8}}}]}
+    (spec,) = config.load(write(tmp_path, doc))
+    probe = probe_spec(spec, 6.0, 3.0, True).load
+    assert probe.kind == "rate" and probe.max_in_flight is None and probe.open_loop and probe.scheduled
+
+
+def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path, tiny_path):
+    """Every load meets a generous SLO (the fake answers in 20 ms; the threshold 50x its unloaded
+    E2E): the search measures the unloaded latency, widens above `high` until its time cap,
+    keeping back the confirmation's time, and confirms the last good load; the file says which
+    side of the bracket is missing and why, and the probes' run.json hold absolute numbers."""
+    import asyncio
+    import json
+
+    from bench.run import capacity
+    from bench.run.engines import Engine
+    from bench.run.progress import Progress
+    from tests.helpers.fake_backend import FakeBackend
+
+    (spec,) = config.load_doc({
+        "name": "cap", "model": "tiny", "workload": {"file": "chat", "scale": 0.02},
+        "load": {"kind": "capacity", "search": {"over": "rate", "low": 10, "high": 20, "time_cap_s": 20,
+                                                "min_duration_s": 1, "max_duration_s": 2, "confirm_s": 2.5,
+                                                "unloaded_sessions": 3}},
+        "slo": {"e2e_ms": "50x"}}, "test")
+    runs = asyncio.run(capacity.search(spec, Engine(FakeBackend(delay_s=0.02), tiny_path), tmp_path, Progress()))
+    (path,) = tmp_path.glob("*.capacity.json")
+    d = json.loads(path.read_text())
+    cut = [p for p in d["probes"] if p["stop"] == "time_cap"]   # a run cut at a cap is on disk, not returned
+    assert d["schema"] == 2 and d["stopped"] == "time_cap" and len(runs) + len(cut) == len(d["probes"]) + 1
+    rel = d["slo_relative"]["e2e_ms"]
+    assert rel["unloaded_x"] == 50 and rel["unloaded_ms"] >= 20 and d["slo"]["e2e_ms"] == rel["threshold_ms"]
+    assert runs[0].meta["capacity_probe"]["role"] == "unloaded" and runs[0].meta["load_point"]["value"] == 1
+    assert all(r.meta["config"]["slo"]["e2e_ms"] == d["slo"]["e2e_ms"] for r in runs[1:])
+    assert all(r.meta["capacity_probe"]["slo_relative"] == d["slo_relative"] for r in runs[1:])
+    search = [p for p in d["probes"] if p["role"] == "search"]
+    assert search[0]["load"] == 10 and search[0]["slo_met"], search
+    # every probe shown either way met (a slow machine may leave the last one without enough units)
+    assert all(p["slo_met"] or p["inconclusive"] or p["stop"] == "time_cap" for p in search), search
+    assert d["bracket_missing"] == "high" and d["bracket_missing_why"] == "the time cap"
+    (confirm,) = [p for p in d["probes"] if p["role"] == "confirm"]   # its time was kept back
+    assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search if p["slo_met"])
+    assert d["confirmed"] == confirm["slo_met"] and confirm["verdict"] in ("met", "unsure")
+    if d["confirmed"]:
+        assert d["capacity"] == confirm["load"] and confirm["achieved_share"] >= 0.95
+    assert "slo_e2e_ms_p90_per_unit" in confirm and "e2e_ms_p90" not in confirm

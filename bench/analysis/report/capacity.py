@@ -1,12 +1,13 @@
 """Capacity curves: each probed load of a capacity search against its SLO metrics (at the SLO's
 percentile) with the SLO line, the fraction of units meeting the SLO against the target, and the
-throughput, with the found capacity and its interval marked.
+throughput, with the confirmed capacity and the search's bracket marked.
 
 Source: `*.capacity.json` (written by the search: {"search", "name", "workload", "backend",
-"model", "over", "unit", "slo": {<metric>: <limit>, ..., "percentile"}, "capacity", "ci_low",
-"ci_high", "stopped", "probes": [{"run_id", "load", "slo_met", "attainment", "output_tok_s",
-"<metric>_p<pct>", ...}]}). Probe runs without a file (a search cut short before writing it)
-are drawn from their run.json `capacity_probe`, without a capacity.
+"model", "over", "unit", "slo": {<metric>: <limit>, ..., "percentile"}, "capacity", "bracket_low",
+"bracket_high", "stopped", "probes": [{"run_id", "load", "slo_met", "attainment", "output_tok_s",
+...}]}, read through bench.results.capacity_file, which upgrades older files). Probe runs
+without a file (a search cut short before writing it) are drawn from their run.json
+`capacity_probe`, without a capacity.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 from bench.analysis.report import labels
 from bench.analysis.report.page import Section
 from bench.analysis.report.runs import figure, fmt, two_lines
-from bench.results import store
+from bench.results import capacity_file, store
 
 MET, MISSED = "#2ca02c", "#d62728"
 
@@ -42,7 +43,7 @@ def read(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return doc if isinstance(doc, dict) else {}
+    return capacity_file.upgrade(doc) if isinstance(doc, dict) else {}
 
 
 def from_probe_runs(runs: list[store.Run], known: set[str]) -> list[dict[str, Any]]:
@@ -76,7 +77,7 @@ def _value(probe: dict[str, Any], key: str, run: store.Run | None) -> float | No
 
 
 def _mark(fig, doc: dict[str, Any]) -> None:
-    cap, lo, hi = doc.get("capacity"), doc.get("ci_low"), doc.get("ci_high")
+    cap, lo, hi = doc.get("capacity"), doc.get("bracket_low"), doc.get("bracket_high")
     if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and hi > lo:
         fig.add_vrect(x0=lo, x1=hi, fillcolor="#1f77b4", opacity=0.12, line_width=0)
     if isinstance(cap, (int, float)):
@@ -133,7 +134,7 @@ def _row(doc: dict[str, Any]) -> list[str]:
     slo = doc.get("slo") or {}
     pct = slo.get("percentile", 90)
     slos = ", ".join(f"{k} <= {fmt(v)}" for k, v in slo_metrics(slo)) + f" at p{fmt(pct)}"
-    ci = "-" if doc.get("ci_low") is None else f"[{fmt(doc.get('ci_low'))}, {fmt(doc.get('ci_high'))}]"
+    ci = f"[{fmt(doc.get('bracket_low'))}, {fmt(doc.get('bracket_high'))}]"
     return [str(doc.get("name")), str(doc.get("workload")), str(doc.get("backend")), str(doc.get("model")),
             slos, fmt(doc.get("capacity")), ci, str(doc.get("unit") or doc.get("over")), str(doc.get("stopped")),
             str(len(doc.get("probes") or []))]
@@ -146,8 +147,8 @@ def capacity_section(runs: list[store.Run], names: dict[str, str], files: list[P
         return None
     by_id = {r.run_id: r for r in runs}
     figs = [f for d in docs for f in curves(d, by_id, names)]
-    header = ["search", "workload", "backend", "model", "SLO", "capacity", "interval", "unit", "stopped", "probes"]
+    header = ["search", "workload", "backend", "model", "SLO", "capacity", "bracket", "unit", "stopped", "probes"]
     return Section("Capacity at SLO", (header, [_row(d) for d in docs]), figures=figs, png_name="capacity.png", note=(
         "each point is a probed load (a normal run): green met every SLO at the stated percentile, red did "
-        "not; dashed red: the SLO limit or attainment target; blue line and band: the capacity found and "
-        "its interval. Hover a point for its run and config."))
+        "not; dashed red: the SLO limit or attainment target; blue line and band: the confirmed capacity and "
+        "the search's bracket [last good, first bad]. Hover a point for its run and config."))
