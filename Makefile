@@ -35,7 +35,7 @@ bench: $(STAMP)
 	rc=0; $(BIN)/bench run configs/bench.yaml --results-dir $(OUT) || rc=$$?; \
 	test $$rc -le 1 || exit $$rc; \
 	$(BIN)/bench report $(OUT) --out $(OUT)/report.html && \
-	$(BIN)/bench summary $(OUT) --baseline results && exit $$rc
+	$(BIN)/bench summary $(OUT) --baseline results --brief && exit $$rc
 
 # Make the last `make bench` the committed baseline of this hardware (then commit results/).
 baseline:

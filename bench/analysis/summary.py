@@ -195,19 +195,21 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="the suite's results folder (e.g. out/bench)")
     p.add_argument("--baseline", metavar="FOLDER", help="earlier runs to compare with (e.g. results)")
+    p.add_argument("--brief", action="store_true",
+                   help="leave out the workloads tables (`bench run` printed them just before)")
 
 
 def main(args: argparse.Namespace) -> int:
-    return summarize(args.folder, args.baseline)
+    return summarize(args.folder, args.baseline, args.brief)
 
 
-def summarize(folder: str, base: str | None = None) -> int:
+def summarize(folder: str, base: str | None = None, brief: bool = False) -> int:
     path = Path(folder)
     runs = [r for r in store.find_runs([path])] if path.exists() else []
     if not runs:
         raise UserError(folder, "no runs here")
     plain = _plain(runs)
-    sections = [workloads(plain), inflation(plain), capacities(path), treatments(path), not_run(runs)]
+    sections = [[] if brief else workloads(plain), inflation(plain), capacities(path), treatments(path), not_run(runs)]
     if base:
         base_path = Path(base)
         base_runs = store.find_runs([base_path]) if base_path.exists() else []

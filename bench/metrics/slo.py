@@ -456,6 +456,24 @@ def next_load(probes: list[Probe], low: float, high: float, growth: float, preci
     return float(round(mid)) if integer else mid
 
 
+def past_inconclusive(load: float, inconclusive: dict[float, float], probes: list[Probe], target: float,
+                      growth: float, integer: bool) -> float | None:
+    """Where to go when the search comes back to a load whose probe held too few units to call
+    (`inconclusive`: load -> the attainment it saw): a probe at a higher load sends more units
+    in the same time, so one that looked good moves the search up (by `growth`, below any load
+    that missed); None when it looked bad, or no untried load is left (the search stops)."""
+    if inconclusive[load] < target:
+        return None
+    _, bad = bracket(probes)
+    up = float(max(math.ceil(load * growth), load + 1)) if integer else load * growth
+    while up in inconclusive:
+        up = float(max(math.ceil(up * growth), up + 1)) if integer else up * growth
+    tried = {p.load for p in probes}
+    if (bad is not None and up >= bad.load) or up in tried:
+        return None
+    return up
+
+
 def missing_side(probes: list[Probe], integer: bool) -> str | None:
     """Which side of the bracket the probes lack: 'high' (every probe met), 'low' (none did;
     None for whole-number loads once 1 missed: no lower load exists), or None."""

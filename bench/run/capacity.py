@@ -132,10 +132,19 @@ class Watch:
             if self.reason:
                 self.stop_ns = now
                 return self.reason
-        if self.end_s is not None and now >= stats.t0_ns + int(self.end_s * 1e9) and self._enough(now):
-            self.stop_ns = now
-            return "end"
+        if self.end_s is not None and now >= stats.t0_ns + int(self.end_s * 1e9):
+            if self._enough(now):
+                self.stop_ns = now
+                return "end"
+            # running on for units: a backlog that grows is past saturation, whatever the units say
+            if self.scheduled and self.counted_ns == now and self._saturated(stats, now):
+                self.stop_ns, self.reason = now, "saturated"
+                return self.reason
         return None
+
+    def _saturated(self, stats, now: int) -> bool:
+        units = self.units_at(now, set(stats.finished_ids))
+        return slo.past_saturation(slo.backlog(units, slo.warmup_end_ns(units, stats.t0_ns, now), now))
 
 
 def percentile_stats(units: list[slo.Unit], samples: list[Sample], thresholds: dict[str, float], pct: float,
@@ -186,7 +195,8 @@ class Search:
         self.rows: list[dict[str, Any]] = []
         self.confirmed: dict[str, Any] | None = None
         self.tried: list[tuple[float, bool]] = []
-        self.inconclusive: set[float] = set()   # loads whose probe had too few units to show anything
+        # loads whose probe had too few units to show anything -> the attainment it saw
+        self.inconclusive: dict[float, float] = {}
         self.stopped = "running"
         self.overhead_s = 0.0                 # a run's time beyond its send window (drain, set-up, files)
         self.hardware: str | None = None      # for comparing searches across machines
@@ -285,7 +295,7 @@ class ProbeMarks:
         if self.role == "confirm":
             met = met and achieved >= ACHIEVED_SHARE
         elif inconclusive:
-            st.inconclusive.add(load)
+            st.inconclusive[load] = share
         else:
             st.probes.append(slo.Probe(load, met, share, bl.achieved_units_s, pressure))
         stop = w.reason or ("end" if w.stop_ns else "duration")
@@ -385,9 +395,11 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             first = False
             st.save()
         while (load := slo.next_load(st.probes, s.low, s.high, s.growth, s.precision_pct, st.integer)) is not None:
-            if load in st.inconclusive:      # its longest probe held too few units: no lower will do
-                st.stopped = "too_few_units"
-                break
+            if load in st.inconclusive:      # its longest probe held too few units
+                load = slo.past_inconclusive(load, st.inconclusive, st.probes, st.target, s.growth, st.integer)
+                if load is None:
+                    st.stopped = "too_few_units"
+                    break
             remaining = st.deadline - time.monotonic() - st.reserve_s()
             if remaining < s.min_duration_s:      # a point could not reach its minimum: stop here
                 st.stopped = "time_cap"

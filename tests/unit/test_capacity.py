@@ -362,3 +362,14 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     if d["confirmed"]:
         assert d["capacity"] == confirm["load"] and confirm["achieved_share"] >= 0.95
     assert "slo_e2e_ms_p90_per_unit" in confirm and "e2e_ms_p90" not in confirm
+
+
+def test_a_probe_with_too_few_units_that_looked_good_moves_the_search_up():
+    """At a low rate a probe may hold too few units to show p90 met; a higher load sends more in
+    the same time, so the search goes up instead of stopping, never to or past a load that missed."""
+    P = slo.Probe
+    assert slo.past_inconclusive(4.0, {4.0: 1.0}, [], 0.9, 2.0, False) == 8.0
+    assert slo.past_inconclusive(4.0, {4.0: 1.0, 8.0: 1.0}, [], 0.9, 2.0, False) == 16.0
+    assert slo.past_inconclusive(4.0, {4.0: 0.7}, [], 0.9, 2.0, False) is None        # it looked bad
+    assert slo.past_inconclusive(4.0, {4.0: 1.0}, [P(8.0, False, 0.5, 7.0, 2.0)], 0.9, 2.0, False) is None
+    assert slo.past_inconclusive(3.0, {3.0: 1.0}, [], 0.9, 1.2, True) == 4.0         # whole numbers: +1 at least
