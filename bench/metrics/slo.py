@@ -461,7 +461,8 @@ def past_inconclusive(load: float, inconclusive: dict[float, float], probes: lis
     """Where to go when the search comes back to a load whose probe held too few units to call
     (`inconclusive`: load -> the attainment it saw): a probe at a higher load sends more units
     in the same time, so one that looked good moves the search up (by `growth`, below any load
-    that missed); None when it looked bad, or no untried load is left (the search stops)."""
+    that missed), or, with no room above, halfway down to the last good load; None when it
+    looked bad, or no untried load is left (the search stops)."""
     if inconclusive[load] < target:
         return None
     _, bad = bracket(probes)
@@ -469,9 +470,14 @@ def past_inconclusive(load: float, inconclusive: dict[float, float], probes: lis
     while up in inconclusive:
         up = float(max(math.ceil(up * growth), up + 1)) if integer else up * growth
     tried = {p.load for p in probes}
-    if (bad is not None and up >= bad.load) or up in tried:
+    if (bad is None or up < bad.load) and up not in tried:
+        return up
+    # no room above: halfway down to the last good load, a point that can still tighten the bracket
+    good, _ = bracket(probes)
+    if good is None:
         return None
-    return up
+    down = float(round((good.load + load) / 2)) if integer else (good.load + load) / 2
+    return down if good.load < down < load and down not in tried and down not in inconclusive else None
 
 
 def missing_side(probes: list[Probe], integer: bool) -> str | None:

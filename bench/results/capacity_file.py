@@ -29,7 +29,7 @@ def upgrade(d: dict[str, Any]) -> dict[str, Any]:
     lo, hi = d.pop("ci_low", None), d.pop("ci_high", None)
     good = lo if d.get("capacity") is not None else None
     d |= {"schema": SCHEMA, "bracket_low": good, "bracket_high": hi, "confirmed": False,
-          "achieved_units_s": None, "slo_relative": None,
+          "achieved_units_s": None, "achieved_share": None, "slo_relative": None,
           "bracket_missing": "high" if hi is None and good is not None else "low" if good is None and hi else None,
           "bracket_missing_why": None}
     return d
@@ -85,6 +85,8 @@ def describe(d: dict[str, Any]) -> str:
     per_second = registry.load_class(d["over"]).per_second       # the load is itself units/s
     rate = d.get("achieved_units_s") if per_second else d.get("units_s_at_capacity")
     at = f", served {rate:.3g} {d['units_s_unit']}" if rate else ""
+    if rate and per_second and d.get("achieved_share") is not None:
+        at += f", {d['achieved_share']:.0%} of those due in its window"
     if rate and d["units_s_unit"] == "tasks/s":
         at += f" = {rate * 3600:,.0f} tasks/hour"
     confirmed = "confirmed" if d.get("confirmed") else "not confirmed"

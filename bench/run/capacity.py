@@ -226,6 +226,9 @@ class Search:
                 "search_settings": self.s.model_dump(),
                 "capacity": c.get("load"), "confirmed": self.confirmed is not None,
                 "achieved_units_s": c.get("achieved_units_s"),
+                # served / due in the confirmation's window: a Poisson schedule's realised rate
+                # differs from the nominal one, so this share is what says the load was served
+                "achieved_share": c.get("achieved_share"),
                 "units_s_at_capacity": c.get("units_s"),
                 "units_s_unit": "tasks/s" if self.tasks else "requests/s",
                 "confirmations": [{"load": x, "held": ok} for x, ok in self.tried],
@@ -435,7 +438,7 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             st.tried.append((load, bool(v.get("slo_met"))))
             if v.get("slo_met"):
                 st.confirmed = {"load": load, "run_id": run.run_id, "achieved_units_s": v["achieved_units_s"],
-                                "units_s": v["achieved_units_s"]}
+                                "achieved_share": v.get("achieved_share"), "units_s": v["achieved_units_s"]}
             st.save()
     except BaseException:                         # Ctrl-C, SIGTERM, a crash: keep what was probed
         st.stopped = "interrupted"
