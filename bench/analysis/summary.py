@@ -121,8 +121,9 @@ def treatments(folder: Path) -> list[str]:
             out += [_arm_line(arm) for arm in exp.get("arms", []) if arm.get("effects") is not None]
             out += [f"  {row['treatment']} @ load {row.get('load')}: {row['status']}: {row['reason']}"
                     for row in exp.get("not_run") or []]
-    return ["treatments (A/B vs the baseline: ratio and its interval from the repetitions' values; a verdict "
-            "needs >= 2 repetitions, the interval clear of 1 and the ratio beyond +/-5%):",
+    return ["treatments (A/B vs the baseline: ratio and its interval from the repetitions' values; regression or "
+            "improvement when the interval excludes 1 and the ratio is beyond +/-5%; docs/statistics.md says how "
+            "many repetitions a change of a given size needs):",
             *out] if out else []
 
 

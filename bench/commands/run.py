@@ -49,8 +49,8 @@ def main(args: argparse.Namespace) -> int:
     print_summary([r for r in results if not_run_reason(r.meta) is None])
     # one line per arm and reason (an arm's repetitions share it); the run folders are named there
     not_run: dict[tuple[str, str, str], list[str]] = {}
-    for r in results:
-        if (why := not_run_reason(r.meta)) is not None:
+    for r in results:   # skipped runs were named before the run started; the report lists them too
+        if (why := not_run_reason(r.meta)) is not None and r.status != "skipped":
             not_run.setdefault((r.status, preflight.name(r.spec), why), []).append(r.run_id)
     for (status, name, why), ids in not_run.items():
         print(f"{status}: {name} ({ids[0]}{f' and {len(ids) - 1} more' if len(ids) > 1 else ''}): {why}")
