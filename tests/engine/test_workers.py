@@ -155,7 +155,9 @@ def test_a_capacity_search_with_workers_stops_each_probe_early(tmp_path, tiny_pa
     (cap,) = [json.loads(p.read_text()) for p in res.glob("*.capacity.json")]
     search = [p for p in cap["probes"] if p["role"] == "search"]
     assert cap["stopped"] == "time_cap" and [p["load"] for p in search][:2] == [low, high]
-    assert cap["bracket_missing"] == "high" and cap["confirmed"], cap
+    # every probe meets until the time cap, or the client of 2 cores itself falls behind far above
+    # `high`: either way the search confirms a load at or above `high`
+    assert cap["confirmed"] and cap["capacity"] >= high, cap
     durations = []
     for p in search[:2]:
         meta = json.loads((res / p["run_id"] / "run.json").read_text())
