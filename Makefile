@@ -44,8 +44,11 @@ baseline:
 lint: $(STAMP)
 	$(BIN)/ruff check bench tests scripts
 
+# The unit tests in parallel (one process per core: they time nothing), then the engine tests one
+# at a time (they time things and share the cores with the engine).
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m unit -n auto
+	$(BIN)/python -m pytest -q -m "not unit"
 
 # `time` prints how long it took: it should stay under a minute on 2 cores.
 test-fast: $(STAMP)
