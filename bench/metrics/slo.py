@@ -1,6 +1,6 @@
-"""Pure decisions of the capacity search (docs/capacity.md): which units meet the SLO, whether a
-probe met it (batch means at fixed looks), whether it is past saturation (its backlog), which load
-to probe next, and which load to confirm.
+"""Pure decisions of the capacity search about one probe (docs/capacity.md): which units meet the
+SLO, whether the probe met it (batch means at fixed looks), whether it is past saturation (its
+backlog). Which load to probe or confirm next is bench.metrics.search_steps.
 
 A unit is a request, or a whole task for workloads whose sessions are tasks. For an open loop (a
 probe with a schedule) a unit's latency runs from its scheduled time, so a send the client made
@@ -41,12 +41,6 @@ NOISE_Z = 2.0                 # how many standard deviations of Little's-law noi
 DRIFT_LATENCY = 2.0           # second half's median latency over the first's: not stationary
 DRIFT_ATTAINMENT = 0.1        # second half's attainment this far below the first's (beyond noise)
 PRESSURE_FLOOR = 0.1          # units this far within every threshold count alike for correlation
-
-# Closed loops (no schedule): load went up but throughput barely did while the latency at the
-# percentile climbed (as GuideLLM stops on it).
-SATURATED_GROWTH = 0.1
-SATURATED_LATENCY = 1.5
-SATURATED_MIN_UNITS = 30     # fewer units make a point's throughput too noisy to call saturation on
 
 
 # ---- units ---------------------------------------------------------------------------------
@@ -397,114 +391,3 @@ def probe_met(interim: str | None, final: Verdict, saturated_: bool) -> bool:
     if saturated_ or interim in ("missed", "saturated"):
         return False
     return interim == "met" or final.call == "met"
-
-
-# ---- the search ----------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    load: float
-    slo_met: bool
-    attainment: float
-    units_s: float               # completed units (requests or tasks) per second
-    pressure: float | None       # SLO pressure at the percentile (unit_pressure; saturation test)
-
-
-def saturated(probes: list[Probe], cur: Probe) -> bool:
-    """A closed loop past saturation: more load than the nearest lower probe no longer buys
-    throughput, only latency (SLO pressure at the percentile: the thresholds scale it)."""
-    prev = max((p for p in probes if p.load < cur.load), key=lambda p: p.load, default=None)
-    if prev is None or prev.pressure is None or cur.pressure is None:
-        return False
-    # throughput grew by less than a tenth of what the extra load would give if it scaled
-    growth = 1 + SATURATED_GROWTH * (cur.load / prev.load - 1)
-    return (cur.units_s < growth * prev.units_s
-            and cur.pressure > SATURATED_LATENCY * max(prev.pressure, 1e-9))
-
-
-def bracket(probes: list[Probe]) -> tuple[Probe | None, Probe | None]:
-    """(last good, first bad): the highest load meeting the SLO below the lowest load missing it."""
-    bad = min((p for p in probes if not p.slo_met), key=lambda p: p.load, default=None)
-    goods = [p for p in probes if p.slo_met and (bad is None or p.load < bad.load)]
-    return max(goods, key=lambda p: p.load, default=None), bad
-
-
-def next_load(probes: list[Probe], low: float, high: float, growth: float, precision_pct: float,
-              integer: bool) -> float | None:
-    """The next load to probe, or None when the bracket is found: from `low` multiply by `growth`
-    up to `high` until a point misses, then bisect [last good, first bad] until it is within
-    precision_pct (or one apart, for whole-number loads). A range that holds no crossing is
-    left: while every probe meets, above `high` by `growth`; while none does, below the lowest
-    by `growth` (whole-number loads stop at 1). The caller's time cap ends either."""
-    if not probes:
-        return low
-    good, bad = bracket(probes)
-    if bad is None:
-        top = max(p.load for p in probes)
-        nxt = min(top * growth, high) if top < high else top * growth
-        return float(max(math.ceil(nxt), top + 1)) if integer else nxt
-    if good is None:
-        nxt = bad.load / growth
-        if integer:
-            return None if bad.load <= 1 else float(min(math.floor(nxt), bad.load - 1)) or 1.0
-        return nxt
-    if integer and bad.load - good.load <= 1:
-        return None
-    if bad.load / good.load - 1 <= precision_pct / 100:
-        return None
-    mid = (good.load + bad.load) / 2
-    return float(round(mid)) if integer else mid
-
-
-def past_inconclusive(load: float, inconclusive: dict[float, float], probes: list[Probe], target: float,
-                      growth: float, integer: bool) -> float | None:
-    """Where to go when the search comes back to a load whose probe held too few units to call
-    (`inconclusive`: load -> the attainment it saw): a probe at a higher load sends more units
-    in the same time, so one that looked good moves the search up (by `growth`, below any load
-    that missed), or, with no room above, halfway down to the last good load; None when it
-    looked bad, or no untried load is left (the search stops)."""
-    if inconclusive[load] < target:
-        return None
-    _, bad = bracket(probes)
-    up = float(max(math.ceil(load * growth), load + 1)) if integer else load * growth
-    while up in inconclusive:
-        up = float(max(math.ceil(up * growth), up + 1)) if integer else up * growth
-    tried = {p.load for p in probes}
-    if (bad is None or up < bad.load) and up not in tried:
-        return up
-    # no room above: halfway down to the last good load, a point that can still tighten the bracket
-    good, _ = bracket(probes)
-    if good is None:
-        return None
-    down = float(round((good.load + load) / 2)) if integer else (good.load + load) / 2
-    return down if good.load < down < load and down not in tried and down not in inconclusive else None
-
-
-def missing_side(probes: list[Probe], integer: bool) -> str | None:
-    """Which side of the bracket the probes lack: 'high' (every probe met), 'low' (none did;
-    None for whole-number loads once 1 missed: no lower load exists), or None."""
-    good, bad = bracket(probes)
-    if not probes:
-        return "both"
-    if bad is None:
-        return "high"
-    if good is None and not (integer and bad.load <= 1):
-        return "low"
-    return None
-
-
-def confirm_next(tried: list[tuple[float, bool]], last_good: float, precision_pct: float,
-                 integer: bool) -> float | None:
-    """The next load to confirm: the last good load first; after a failed confirmation, one
-    precision step below the load that failed (whole-number loads: at least one less); None
-    once one passed or no lower load is left."""
-    if not tried:
-        return last_good
-    load, ok = tried[-1]
-    if ok:
-        return None
-    nxt = load / (1 + precision_pct / 100)
-    if integer:
-        nxt = float(min(math.floor(nxt), load - 1))
-        return nxt if nxt >= 1 else None
-    return nxt

@@ -24,6 +24,7 @@ import numpy as np
 from bench import registry
 from bench.config import RunSpec, SLOSpec
 from bench.load.base import LoadKind
+from bench.metrics import search_steps as steps
 from bench.metrics import slo
 from bench.results.capacity_file import SCHEMA
 from bench.results.files import atomic_write_json, new_run_id
@@ -191,7 +192,7 @@ class Search:
         self.id = new_run_id(spec.name, spec.label)
         self.path = Path(results_dir) / f"{self.id}.capacity.json"
         self.deadline = deadline              # time.monotonic() of the time cap
-        self.probes: list[slo.Probe] = []     # the search's probes (confirmations apart)
+        self.probes: list[steps.Probe] = []     # the search's probes (confirmations apart)
         self.rows: list[dict[str, Any]] = []
         self.confirmed: dict[str, Any] | None = None
         self.tried: list[tuple[float, bool]] = []
@@ -211,8 +212,8 @@ class Search:
         return max(self.s.confirm_s / DRAIN_SHARE, self.s.confirm_s + self.overhead_s)
 
     def doc(self) -> dict[str, Any]:
-        good, bad = slo.bracket(self.probes)
-        side = slo.missing_side(self.probes, self.integer)
+        good, bad = steps.bracket(self.probes)
+        side = steps.missing_side(self.probes, self.integer)
         why = None
         if side in ("high", "low", "both"):
             why = {"time_cap": "the time cap", "interrupted": "an interruption",
@@ -290,8 +291,8 @@ class ProbeMarks:
             sat = w.reason == "saturated" or slo.past_saturation(bl)
         else:   # a closed loop's backlog cannot grow: flat throughput at rising latency, while raising
             raising = self.role == "search" and all(p.slo_met for p in st.probes)
-            sat = raising and v.units >= slo.SATURATED_MIN_UNITS and slo.saturated(
-                st.probes, slo.Probe(load, True, share, bl.achieved_units_s, pressure))
+            sat = raising and v.units >= steps.SATURATED_MIN_UNITS and steps.saturated(
+                st.probes, steps.Probe(load, True, share, bl.achieved_units_s, pressure))
         met = slo.probe_met(w.reason, v, sat) and status != "failed"
         # too few units to show anything (a probe the time cap squeezed): neither side of the bracket
         inconclusive = v.call is None and not sat and v.effective_units < slo.units_needed(st.target, st.alpha)
@@ -300,7 +301,7 @@ class ProbeMarks:
         elif inconclusive:
             st.inconclusive[load] = share
         else:
-            st.probes.append(slo.Probe(load, met, share, bl.achieved_units_s, pressure))
+            st.probes.append(steps.Probe(load, met, share, bl.achieved_units_s, pressure))
         stop = w.reason or ("end" if w.stop_ns else "duration")
         verdict = (w.reason if w.reason in ("met", "missed") else v.call) or "unsure"
         mark = self._head() | {
@@ -385,8 +386,8 @@ async def _unloaded(st: Search, engine: Engine, results_dir: Path, progress: Pro
 
 
 async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Progress, suite: str = "") -> list[Run]:
-    """Probe loads (slo.next_load) until the bracket is found or the time cap (less the
-    confirmation's reserve), then confirm (slo.confirm_next). Returns the runs."""
+    """Probe loads (steps.next_load) until the bracket is found or the time cap (less the
+    confirmation's reserve), then confirm (steps.confirm_next). Returns the runs."""
     s = spec.load.search
     st = Search(spec, results_dir, time.monotonic() + s.time_cap_s)
     runs: list[Run] = []
@@ -397,9 +398,9 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             runs.append(await _unloaded(st, engine, results_dir, progress, suite))
             first = False
             st.save()
-        while (load := slo.next_load(st.probes, s.low, s.high, s.growth, s.precision_pct, st.integer)) is not None:
+        while (load := steps.next_load(st.probes, s.low, s.high, s.growth, s.precision_pct, st.integer)) is not None:
             if load in st.inconclusive:      # its longest probe held too few units
-                load = slo.past_inconclusive(load, st.inconclusive, st.probes, st.target, s.growth, st.integer)
+                load = steps.past_inconclusive(load, st.inconclusive, st.probes, st.target, s.growth, st.integer)
                 if load is None:
                     st.stopped = "too_few_units"
                     break
@@ -420,8 +421,8 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             st.save()
         else:
             st.stopped = "converged"
-        good, _ = slo.bracket(st.probes)
-        while good is not None and (load := slo.confirm_next(st.tried, good.load, s.precision_pct,
+        good, _ = steps.bracket(st.probes)
+        while good is not None and (load := steps.confirm_next(st.tried, good.load, s.precision_pct,
                                                              st.integer)) is not None:
             remaining = st.deadline - time.monotonic()
             if remaining < s.confirm_s / DRAIN_SHARE:   # (a probe cut at its cap ate into the reserve)

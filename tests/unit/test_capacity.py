@@ -12,6 +12,7 @@ import yaml
 
 from bench import config
 from bench.errors import UserError
+from bench.metrics import search_steps as steps
 from bench.metrics import slo
 from bench.types import Sample
 
@@ -139,51 +140,51 @@ def test_the_looks_and_the_probe_verdict():
 
 
 def probe(load, met, att=1.0, units_s=None, pressure=0.5):
-    return slo.Probe(load, met, att, load if units_s is None else units_s, pressure)
+    return steps.Probe(load, met, att, load if units_s is None else units_s, pressure)
 
 
 def test_search_raises_geometrically_then_bisects_to_precision():
-    nl = lambda ps: slo.next_load(ps, low=1, high=100, growth=2, precision_pct=10, integer=False)  # noqa: E731
+    nl = lambda ps: steps.next_load(ps, low=1, high=100, growth=2, precision_pct=10, integer=False)  # noqa: E731
     assert nl([]) == 1
     assert nl([probe(1, True), probe(2, True)]) == 4
     assert nl([probe(1, True), probe(2, True), probe(4, False)]) == 3
     assert nl([probe(2, True), probe(4, False), probe(3, True), probe(3.5, False)]) == 3.25
     assert nl([probe(3, True), probe(3.25, False)]) is None                  # within 10%
     assert nl([probe(64, True)]) == 100                                       # up to high first
-    ints = lambda ps: slo.next_load(ps, 1, 16, 2, 10, integer=True)          # noqa: E731
+    ints = lambda ps: steps.next_load(ps, 1, 16, 2, 10, integer=True)          # noqa: E731
     assert ints([probe(4, True), probe(8, False)]) == 6
     assert ints([probe(6, True), probe(7, False)]) is None                   # one apart
 
 
 def test_a_range_without_the_crossing_is_left_both_ways():
-    nl = lambda ps: slo.next_load(ps, low=2, high=8, growth=2, precision_pct=10, integer=False)  # noqa: E731
+    nl = lambda ps: steps.next_load(ps, low=2, high=8, growth=2, precision_pct=10, integer=False)  # noqa: E731
     assert nl([probe(8, True)]) == 16 and nl([probe(8, True), probe(16, True)]) == 32     # widen above high
     assert nl([probe(2, False)]) == 1 and nl([probe(2, False), probe(1, False)]) == 0.5   # narrow below low
-    ints = lambda ps: slo.next_load(ps, 4, 16, 2, 10, integer=True)          # noqa: E731
+    ints = lambda ps: steps.next_load(ps, 4, 16, 2, 10, integer=True)          # noqa: E731
     assert ints([probe(4, False)]) == 2 and ints([probe(2, False)]) == 1 and ints([probe(1, False)]) is None
     assert ints([probe(16, True)]) == 32
-    assert slo.missing_side([probe(8, True)], False) == "high"
-    assert slo.missing_side([probe(2, False)], False) == "low"
-    assert slo.missing_side([probe(1, False)], True) is None                 # no load below 1
-    assert slo.missing_side([probe(2, True), probe(4, False)], False) is None
+    assert steps.missing_side([probe(8, True)], False) == "high"
+    assert steps.missing_side([probe(2, False)], False) == "low"
+    assert steps.missing_side([probe(1, False)], True) is None                 # no load below 1
+    assert steps.missing_side([probe(2, True), probe(4, False)], False) is None
 
 
 def test_confirmation_steps_down_until_one_holds():
-    cn = lambda tried: slo.confirm_next(tried, 8.0, 25, integer=False)       # noqa: E731
+    cn = lambda tried: steps.confirm_next(tried, 8.0, 25, integer=False)       # noqa: E731
     assert cn([]) == 8.0
     assert cn([(8.0, True)]) is None
     assert cn([(8.0, False)]) == pytest.approx(6.4)
     assert cn([(8.0, False), (6.4, False)]) == pytest.approx(5.12)
-    ci = lambda tried: slo.confirm_next(tried, 3.0, 10, integer=True)        # noqa: E731
+    ci = lambda tried: steps.confirm_next(tried, 3.0, 10, integer=True)        # noqa: E731
     assert ci([(3.0, False)]) == 2.0 and ci([(3.0, False), (2.0, False)]) == 1.0
     assert ci([(1.0, False)]) is None
 
 
 def test_saturation_flat_throughput_with_rising_latency():
     prev = probe(4, True, units_s=70, pressure=0.3)
-    assert slo.saturated([prev], probe(8, True, units_s=66, pressure=0.9))
-    assert not slo.saturated([prev], probe(8, True, units_s=130, pressure=0.9))
-    assert not slo.saturated([prev], probe(8, True, units_s=66, pressure=0.35))
+    assert steps.saturated([prev], probe(8, True, units_s=66, pressure=0.9))
+    assert not steps.saturated([prev], probe(8, True, units_s=130, pressure=0.9))
+    assert not steps.saturated([prev], probe(8, True, units_s=66, pressure=0.35))
 
 
 def write(tmp_path, doc) -> str:
@@ -367,13 +368,13 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
 def test_a_probe_with_too_few_units_that_looked_good_moves_the_search_up():
     """At a low rate a probe may hold too few units to show p90 met; a higher load sends more in
     the same time, so the search goes up instead of stopping, never to or past a load that missed."""
-    P = slo.Probe
-    assert slo.past_inconclusive(4.0, {4.0: 1.0}, [], 0.9, 2.0, False) == 8.0
-    assert slo.past_inconclusive(4.0, {4.0: 1.0, 8.0: 1.0}, [], 0.9, 2.0, False) == 16.0
-    assert slo.past_inconclusive(4.0, {4.0: 0.7}, [], 0.9, 2.0, False) is None        # it looked bad
-    assert slo.past_inconclusive(4.0, {4.0: 1.0}, [P(8.0, False, 0.5, 7.0, 2.0)], 0.9, 2.0, False) is None
+    P = steps.Probe
+    assert steps.past_inconclusive(4.0, {4.0: 1.0}, [], 0.9, 2.0, False) == 8.0
+    assert steps.past_inconclusive(4.0, {4.0: 1.0, 8.0: 1.0}, [], 0.9, 2.0, False) == 16.0
+    assert steps.past_inconclusive(4.0, {4.0: 0.7}, [], 0.9, 2.0, False) is None        # it looked bad
+    assert steps.past_inconclusive(4.0, {4.0: 1.0}, [P(8.0, False, 0.5, 7.0, 2.0)], 0.9, 2.0, False) is None
     # no room above 24 (32 missed): halfway down to the last good, 16
     met16, missed32 = P(16.0, True, 1.0, 16.0, 0.5), P(32.0, False, 0.5, 25.0, 2.0)
-    assert slo.past_inconclusive(24.0, {24.0: 0.93}, [met16, missed32], 0.9, 2.0, False) == 20.0
-    assert slo.past_inconclusive(17.0, {17.0: 0.93}, [met16, missed32], 0.9, 2.0, True) is None   # nothing between
-    assert slo.past_inconclusive(3.0, {3.0: 1.0}, [], 0.9, 1.2, True) == 4.0         # whole numbers: +1 at least
+    assert steps.past_inconclusive(24.0, {24.0: 0.93}, [met16, missed32], 0.9, 2.0, False) == 20.0
+    assert steps.past_inconclusive(17.0, {17.0: 0.93}, [met16, missed32], 0.9, 2.0, True) is None   # nothing between
+    assert steps.past_inconclusive(3.0, {3.0: 1.0}, [], 0.9, 1.2, True) == 4.0         # whole numbers: +1 at least
