@@ -12,11 +12,16 @@ with its interim look at `look`. The threshold is the latency's stationary quant
 long run): at the 85% quantile the true attainment is 85% against a 90% target (a "met" is
 wrong); at the 97% quantile it is 97% (a "met" is right: the power).
 
-PASS when the wrong-"met" rate is <= 10% (search.confidence 0.9) in every setting of c = 8 slots
-(an engine's batch: waits decorrelate within a few services). The one-slot M/M/1 rows are a
-stress case shown beside: their waits stay correlated for longer than a probe can see, so the
-rate there is above the budget (docs/capacity.md). A table row per setting: queue, true
-attainment, share called met, share called missed.
+The search reports a load as its capacity only after a probe there met the SLO and then a
+confirmation run there (as long; its own queue, since it runs after the other probes) met it
+too: the "reported" column is that decision, the capacity a user reads.
+
+PASS when the reported load is wrong <= 10% of the time (search.confidence 0.9) in every queue,
+and each probe alone is wrong <= 10% of the time in every setting of c = 8 slots (an engine's
+batch: waits decorrelate within a few services). In the one-slot M/M/1 rows a probe alone is
+over that budget at ~300 units (shown as "stress"): its waits stay correlated for longer than a
+probe can see (docs/capacity.md). A table row per setting: queue, true attainment, share of
+probes called met, called missed, and share of loads reported (met and confirmed).
 """
 from __future__ import annotations
 
@@ -101,7 +106,7 @@ def main() -> int:
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     print(f"target {TARGET:.0%}, false-met budget {ALPHA:.0%}, {args.trials} probes per row, utilisation 80%")
-    print(f"{'queue':30} {'true':>5} {'met':>6} {'missed':>7}  verdict")
+    print(f"{'queue':30} {'true':>5} {'met':>6} {'missed':>7} {'reported':>9}  verdict")
     ok = True
     for name, c, cv, mean_s, rate, duration, look, held in SETTINGS:
         assert abs(rate * mean_s / c - 0.8) < 1e-9
@@ -110,14 +115,21 @@ def main() -> int:
             calls = [probe(rng, rate, c, cv, mean_s, duration, look, limit) for _ in range(args.trials)]
             met = float(np.mean([m for m, _ in calls]))
             missed = float(np.mean([x for _, x in calls]))
+            # the search reports a load only after a confirmation run there (as long, its own
+            # queue: it runs after the other probes) meets the SLO too
+            reported = float(np.mean([m and probe(rng, rate, c, cv, mean_s, duration, look, limit)[0]
+                                      for m, _ in calls]))
             if q < TARGET:
-                good = met <= ALPHA
-                ok &= good or not held
-                tag = ("PASS" if good else "FAIL") if held else ("within" if good else "over") + " budget, stress"
+                # every queue: the load the search reports; an engine-like queue: each probe too
+                good = reported <= ALPHA and (met <= ALPHA or not held)
+                ok &= good
+                tag = "PASS" if good else "FAIL"
+                if not held:
+                    tag += f" (a probe alone: {'within' if met <= ALPHA else 'over'} budget, stress)"
                 what = "(met is wrong)"
             else:
                 tag, what = "power", "(met is right)"
-            print(f"{name:30} {q:5.0%} {met:6.1%} {missed:7.1%}  {tag} {what}")
+            print(f"{name:30} {q:5.0%} {met:6.1%} {missed:7.1%} {reported:9.1%}  {tag} {what}")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -178,12 +178,20 @@ def effective_share(values: Sequence[float]) -> float:
         return 1.0
     acf = np.correlate(r, r, mode="full")[n - 1:] / var      # lag 0 .. n-1
     tau = 1.0                                                # tau = 1 + 2 (rho_1 + rho_2) + ...
+    lags = 0
     for k in range(2, n, 2):
         pair = float(acf[k - 1] + acf[k])
         if pair <= 0:
             break
         tau += 2 * pair
-    return 1.0 / max(tau, 1.0)
+        lags = k
+    # Each estimated autocorrelation is low by about tau / n (the series' own mean is subtracted,
+    # and that mean carries the correlation too), so a short series of a slow queue reads as
+    # nearly independent; undo it over the lags summed: tau_hat ~ tau (1 - 2 lags / n).
+    shrink = 1.0 - 2.0 * lags / n
+    if shrink <= 1.0 / n:
+        return 1.0 / n
+    return max(1.0 / n, min(1.0, shrink / tau))
 
 
 def batch_bounds(good: Sequence[bool], alpha: float, values: Sequence[float] | None = None,

@@ -76,6 +76,14 @@ def test_batch_bounds_need_enough_units_and_widen_for_correlation():
     rng = np.random.default_rng(0)
     assert slo.effective_share(np.cumsum(rng.normal(size=400))) < 0.1
     assert slo.effective_share(rng.normal(size=400)) > 0.6
+    # a queue slower than the series is long (AR(1), phi 0.98: true share 0.0101 at 250 units):
+    # the sample autocorrelations read low by ~tau / n, which effective_share undoes (0.037 without)
+    def ar1(phi: float, n: int) -> np.ndarray:
+        x, e = np.zeros(n), rng.normal(size=n)
+        for i in range(1, n):
+            x[i] = phi * x[i - 1] + e[i]
+        return x
+    assert np.median([slo.effective_share(ar1(0.98, 250)) for _ in range(60)]) < 0.03
 
 
 def test_judge_met_missed_and_undecided():
