@@ -29,7 +29,7 @@ def upgrade(d: dict[str, Any]) -> dict[str, Any]:
     lo, hi = d.pop("ci_low", None), d.pop("ci_high", None)
     good = lo if d.get("capacity") is not None else None
     d |= {"schema": SCHEMA, "bracket_low": good, "bracket_high": hi, "confirmed": False,
-          "achieved_units_s": None, "achieved_share": None, "slo_relative": None,
+          "achieved_units_s": None, "achieved_share": None, "slo_relative": None, "bracket_high_missed": None,
           "bracket_missing": "high" if hi is None and good is not None else "low" if good is None and hi else None,
           "bracket_missing_why": None}
     return d
@@ -72,6 +72,8 @@ def describe(d: dict[str, Any]) -> str:
     fmt = lambda x: "-" if x is None else f"{x:.3g}"        # noqa: E731
     why = f" ({d['bracket_missing_why']})" if d.get("bracket_missing_why") else ""
     bracket = f"bracket [{fmt(lo)}, {fmt(hi)}] {unit}"
+    if hi is not None and d.get("bracket_high_missed") is False:
+        bracket += f" ({fmt(hi)}: not shown met, too few effective units to show it missed)"
     if d.get("bracket_missing") == "high":
         bracket += f"; no upper side: every probe met{why}"
     elif d.get("bracket_missing") == "low":

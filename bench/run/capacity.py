@@ -234,6 +234,8 @@ class Search:
                 "units_s_unit": "tasks/s" if self.tasks else "requests/s",
                 "confirmations": [{"load": x, "held": ok} for x, ok in self.tried],
                 "bracket_low": good.load if good else None, "bracket_high": bad.load if bad else None,
+                # the upper side shown to miss, or only not shown to meet (too few effective units)
+                "bracket_high_missed": bad.shown if bad else None,
                 "bracket_missing": side, "bracket_missing_why": why,
                 "run_overhead_s": self.overhead_s, "hardware": self.hardware, "stopped": self.stopped,
                 "probes": self.rows}
@@ -298,10 +300,10 @@ class ProbeMarks:
         inconclusive = v.call is None and not sat and v.effective_units < slo.units_needed(st.target, st.alpha)
         if self.role == "confirm":
             met = met and achieved >= ACHIEVED_SHARE
-        elif inconclusive:
+        elif inconclusive and share >= st.target:    # looked good: a higher load sends more units
             st.inconclusive[load] = share
-        else:
-            st.probes.append(steps.Probe(load, met, share, bl.achieved_units_s, pressure))
+        else:   # looked bad and too few units to show it: not shown met, so no capacity, above the bracket
+            st.probes.append(steps.Probe(load, met, share, bl.achieved_units_s, pressure, not inconclusive))
         stop = w.reason or ("end" if w.stop_ns else "duration")
         verdict = (w.reason if w.reason in ("met", "missed") else v.call) or "unsure"
         mark = self._head() | {

@@ -386,3 +386,21 @@ def test_a_probe_with_too_few_units_that_looked_good_moves_the_search_up():
     assert steps.past_inconclusive(24.0, {24.0: 0.93}, [met16, missed32], 0.9, 2.0, False) == 20.0
     assert steps.past_inconclusive(17.0, {17.0: 0.93}, [met16, missed32], 0.9, 2.0, True) is None   # nothing between
     assert steps.past_inconclusive(3.0, {3.0: 1.0}, [], 0.9, 1.2, True) == 4.0         # whole numbers: +1 at least
+
+
+def test_a_load_not_shown_met_is_the_brackets_upper_side():
+    """A probe that looked bad (87% against 90%) with too few effective units to show a miss is
+    not a capacity: the search bisects below it, and the file says it was not shown met."""
+    from bench.results import capacity_file
+    P = steps.Probe
+    met8, unsure16 = P(8.0, True, 1.0, 8.0, 0.3), P(16.0, False, 0.868, 16.0, 1.1, shown=False)
+    good, bad = steps.bracket([met8, unsure16])
+    assert (good, bad) == (met8, unsure16)
+    assert steps.next_load([met8, unsure16], 4, 64, 2.0, 20, False) == 12.0
+    assert steps.missing_side([met8, unsure16], False) is None
+    d = {"label": "c", "name": "c", "workload": "chat", "backend": "openai", "slo": {"ttft_ms": 100.0, "percentile": 90},
+         "units_s_unit": "requests/s", "unit": "requests/s", "bracket_low": 12.0, "bracket_high": 16.0,
+         "bracket_high_missed": False, "capacity": 12.0, "confirmed": True, "over": "rate", "schema": 2,
+         "achieved_units_s": 11.9, "achieved_share": 0.99, "probes": [], "stopped": "converged"}
+    assert "bracket [12, 16] requests/s (16: not shown met" in capacity_file.describe(d)
+    assert "not shown met" not in capacity_file.describe(d | {"bracket_high_missed": True})
