@@ -398,7 +398,8 @@ def test_a_load_not_shown_met_is_the_brackets_upper_side():
     assert (good, bad) == (met8, unsure16)
     assert steps.next_load([met8, unsure16], 4, 64, 2.0, 20, False) == 12.0
     assert steps.missing_side([met8, unsure16], False) is None
-    d = {"label": "c", "name": "c", "workload": "chat", "backend": "openai", "slo": {"ttft_ms": 100.0, "percentile": 90},
+    d = {"label": "c", "name": "c", "workload": "chat", "backend": "openai",
+         "slo": {"ttft_ms": 100.0, "percentile": 90},
          "units_s_unit": "requests/s", "unit": "requests/s", "bracket_low": 12.0, "bracket_high": 16.0,
          "bracket_high_missed": False, "capacity": 12.0, "confirmed": True, "over": "rate", "schema": 2,
          "achieved_units_s": 11.9, "achieved_share": 0.99, "probes": [], "stopped": "converged"}
