@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 from collections.abc import Callable
@@ -28,6 +29,10 @@ from bench.telemetry.gpu import GpuSampler
 from bench.telemetry.memory import MemorySampler
 from bench.types import Sample
 from bench.workloads import make_workload
+
+# What preflight changed for the runs started under it (bench.run.runner sets it around a spec's
+# runs): recorded in each run.json as `preflight`, so a replaced option is visible in the results.
+preflight_note: ContextVar[dict[str, Any] | None] = ContextVar("preflight_note", default=None)
 
 WARMUP_INDEX = 1_000_000_000  # warm-up sessions come from their own index range
 
@@ -87,7 +92,8 @@ async def run_one(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pr
     writer = RunWriter(results_dir, new_run_id(spec.name, spec.label), {
         "name": spec.name, "label": spec.label, "suite": suite, "started_at": time.time(),
         "config": spec.model_dump(mode="json"), "load_point": spec.load.point(), "model_path": engine.model_path,
-        "env": envinfo.collect(), "backend_info": backend.info(), **(marks.at_start() if marks else {})})
+        "env": envinfo.collect(), "backend_info": backend.info(), **(marks.at_start() if marks else {}),
+        **({"preflight": note} if (note := preflight_note.get()) else {})})
     pieces = Pieces(spec, engine.model_path, writer.meta)
 
     def record(sample: Sample) -> None:

@@ -23,14 +23,14 @@ from pathlib import Path
 from collections.abc import Callable
 
 from bench.backends import preflight
-from bench.backends.machine import Machine
+from bench.backends.machine import Machine, Replacement
 from bench.config import RunSpec
 from bench.results.files import new_run_id
 from bench.results.run import Run, not_run_reason
 from bench.run import capacity, engine_log, not_run
 from bench.run.engines import Engines, GroupDone, engine_key
 from bench.run.progress import Progress
-from bench.run.run_one import run_one
+from bench.run.run_one import preflight_note, run_one
 
 
 @dataclass
@@ -56,7 +56,11 @@ async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress,
     async with Engines([s for _, s in todo], hooks.group, hooks.group_done) as engines:
         for j, (i, spec) in enumerate(todo):
             warm = warm_up_first(spec, [sp for _, sp in todo])
-            made[i] = await _run_spec(spec, engines, failed, results_dir, progress, suite, warm)
+            token = preflight_note.set(_replaced(checked[i]))
+            try:
+                made[i] = await _run_spec(spec, engines, failed, results_dir, progress, suite, warm)
+            finally:
+                preflight_note.reset(token)
             for run in made[i]:
                 if not_run_reason(run.meta) is None:      # it ran
                     hooks.run_done(run)
@@ -80,6 +84,13 @@ async def _run_spec(spec: RunSpec, engines: Engines, failed: dict[str, str], res
                 await discarded_run(spec, engine, progress, suite)
             return [await run_one(spec, engine, results_dir, progress, suite)]
     return [not_run.record(spec, results_dir, suite, "failed", failed[key])]
+
+
+def _replaced(c: preflight.Checked) -> dict | None:
+    """run.json's `preflight` for a spec preflight replaced options of: what, with what, why."""
+    if not isinstance(c.found, Replacement) or c.original is None:
+        return None
+    return {"replaced": c.original.backend.options, "with": c.spec.backend.options, "reason": c.found.reason}
 
 
 def warm_up_first(spec: RunSpec, specs: list[RunSpec]) -> bool:

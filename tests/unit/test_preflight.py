@@ -13,8 +13,8 @@ from bench import config, registry
 from bench.analysis import experiment, summary
 from bench.analysis.report import build
 from bench.backends import preflight
-from bench.backends.base import Backend
-from bench.backends.machine import Machine, Problem, _cpu_flags
+from bench.backends.base import Backend, BackendOptions, Chunk
+from bench.backends.machine import Machine, Problem, Replacement, _cpu_flags
 from bench.results.files import RunWriter
 from bench.results.run import counts_as_failed, read
 from bench.run import runner
@@ -209,3 +209,40 @@ def test_each_setting_is_asked_once(main_job, monkeypatch):
     preflight.plan(main_job, AVX2)
     # the shared engine's runs, the kv-fp8 arm and the spec-self arm: each setting once
     assert len(asked) == len({(s.model, s.backend.model_dump_json()) for s in main_job}) == 3
+
+
+class Replaced(Backend):
+    """A backend whose rule swaps an option this machine lacks for an equivalent; it answers at once."""
+    name = "pf-replaced"
+
+    class Options(BackendOptions):
+        kernel: str = "fast"
+
+    def __init__(self, model_path, options, seed=0):
+        self.options = options
+
+    @classmethod
+    def preflight(cls, options, machine, model_cfg):
+        if options.get("kernel") == "fast" and not machine.has_flag("avx512f"):
+            return Replacement({"kernel": "portable"}, "kernel fast -> portable: fast needs AVX-512")
+        return None
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def stream(self, request):
+        assert self.options["kernel"] == "portable"          # the replaced options reached the engine
+        yield Chunk(token_ids=tuple(range(request.max_output_tokens)))
+
+
+def test_a_replaced_option_is_recorded_in_each_run(tmp_path, monkeypatch, tiny_path):
+    monkeypatch.setitem(registry.BACKENDS, "pf-replaced", f"{__name__}:Replaced")
+    doc = {"name": "rp", "model": tiny_path, "backend": {"name": "pf-replaced", "options": {"kernel": "fast"}},
+           "workload": {"file": "chat", "scale": 0.02},
+           "load": {"kind": "concurrency", "concurrency": 1, "requests": 2}}
+    (run,) = runner.run_all(config.load_doc(doc, "rp.yaml"), tmp_path, machine=AVX2)
+    meta = read(run.dir).meta
+    assert meta["status"] == "complete" and meta["config"]["backend"]["options"] == {"kernel": "portable"}
+    assert meta["preflight"] == {"replaced": {"kernel": "fast"}, "with": {"kernel": "portable"},
+                                 "reason": "kernel fast -> portable: fast needs AVX-512"}
