@@ -7,8 +7,12 @@ thresholds, and by the share of what was due that was served.
 
     python scripts/capacity_holds.py [--out /tmp/bench-holds] [--steady-s 60] [--factor 1.3]
 
-PASS when the run at the capacity meets the SLO with >= 95% of its due load served, and the run
-at 1.3x does not meet it (missed, or past saturation, or served < 95%). Prints one row per run.
+PASS when the run at the capacity meets the SLO (its attainment over the window, a measurement of
+60 s, at or above the percentile; not past saturation; >= 95% of its due load served), and the run
+at 1.3x does not (attainment below, past saturation, or served < 95%). Prints one row per run,
+with the search's own statistical call on it beside (`call`: a minute of a correlated queue is
+often too little to *show* 92% above 90%, so it reads `unsure` where the measurement holds).
+Run it alone: other work on the cores moves a CPU server's capacity.
 """
 from __future__ import annotations
 
@@ -60,7 +64,9 @@ def judge(run_dir: Path, thresholds: dict[str, float], steady_s: float) -> dict:
     return {"rate": run.spec.load.offered, "units": verdict.units, "attainment": verdict.attainment,
             "call": verdict.call or "unsure", "saturated": slo.past_saturation(backlog),
             "served_share": served, "in_flight": (backlog.in_flight_start, backlog.in_flight_end),
-            "met": verdict.call == "met" and not slo.past_saturation(backlog) and served >= 0.95}
+            # a long steady run is a measurement, not a probe: its attainment over the window is what
+            # a user reads (p90 from the scheduled time within the threshold <=> attainment >= 90%)
+            "met": verdict.attainment >= PERCENTILE / 100 and not slo.past_saturation(backlog) and served >= 0.95}
 
 
 def main() -> int:

@@ -197,7 +197,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="the suite's results folder (e.g. out/bench)")
     p.add_argument("--baseline", metavar="FOLDER", help="earlier runs to compare with (e.g. results)")
     p.add_argument("--brief", action="store_true",
-                   help="leave out the workloads tables (`bench run` printed them just before)")
+                   help="leave out what `bench run` printed just before (its tables, capacities, "
+                        "treatments and runs not run): the cost per unit of work and the baseline remain")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -210,7 +211,8 @@ def summarize(folder: str, base: str | None = None, brief: bool = False) -> int:
     if not runs:
         raise UserError(folder, "no runs here")
     plain = _plain(runs)
-    sections = [[] if brief else workloads(plain), inflation(plain), capacities(path), treatments(path), not_run(runs)]
+    sections = ([inflation(plain)] if brief else
+                [workloads(plain), inflation(plain), capacities(path), treatments(path), not_run(runs)])
     if base:
         base_path = Path(base)
         base_runs = store.find_runs([base_path]) if base_path.exists() else []

@@ -77,8 +77,8 @@ def past_inconclusive(load: float, inconclusive: dict[float, float], probes: lis
     """Where to go when the search comes back to a load whose probe held too few units to call
     (`inconclusive`: load -> the attainment it saw): a probe at a higher load sends more units
     in the same time, so one that looked good moves the search up (by `growth`, below any load
-    that missed), or, with no room above, halfway down to the last good load; None when it
-    looked bad, or no untried load is left (the search stops)."""
+    that missed), or, with no room above, halfway down to the last good load (or, with none, one
+    `growth` step down); None when it looked bad, or no untried load is left (the search stops)."""
     if inconclusive[load] < target:
         return None
     _, bad = bracket(probes)
@@ -88,10 +88,13 @@ def past_inconclusive(load: float, inconclusive: dict[float, float], probes: lis
     tried = {p.load for p in probes}
     if (bad is None or up < bad.load) and up not in tried:
         return up
-    # no room above: halfway down to the last good load, a point that can still tighten the bracket
+    # no room above: halfway down to the last good load, a point that can still tighten the bracket;
+    # with none below, one `growth` step down (less queueing: its units are less correlated, so
+    # fewer of them can show the SLO met; whole-number loads stop at 1)
     good, _ = bracket(probes)
     if good is None:
-        return None
+        down = float(max(math.floor(load / growth), 1)) if integer else load / growth
+        return down if down < load and down not in tried and down not in inconclusive else None
     down = float(round((good.load + load) / 2)) if integer else (good.load + load) / 2
     return down if good.load < down < load and down not in tried and down not in inconclusive else None
 

@@ -380,7 +380,9 @@ def test_a_probe_with_too_few_units_that_looked_good_moves_the_search_up():
     assert steps.past_inconclusive(4.0, {4.0: 1.0}, [], 0.9, 2.0, False) == 8.0
     assert steps.past_inconclusive(4.0, {4.0: 1.0, 8.0: 1.0}, [], 0.9, 2.0, False) == 16.0
     assert steps.past_inconclusive(4.0, {4.0: 0.7}, [], 0.9, 2.0, False) is None        # it looked bad
-    assert steps.past_inconclusive(4.0, {4.0: 1.0}, [P(8.0, False, 0.5, 7.0, 2.0)], 0.9, 2.0, False) is None
+    # no room above and no good load below: one growth step down, where less queueing helps
+    assert steps.past_inconclusive(4.0, {4.0: 1.0}, [P(8.0, False, 0.5, 7.0, 2.0)], 0.9, 2.0, False) == 2.0
+    assert steps.past_inconclusive(1.0, {1.0: 1.0}, [P(2.0, False, 0.5, 7.0, 2.0)], 0.9, 2.0, True) is None
     # no room above 24 (32 missed): halfway down to the last good, 16
     met16, missed32 = P(16.0, True, 1.0, 16.0, 0.5), P(32.0, False, 0.5, 25.0, 2.0)
     assert steps.past_inconclusive(24.0, {24.0: 0.93}, [met16, missed32], 0.9, 2.0, False) == 20.0

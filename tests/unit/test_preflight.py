@@ -148,6 +148,8 @@ def test_experiment_file_summary_and_report_list_them(suite, capsys):
     assert "skipped: pf arm refused: needs AVX-512 (2 runs)" in text
     assert "  refused @ load 1: skipped: needs AVX-512\n" in text
     assert not text.startswith("workloads")                       # no plain run ran: no empty table
+    # --brief (make bench, after `bench run` printed these): not said twice, the exit code kept
+    assert summary.summarize(str(out), brief=True) == 1 and "AVX-512" not in capsys.readouterr().out
     (section,) = [s for s in build(runs, [], [path]) if s.title == "Not run"]
     assert [row[2:] for row in section.rows[1]][1] == ["skipped", "needs AVX-512"]
 
