@@ -1,10 +1,12 @@
 """A run as an llm-d Benchmark Report v0.2 (YAML or JSON): what llm-d dashboards read.
 
-The structure follows llm-d-benchmark's benchmark_report/schema_v0_2.py (pydantic, extra fields
-forbidden): `version`, `run` (uid, eid, time), `scenario` (a `generic` stack component for the
-server as we reached it, `load` with the tool, lengths and rate or concurrency, the run's config
-as the native config), and `results.request_performance.aggregate` (requests, latency,
-throughput; each a Statistics block with `units`). Latencies are in ms (ms/token per token), as
+The structure follows the Benchmark Report v0.2 pydantic schema (extra fields forbidden) as
+llm-d-benchmark's report package ships it and inference-perf 0.7.0 vendors it
+(inference_perf/reportgen/br/v0_2/schema_v0_2.py; an earlier llm-d commit named the request rate
+`requests_rate` and put a component's `kind` in its metadata): `version`, `run` (uid, eid,
+time), `scenario` (a `generic` stack component for the server as we reached it, `load` with
+the tool, lengths and rate or concurrency, the run's config as the native config), and
+`results.request_performance.aggregate` (requests, latency, throughput; each a Statistics block with `units`). Latencies are in ms (ms/token per token), as
 our summary holds them, so nothing is rescaled.
 
 With the run's samples each Statistics block carries min, p0p1 ... p99p9 and max from the
@@ -28,7 +30,7 @@ VERSION = "0.2"
 # BR latency field -> (our metric, BR units)
 LATENCY = {"time_to_first_token": ("ttft_ms", "ms"), "time_per_output_token": ("tpot_ms", "ms/token"),
            "inter_token_latency": ("itl_ms", "ms/token"), "request_latency": ("e2e_ms", "ms")}
-THROUGHPUT = {"requests_rate": ("request_s", "queries/s"), "output_token_rate": ("output_tok_s", "tokens/s"),
+THROUGHPUT = {"request_rate": ("request_s", "queries/s"), "output_token_rate": ("output_tok_s", "tokens/s"),
               "total_token_rate": ("total_tok_s", "tokens/s")}
 # our stat part -> BR Statistics field
 STATS = {"mean": "mean", "std": "stddev", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
@@ -83,6 +85,10 @@ def _seq_len(dist: dict[str, Any] | None) -> dict[str, Any]:
     return {"distribution": "other", "value": value}
 
 
+def _bench_version(run: Run) -> str:
+    return str((run.meta["env"].get("versions") or {}).get("bench") or "")
+
+
 def _tool(run: Run) -> tuple[str, str]:
     imported = run.meta.get("imported") or {}
     if imported:
@@ -126,16 +132,18 @@ def report(run: Run) -> dict[str, Any]:
                                            ("end", _iso(started + duration) if started and duration else None),
                                            ("duration", f"PT{duration!r}S" if duration is not None else None)) if v}},
         "scenario": {
-            "stack": [{"metadata": {"kind": "generic", "label": str(backend.get("name") or "server"),
-                                    "cfg_id": _digest(backend)},
-                       "standardized": {"tool": str(backend.get("name") or "?"),
+            "stack": [{"metadata": {"label": str(backend.get("name") or "server"), "cfg_id": _digest(backend)},
+                       "standardized": {"kind": "generic", "tool": str(backend.get("name") or "?"),
                                         "tool_version": str((m.get("backend_info") or {}).get("version") or "?"),
                                         "model": {"name": str(cfg.get("model"))}},
                        "native": {"config": backend}}],
             "load": {"metadata": {"cfg_id": _digest([cfg.get("workload"), load_cfg]),
                                   "description": f"{run.run_id}: {(cfg.get('workload') or {}).get('kind')} workload, "
                                                  f"{load_cfg.get('kind')} load"},
-                     "standardized": standardized, "native": {"config": cfg}},
+                     # `summarized_by`: the numbers are bench's summary (of a peer's records when
+                     # imported), so `bench import` reads them back as ours whatever tool ran the load
+                     "standardized": standardized,
+                     "native": {"config": cfg, "args": {"summarized_by": f"bench {_bench_version(run)}"}}},
         },
         "results": {"request_performance": {"aggregate": {"requests": requests, "latency": latency,
                                                           "throughput": throughput}}},

@@ -20,7 +20,8 @@ _SCALE = {"s": 1e3, "ms": 1.0, "s/token": 1e3, "ms/token": 1.0}
 _LATENCY = {"time_to_first_token": "ttft_ms", "time_per_output_token": "tpot_ms",
             "inter_token_latency": "itl_ms", "request_latency": "e2e_ms"}
 _AS_OURS_ANY_TOOL = {"ttft_ms", "e2e_ms"}      # the same definition whatever tool wrote the report
-_THROUGHPUT = {"requests_rate": "request_s", "output_token_rate": "output_tok_s", "total_token_rate": "total_tok_s"}
+_THROUGHPUT = {"request_rate": "request_s", "requests_rate": "request_s",      # the newer name, the older
+               "output_token_rate": "output_tok_s", "total_token_rate": "total_tok_s"}
 _STATS = {"mean": "mean", "stddev": "std", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
 _DURATION = re.compile(r"^PT([0-9.eE+-]+)S$")
 
@@ -49,7 +50,8 @@ def read(path: Path, doc: Any = None) -> Imported:
     # inference-perf's partial report names no tool (it leaves `scenario` to a composer); its uid does
     tool = str(std.get("tool") or ("inference-perf" if uid.startswith("inference-perf") else "unnamed tool"))
     version = std.get("tool_version")
-    ours = tool == "bench"
+    args = (load.get("native") or {}).get("args") or {}
+    ours = tool == "bench" or str(args.get("summarized_by", "")).startswith("bench")   # bench export's numbers
     summary: dict[str, float] = {}
     reported: list[Reported] = []
     for br, metric in _LATENCY.items():
@@ -97,7 +99,7 @@ def read(path: Path, doc: Any = None) -> Imported:
                   fixed_lengths=in_len.get("distribution") == "fixed" and out_len.get("distribution") == "fixed",
                   model=model or (native.get("model") if isinstance(native, dict) else None), url=base_url)
     skipped = unknown(doc, {"version", "run", "scenario", "results"})
-    return Imported(f"{tool} (via {TOOL})" if not ours else "bench (via Benchmark Report v0.2)", version,
+    return Imported(f"{tool} (via {TOOL})", version,
                     (str(path),), shape, (), summary, tuple(reported),
                     {"benchmark_report_run": doc.get("run"), "load": load}, None, skipped,
                     ("summary only: a Benchmark Report holds no per-request records",))
