@@ -6,8 +6,9 @@ llm-d-benchmark's report package ships it and inference-perf 0.7.0 vendors it
 `requests_rate` and put a component's `kind` in its metadata): `version`, `run` (uid, eid,
 time), `scenario` (a `generic` stack component for the server as we reached it, `load` with
 the tool, lengths and rate or concurrency, the run's config as the native config), and
-`results.request_performance.aggregate` (requests, latency, throughput; each a Statistics block with `units`). Latencies are in ms (ms/token per token), as
-our summary holds them, so nothing is rescaled.
+`results.request_performance.aggregate` (requests, latency, throughput; each a Statistics block
+with `units`). Latencies are in ms (ms/token per token), as our summary holds them, so nothing
+is rescaled.
 
 With the run's samples each Statistics block carries min, p0p1 ... p99p9 and max from the
 per-request values; a summary-only run (an import) carries the mean and the percentiles its
