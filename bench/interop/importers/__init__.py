@@ -71,7 +71,8 @@ def read(path: Path | str, fmt: str | None = None) -> list[Imported]:
             return _listed(m.read(path, doc))
     keys = ", ".join(sorted(doc)[:6]) if isinstance(doc, dict) else \
         (", ".join(sorted(doc[0])[:6]) if doc and isinstance(doc[0], dict) else type(doc).__name__)
-    raise PeerFileError(path, "a result of " + ", ".join(module(n).TOOL for n in IMPORTERS),
+    tools = dict.fromkeys(module(n).TOOL for n in IMPORTERS)       # each tool once, in order
+    raise PeerFileError(path, "a result of " + ", ".join(tools),
                         f"none of their shapes ({'records' if jsonl else 'keys'}: {keys or 'none'})")
 
 
