@@ -179,3 +179,11 @@ def test_a_newer_peer_with_unknown_fields_imports_what_it_knows(tmp_path, capsys
     assert "skipped 1 field(s) this bench does not know: new_metric_of_v99" in err
     assert "brand_new_latency" in err
     assert len(store.find_runs([tmp_path / "r"])) == 2
+
+
+def test_a_summary_only_import_is_compared_on_its_values(tmp_path, capsys):
+    run = write.write(one(AIPERF_SUMMARY), tmp_path / "imported")
+    shutil.copytree(PEERS / "bench" / "run", tmp_path / "bench-run")
+    assert cli.main(["compare", str(tmp_path / "bench-run"), str(run.dir), "--force", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| ttft_ms_p50 |" in out and "no CI (no per-request samples)" in out
