@@ -83,6 +83,10 @@ def read(path: Path, doc: Any = None) -> Imported:
         summary["errors"] = float(requests.get("failures") or 0)
         summary["completed"] = summary["requests"] - summary["errors"]
         summary["error_rate"] = summary["errors"] / summary["requests"] if summary["requests"] else 0.0
+        for key, ours in (("input_length", "prompt_tokens_total"), ("output_length", "output_tokens_total")):
+            block = requests.get(key) or {}
+            if isinstance(block.get("mean"), (int, float)):    # lengths of the completed requests
+                summary[ours] = float(block["mean"]) * summary["completed"]
     m = _DURATION.match(str(((doc.get("run") or {}).get("time") or {}).get("duration") or ""))
     if m:
         summary["duration_s"] = float(m.group(1))

@@ -110,7 +110,9 @@ def read(path: Path, doc: Any = None) -> Imported:
         summary = {r.nearest: r.value for r in reported if r.nearest and r.unit == "ms"}
         summary |= {"requests": float(doc.get("completed", 0) + doc.get("failed", 0) or 0),
                     "completed": float(doc.get("completed") or 0), "errors": float(doc.get("failed") or 0),
-                    "duration_s": float(doc.get("duration") or 0)}
+                    "duration_s": float(doc.get("duration") or 0),
+                    "prompt_tokens_total": float(doc.get("total_input_tokens") or 0),
+                    "output_tokens_total": float(doc.get("total_output_tokens") or 0)}
         summary |= {r.nearest: r.value for r in reported if r.nearest and r.unit != "ms"}
     known = CONFIG_KEYS | SUMMARY_KEYS | set(DETAIL_KEYS) | OTHER_KEYS
     skipped = tuple(k for k in unknown(doc, known)
