@@ -61,7 +61,8 @@ PEERS: dict[str, dict[str, PeerMetric]] = {
     },
     "itl_ms": {
         "vllm": _P("mean_itl_ms, median_itl_ms, p99_itl_ms", "gaps between consecutive streamed chunks, pooled "
-                   "over requests (a chunk of k tokens is one gap, ours k-1 zero gaps more)", "ms", False),
+                   "over requests (a chunk of k tokens is one gap, ours k-1 zero gaps more): our chunk_gap_ms",
+                   "ms", False),
         "aiperf": _P("inter_chunk_latency", "gaps between consecutive response chunks of a request", "ns", False,
                      1e-6),
         "guidellm": _P("(none)", "GuideLLM's inter_token_latency_ms is a per-request mean: our tpot_ms", "ms", False),
@@ -81,7 +82,8 @@ PEERS: dict[str, dict[str, PeerMetric]] = {
         "br0.2": _P(f"{_BR}.latency.request_latency", "end-to-end request latency", "s or ms", True),
     },
     "chunk_gap_ms": {
-        "vllm": _P("itls (per request, --save-detailed)", "gaps between consecutive streamed chunks", "s", True, 1e3),
+        "vllm": _P("mean_itl_ms, median_itl_ms, p99_itl_ms (itls per request with --save-detailed)",
+                   "gaps between consecutive streamed chunks, pooled over requests", "ms", True),
         "aiperf": _P("inter_chunk_latency", "gaps between consecutive response chunks", "ns", True, 1e-6),
         "sglang": _P("itls", "gaps between streamed chunks", "s", True, 1e3),
     },

@@ -187,3 +187,16 @@ def test_a_summary_only_import_is_compared_on_its_values(tmp_path, capsys):
     assert cli.main(["compare", str(tmp_path / "bench-run"), str(run.dir), "--force", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert "| ttft_ms_p50 |" in out and "no CI (no per-request samples)" in out
+
+
+def test_a_vllm_summary_without_detail_is_taken_where_definitions_agree(tmp_path):
+    doc = json.loads(VLLM.read_text())
+    for key in ("input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times", "errors"):
+        doc.pop(key)
+    imp = one(_bad(tmp_path, "summary.json", json.dumps(doc)))
+    assert not imp.samples
+    assert imp.summary["ttft_ms_mean"] == doc["mean_ttft_ms"] and imp.summary["tpot_ms_p99"] == doc["p99_tpot_ms"]
+    assert imp.summary["chunk_gap_ms_mean"] == doc["mean_itl_ms"]      # vLLM's ITL: gaps between chunks
+    assert "itl_ms_mean" not in imp.summary and "output_tok_s" not in imp.summary
+    rate = next(r for r in imp.reported if r.name == "output_throughput")
+    assert rate.value == doc["output_throughput"] and rate.nearest == "output_tok_s"

@@ -3,9 +3,10 @@
 With --save-detailed the file holds per-request lists (start_times, ttfts, itls, latencies,
 input_lens, output_lens, errors): each request becomes a sample, stamped from its own
 perf_counter start plus its TTFT and chunk gaps, and our summary is computed from them. Without
-it only the summary is there: its TTFT/TPOT/ITL/E2EL statistics are kept as vLLM reported them
-(same definitions as ours, ms), its throughputs too (its duration runs from the benchmark's start
-to its end, ours from the first send to the last token).
+it only the summary is there: its TTFT/TPOT/E2EL statistics are taken as ours (the same
+definitions, ms), its ITL as our chunk_gap_ms (both are gaps between streamed chunks), and its
+throughputs are kept as reported (its duration runs from the benchmark's start to its end, ours
+from the first send to the last token).
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ OTHER_KEYS = {"queue_times", "generated_texts"}
 _STAT = re.compile(r"^(mean|median|std|p\d+(?:\.\d+)?)_(ttft|tpot|itl|e2el)_ms$")
 # vLLM's statistic name -> ours, and its metric -> our metric (same definitions, ms)
 _OUR_STAT = {"mean": "mean", "median": "p50", "std": "std", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
-_OUR_METRIC = {"ttft": "ttft_ms", "tpot": "tpot_ms", "itl": "itl_ms", "e2el": "e2e_ms"}
+# vLLM's ITL is the gap between streamed chunks: our chunk_gap_ms (our itl_ms splits a chunk of k tokens)
+_OUR_METRIC = {"ttft": "ttft_ms", "tpot": "tpot_ms", "itl": "chunk_gap_ms", "e2el": "e2e_ms"}
 _THROUGHPUT = {"request_throughput": ("request_s", "1/s"), "output_throughput": ("output_tok_s", "tok/s"),
                "total_token_throughput": ("total_tok_s", "tok/s"), "request_goodput": ("goodput_request_s", "1/s")}
 
@@ -113,7 +115,6 @@ def read(path: Path, doc: Any = None) -> Imported:
                     "duration_s": float(doc.get("duration") or 0),
                     "prompt_tokens_total": float(doc.get("total_input_tokens") or 0),
                     "output_tokens_total": float(doc.get("total_output_tokens") or 0)}
-        summary |= {r.nearest: r.value for r in reported if r.nearest and r.unit != "ms"}
     known = CONFIG_KEYS | SUMMARY_KEYS | set(DETAIL_KEYS) | OTHER_KEYS
     skipped = tuple(k for k in unknown(doc, known)
                     if not _STAT.match(k) and not k.startswith(("spec_decode_", "probe_")))
