@@ -183,8 +183,8 @@ PEERS: dict[str, dict[str, PeerMetric]] = {
 
 # Metrics a peer reports that we have no row for (shown under the table).
 PEER_ONLY: tuple[tuple[str, PeerMetric], ...] = (
-    ("guidellm", _P("time_per_output_token_ms", "(request latency) / output tokens: includes the first token",
-                    "ms", False)),
+    ("guidellm", _P("time_per_output_token_ms", "(last token - request start) / output tokens: the wait for "
+                    "the first token included", "ms", False)),
     ("inference-perf", _P("normalized_time_per_output_token", "request latency / output tokens", "s/token",
                           False)),
     ("br0.2", _P(f"{_BR}.latency.normalized_time_per_output_token", "typical time per output token, first "
