@@ -3,6 +3,7 @@
     python scripts/peer_fixtures.py serve --port 8765            # the server (tiny model), core 1
     python scripts/peer_fixtures.py run vllm --url http://127.0.0.1:8765   # a peer, core 0
     python scripts/peer_fixtures.py run aiperf|guidellm|inference-perf|bench --url ...
+    python scripts/peer_fixtures.py rounds --rounds 3 --results-dir DIR   # all, rotated, compared
 
 Every client runs the same shape (SHAPE): fixed 128 prompt tokens, 32 output tokens with
 ignore_eos, streamed /v1/completions, 4 in flight, 32 requests. The peers run from their own
@@ -153,7 +154,7 @@ COMMANDS = {"vllm": vllm_cmd, "aiperf": aiperf_cmd, "guidellm": guidellm_cmd,
             "inference-perf": inference_perf_cmd, "bench": bench_cmd}
 
 
-def run(tool: str, url: str, core: str, keep: Path) -> int:
+def run(tool: str, url: str, core: str, keep: Path | None) -> tuple[int, Path]:
     out = Path(tempfile.mkdtemp(prefix=f"peer-{tool}-"))
     argv = pinned(core, COMMANDS[tool](url, out, model_path()))
     print(" ".join(argv), flush=True)
@@ -161,10 +162,46 @@ def run(tool: str, url: str, core: str, keep: Path) -> int:
     t0 = time.monotonic()
     rc = subprocess.call(argv, env=env, cwd=out)
     print(f"{tool}: exit {rc} after {time.monotonic() - t0:.0f} s; output in {out}", flush=True)
-    keep.mkdir(parents=True, exist_ok=True)
-    (keep / "command.txt").write_text(" ".join(argv) + "\n")
-    print(f"copy what to keep from {out} into {keep}")
-    return rc
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / "command.txt").write_text(" ".join(argv) + "\n")
+        print(f"copy what to keep from {out} into {keep}")
+    return rc, out
+
+
+# The file of each tool's output that `bench import` reads (bench: its run folder).
+OUTPUT = {"vllm": "vllm_bench_serve.json", "aiperf": "profile_export.jsonl", "guidellm": "benchmarks.json",
+          "inference-perf": "per_request_lifecycle_metrics.json"}
+
+
+def rounds(url: str, core: str, n: int, results: Path, tools: list[str]) -> int:
+    """Every tool n times, the order rotated each round so drift falls on all; each output
+    imported (our definitions over its records); each peer against bench on the spread."""
+    sys.path.insert(0, str(ROOT))
+    from bench.interop import agreement, importers, write
+    from bench.results import store
+    from bench.telemetry import env as envinfo
+
+    env = envinfo.collect()
+    summaries: dict[str, list[dict]] = {t: [] for t in tools}
+    for i in range(n):
+        for tool in tools[i % len(tools):] + tools[:i % len(tools)]:
+            rc, out = run(tool, url, core, None)
+            if rc != 0:
+                sys.exit(f"{tool} failed in round {i}: see {out}")
+            if tool == "bench":
+                run_dir = next((out / "results").glob("*/run.json")).parent
+                dest = results / "bench" / run_dir.name
+                shutil.copytree(run_dir, dest)
+                summaries[tool].append(store.read(dest).summary)
+            else:
+                for imp in importers.read(out / OUTPUT[tool]):
+                    summaries[tool].append(write.write(imp, results / tool, env).summary)
+    for tool in tools:
+        if tool != "bench":
+            print(f"\n{tool} against bench ({n} rounds, order rotated):")
+            print(agreement.render(agreement.rows(summaries["bench"], summaries[tool]), tool, n, n))
+    return 0
 
 
 def main() -> int:
@@ -177,11 +214,19 @@ def main() -> int:
     r.add_argument("tool", choices=sorted(COMMANDS))
     r.add_argument("--url", default="http://127.0.0.1:8765")
     r.add_argument("--core", default="0")
+    rr = sub.add_parser("rounds", help="every tool N times, rotated; imported; each peer against bench")
+    rr.add_argument("--url", default="http://127.0.0.1:8765")
+    rr.add_argument("--core", default="0")
+    rr.add_argument("--rounds", type=int, default=3)
+    rr.add_argument("--results-dir", type=Path, required=True)
+    rr.add_argument("--tools", default="bench,vllm,aiperf,inference-perf,guidellm")
     a = p.parse_args()
     if a.what == "serve":
         return serve(a.port, a.core)
     wait_healthy(a.url)
-    return run(a.tool, a.url, a.core, OUT / a.tool)
+    if a.what == "rounds":
+        return rounds(a.url, a.core, a.rounds, a.results_dir, a.tools.split(","))
+    return run(a.tool, a.url, a.core, OUT / a.tool)[0]
 
 
 if __name__ == "__main__":

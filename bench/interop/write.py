@@ -22,7 +22,7 @@ from bench.results.run import Run, read
 
 
 def _dist(value: float | None, fixed: bool) -> dict[str, Any]:
-    if value is None:
+    if value is None:          # the file does not say: a placeholder, and a note says so
         return {"dist": "fixed", "value": 1}
     if fixed:
         return {"dist": "fixed", "value": max(1, round(value))}
@@ -35,7 +35,7 @@ def spec_of(imp: Imported) -> RunSpec:
     if s.load_kind == "concurrency":
         load: dict[str, Any] = {"kind": "concurrency", "concurrency": max(1, int(s.load_value or 1))}
     else:
-        load = {"kind": "rate", "rate": float(s.load_value) if s.load_value else 1e6}
+        load = {"kind": "rate", "rate": float(s.load_value) if s.load_value else 1e6}   # 1e6: unbounded (inf)
     load["requests"] = max(1, int(s.requests or len(imp.samples) or 1))
     base_url = (s.url or "http://127.0.0.1:8000").rstrip("/")
     options = {"base_url": base_url if base_url.endswith("/v1") else base_url + "/v1"}
@@ -77,5 +77,8 @@ def write(imp: Imported, results_dir: Path | str, env: dict[str, Any] | None = N
         writer.add(sample)
     summary = summarize(imp.samples) if imp.samples else dict(imp.summary)
     summary = {k: v for k, v in summary.items() if not k.startswith(imp.drop)} if imp.drop else summary
-    writer.finish("complete", summary=summary, finished_at=time.time(), warnings=list(imp.notes))
+    notes = list(imp.notes)
+    if imp.shape.input_tokens is None or imp.shape.output_tokens is None:
+        notes.append("the file does not state the prompt and output lengths: the config's are placeholders")
+    writer.finish("complete", summary=summary, finished_at=time.time(), warnings=notes)
     return read(writer.dir)

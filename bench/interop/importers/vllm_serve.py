@@ -121,6 +121,10 @@ def read(path: Path, doc: Any = None) -> Imported:
     rate = doc.get("request_rate")
     conc = doc.get("max_concurrency")
     lens_in, lens_out = doc.get("input_lens") or [], doc.get("output_lens") or []
+    done = doc.get("completed") or 0
+    if not lens_in and done:       # summary only: the mean lengths from the totals
+        lens_in = [doc.get("total_input_tokens", 0) / done]
+        lens_out = [doc.get("total_output_tokens", 0) / done]
     shape = Shape(load_kind="concurrency" if conc else "rate",
                   load_value=float(conc) if conc else (None if rate in (None, "inf") else float(rate)),
                   requests=doc.get("num_prompts"),
