@@ -27,6 +27,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "forecast": ("bench.analysis.forecast", "replicas and cost for a target rate from a load sweep"),
     "profile": ("bench.profile.command", "token-usage profile of call logs; fitted workload; forecast"),
     "export-otel": ("bench.profile.export_otel", "a run's samples as OpenTelemetry GenAI spans (JSONL)"),
+    "import": ("bench.interop.import_command", "peers' results (vllm bench serve, AIPerf, GuideLLM, "
+                                               "inference-perf, Benchmark Report) as run folders"),
+    "export": ("bench.interop.export_command", "runs as an llm-d Benchmark Report v0.2 or one CSV per run set"),
+    "crosscheck": ("bench.interop.crosscheck", "run `vllm bench serve` and ours against one server, side by side"),
 }
 
 

@@ -50,8 +50,11 @@ def compare_sets(a: list[store.Run], b: list[store.Run], keys: tuple[str, ...] =
     sa, sb = [x.samples() for x in r.a], [x.samples() for x in r.b]
     slo_a, slo_b = r.a[0].meta["config"].get("slo"), r.b[0].meta["config"].get("slo")
     allowance = verdicts.DRIFT_ALLOWANCE_PCT if rounds.interleaved(a, b) is False else 0.0
-    found = runsets.compare_family(tuple(keys), sa, sb, slo_a, slo_b, family or family_of(tuple(keys)),
-                                   min_effect_pct, within_run, r.paired, seed, allowance)
+    if all(sa) and all(sb):
+        found = runsets.compare_family(tuple(keys), sa, sb, slo_a, slo_b, family or family_of(tuple(keys)),
+                                       min_effect_pct, within_run, r.paired, seed, allowance)
+    else:       # a run with a summary and no samples (a peer's summary imported): its values only
+        found = dict.fromkeys(keys)
     out = []
     for key, c in found.items():
         if c is None and all(key in x.summary for x in r.a + r.b):

@@ -25,14 +25,15 @@ class InflationRow:
 
 
 def per_unit(unit: str, summary: dict[str, float]) -> tuple[float, float, float | None, float] | None:
-    """(calls, prompt, cached, output) per unit from a run summary; None without completed work."""
+    """(calls, prompt, cached, output) per unit from a run summary; None without completed work or
+    without token totals (a peer's summary imported without them)."""
     if unit == "task":
         if not summary.get("tasks_completed"):
             return None
         return (summary["calls_per_task_mean"], summary["prompt_tokens_per_task_mean"],
                 summary.get("cached_prompt_tokens_per_task_mean"), summary["output_tokens_per_task_mean"])
     n = summary.get("completed", 0.0)
-    if not n:
+    if not n or "prompt_tokens_total" not in summary or "output_tokens_total" not in summary:
         return None
     cached = summary.get("cached_prompt_tokens_total")
     return (1.0, summary["prompt_tokens_total"] / n, cached / n if cached is not None else None,

@@ -13,7 +13,7 @@ BENCH = ROOT / "bench"
 # results or drives the run from above.
 STAGES = ("types", "errors", "registry", "logs", "models", "treatments", "load", "config_errors",
           "metrics", "telemetry", "workloads", "config", "backends", "results", "run", "experiments",
-          "analysis", "selftest", "profile", "commands", "cli", "__main__")
+          "analysis", "selftest", "profile", "interop", "commands", "cli", "__main__")
 # Modules that belong to another stage's name (the config's parts).
 PART_OF = {"config_expand": "config", "config_server": "config", "__init__": "registry"}
 
