@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import json
 import re
 import typing
@@ -274,6 +275,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
         except ValueError as exc:
             raise UserError(where, f"workload.{exc}") from None
         _check_capacity(spec, where)
+        _check_executor(spec, where)
         problem = model_problem(spec.model)
         if problem:
             raise UserError(where, f"model: {problem}")
@@ -286,6 +288,19 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
                 raise UserError(where, f"backend.options.{e.message}") from None
         specs.append(spec)
     return specs
+
+
+def _check_executor(spec: RunSpec, where: str) -> None:
+    """`load.executor: ray` needs Ray installed (the `ray` extra) and a backend whose copies can
+    run on other hosts: said here, before anything starts."""
+    if spec.load.executor != "ray":
+        return
+    if not registry.backend_class(spec.backend.name).multiprocess_safe:
+        raise UserError(where, f"load.executor: 'ray' needs a backend that is a client of a server "
+                               f"(e.g. openai); backend {spec.backend.name!r} runs in this process")
+    if importlib.util.find_spec("ray") is None:
+        raise UserError(where, "load.executor: 'ray' needs Ray, which is not installed "
+                               "(pip install 'bench[ray]'); allowed without it: local")
 
 
 def _check_capacity(spec: RunSpec, where: str) -> None:

@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+class RayPlacement(BaseModel):
+    """Where `executor: ray` puts its load actors: one placement-group bundle per actor."""
+    model_config = STRICT
+    cpus: float = Field(default=1.0, gt=0, description="CPUs each load actor reserves")
+    # Custom resources each actor needs, e.g. {client: 1} for nodes started with that label.
+    resources: dict[str, float] = Field(default_factory=dict)
+    # Ray's placement-group strategies: SPREAD puts actors on different nodes where it can.
+    strategy: Literal["SPREAD", "STRICT_SPREAD", "PACK", "STRICT_PACK"] = "SPREAD"
+
+
 class LoadKind(BaseModel):
     """The keys every kind has. A kind narrows `kind` to Literal["<its registry name>"]."""
     model_config = STRICT
@@ -21,6 +31,10 @@ class LoadKind(BaseModel):
     warmup: int = Field(default=0, ge=0, description="sessions run and discarded before measuring")
     # Client processes (bench.run.workers): an integer >= 1 or "auto" (from cores and load).
     workers: int | Literal["auto"] = 1
+    # Where the workers run: `local` processes on this host, or `ray` actors across a Ray
+    # cluster's nodes (bench.run.ray_pool; needs the `ray` extra). With ray, "auto" is one per node.
+    executor: Literal["local", "ray"] = "local"
+    ray: RayPlacement = Field(default_factory=RayPlacement)
 
     # A capacity search: its runs are probes of another kind, never this one driven directly.
     searches: ClassVar[bool] = False
