@@ -121,6 +121,16 @@ class SLOSpec(Strict):
 SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "task_latency_ms")
 
 
+class ResourcesSpec(Strict):
+    """What one run needs of a node when `bench run --ray` places runs over a Ray cluster
+    (bench.run.ray_suite): a Ray task with these resources. Ignored by a run on this machine."""
+    cpus: float = Field(default=1.0, ge=0)
+    gpus: float = Field(default=0.0, ge=0)
+    memory_gb: float | None = Field(default=None, gt=0)
+    # Custom node resources (a label such as {h100: 1} given to the nodes that have one).
+    custom: dict[str, float] = Field(default_factory=dict)
+
+
 class RunSpec(Strict):
     """One fully resolved run: what `runner.run` executes and `run.json` records
     (`model_dump(mode="json")`, the same shape the untyped dicts had)."""
@@ -141,6 +151,7 @@ class RunSpec(Strict):
     # Which of the config's `repetitions` this run is (0-based); repeated runs are the unit of
     # comparison (bench compare / trend resample runs, then requests within them).
     repetition: int = Field(default=0, ge=0)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     @field_validator("load", mode="before")
     @classmethod
@@ -275,7 +286,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
         except ValueError as exc:
             raise UserError(where, f"workload.{exc}") from None
         _check_capacity(spec, where)
-        _check_executor(spec, where)
+        check_executor(spec, where)
         problem = model_problem(spec.model)
         if problem:
             raise UserError(where, f"model: {problem}")
@@ -290,7 +301,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
     return specs
 
 
-def _check_executor(spec: RunSpec, where: str) -> None:
+def check_executor(spec: RunSpec, where: str) -> None:
     """`load.executor: ray` needs Ray installed (the `ray` extra) and a backend whose copies can
     run on other hosts: said here, before anything starts."""
     if spec.load.executor != "ray":
@@ -298,9 +309,13 @@ def _check_executor(spec: RunSpec, where: str) -> None:
     if not registry.backend_class(spec.backend.name).multiprocess_safe:
         raise UserError(where, f"load.executor: 'ray' needs a backend that is a client of a server "
                                f"(e.g. openai); backend {spec.backend.name!r} runs in this process")
+    check_ray(where, "load.executor: 'ray'", "; allowed without it: local")
+
+
+def check_ray(where: str, what: str, tail: str = "") -> None:
+    """`what` (a key or a flag) needs Ray: a one-line error where it is not installed."""
     if importlib.util.find_spec("ray") is None:
-        raise UserError(where, "load.executor: 'ray' needs Ray, which is not installed "
-                               "(pip install 'bench[ray]'); allowed without it: local")
+        raise UserError(where, f"{what} needs Ray, which is not installed (pip install 'bench[ray]'){tail}")
 
 
 def _check_capacity(spec: RunSpec, where: str) -> None:

@@ -146,3 +146,34 @@ def test_a_killed_actor_ends_the_run_partial_with_its_finished_samples_on_disk(c
     assert f"after {len(mine)} of the {len(mine) + dead[0]['lost_sessions']} sessions" in meta["error"]
     others = [s for s in samples if s["meta"]["worker"] != k]
     assert len(others) > len(mine)   # the other actor went on to the end
+
+
+def test_a_suite_spread_over_two_nodes_takes_less_wall_time_than_serially(cluster, tmp_path):
+    """Four short runs, each with its own stub server (so its own engine: four shares), on the
+    two one-CPU nodes two at a time, against the same suite run one after another here."""
+    cfg = tmp_path / "suite.yaml"
+    runs = [{"label": f"d{d}", "server": {"command": [
+        "{python}", "-m", "bench.selftest.stub_server", "--host", "{host}", "--port", "{port}", "--delay-ms", str(d)]}}
+        for d in (0, 0.1, 0.2, 0.3)]
+    cfg.write_text(json.dumps({
+        "name": "suite", "model": "tiny",
+        "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": 8},
+                     "output_tokens": {"dist": "fixed", "value": 4}},
+        "backend": {"name": "openai", "options": {"metrics_url": None}},
+        "load": {"kind": "rate", "rate": 20, "duration_s": 2}, "runs": runs}))
+    walls, metas = {}, {}
+    for how, flags in (("serial", []), ("ray", ["--ray"])):
+        res = tmp_path / how
+        t = time.monotonic()
+        assert cli.main(["run", str(cfg), "--results-dir", str(res), "--no-progress", *flags]) == 0
+        walls[how] = time.monotonic() - t
+        metas[how] = sorted((json.loads(p.read_text()) for p in res.glob("*/run.json")), key=lambda m: m["label"])
+    print(f"suite of 4 runs: serial {walls['serial']:.1f} s, over 2 Ray nodes {walls['ray']:.1f} s")
+    assert walls["ray"] < walls["serial"], walls
+    serial, remote = metas["serial"], metas["ray"]
+    # the same runs, complete, with results of the same kind
+    assert [m["label"] for m in remote] == [m["label"] for m in serial] == ["d0", "d0.1", "d0.2", "d0.3"]
+    assert all(m["status"] == "complete" and m["summary"]["errors"] == 0 for m in serial + remote)
+    assert all(set(r["summary"]) == set(s["summary"]) for r, s in zip(remote, serial))
+    assert len({m["suite"] for m in remote}) == 1   # one suite, spread over nodes
+    assert all(abs(r["summary"]["requests"] - s["summary"]["requests"]) <= 10 for r, s in zip(remote, serial))

@@ -65,3 +65,37 @@ def test_a_local_run_never_imports_ray():
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def _spec(label: str, delay: str = "0", experiment: str | None = None, **resources):
+    from bench.config import RunSpec
+    from bench.treatments import TreatmentSpec
+    treatment = TreatmentSpec(name=label, experiment=experiment, repetition=0) if experiment else None
+    return RunSpec.model_validate({
+        "name": "s", "label": label, "backend": {"name": "openai"},
+        "workload": config.resolve_workload({"file": "chat", "scale": 0.05}, "x"),
+        "load": {"kind": "rate", "rate": 5, "requests": 4},
+        "server": {"command": ["{python}", "-m", "stub", "--delay-ms", delay]},
+        "resources": resources}) if treatment is None else _spec(label, delay, **resources).model_copy(
+            update={"treatment": treatment})
+
+
+def test_a_suite_is_cut_into_shares_by_engine_and_experiment():
+    from bench.run.ray_suite import shares, task_options
+    specs = [_spec("a", "0"), _spec("b", "1"), _spec("a2", "0"),            # a and a2 share an engine
+             _spec("base", "2", "x"), _spec("fast", "3", "x"), _spec("c", "4")]   # base, fast: one experiment
+    group = lambda s: s.treatment.experiment if s.treatment else None     # noqa: E731
+    assert shares(specs, group) == [[0, 2], [1], [3, 4], [5]]
+    assert shares(specs, lambda s: None) == [[0, 2], [1], [3], [4], [5]]
+    opts = task_options([_spec("a", cpus=2, gpus=1, memory_gb=8), _spec("b", cpus=1, gpus=0.5, custom={"h100": 1})])
+    assert opts == {"num_cpus": 2, "num_gpus": 1, "max_retries": 0, "memory": 8 * 2**30, "resources": {"h100": 1}}
+
+
+def test_bad_resources_are_one_line_errors(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"model": "tiny", "workload": {"file": "chat", "scale": 0.05},
+                                    "load": {"kind": "rate", "rate": 5, "requests": 4},
+                                    "resources": {"gpus": -1}}))
+    with pytest.raises(UserError) as err:
+        config.load(path)
+    assert str(err.value).startswith(f"{path}: resources.gpus: Input should be greater than or equal to 0")
