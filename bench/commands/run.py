@@ -55,7 +55,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.ray:   # each share of the suite a Ray task on a node (bench.run.ray_suite)
             from bench.run import ray_suite
-            results = ray_suite.run_on_ray(specs, args.results_dir, hooks.group if hooks else lambda s: None,
+            from bench.experiments.hooks import hooks as experiment_hooks
+            results = ray_suite.run_on_ray(specs, args.results_dir, experiment_hooks if experiments else None,
                                            progress.note)
         else:
             results = runner.run_all(specs, args.results_dir, progress, hooks, machine)

@@ -72,35 +72,39 @@ def task_options(specs: list[RunSpec]) -> dict:
     return opts
 
 
-def _run_share(specs: list[RunSpec], results_dir: str, suite: str, index: int) -> list[tuple[str, RunSpec]]:
-    """On a node: the ordinary runner over this share; the folders it wrote, each with its spec."""
+def _run_share(specs: list[RunSpec], results_dir: str, suite: str, index: int,
+               make_hooks: Callable | None) -> list[tuple[str, RunSpec]]:
+    """On a node: the ordinary runner over this share; the folders it wrote, each with its spec.
+    `make_hooks(note)`: the caller's hooks, made here (an experiment's live fidelity runs on this
+    node, while its arms' engines are up)."""
     from bench.run import runner
     from bench.run.display import NoteProgress
 
-    hooks = None
-    if any(s.treatment for s in specs):   # live fidelity while the arms' engines are up, on this node
-        from bench.experiments.hooks import hooks as experiment_hooks
-        hooks = experiment_hooks(lambda text: print(f"bench: {text}", file=sys.stderr))
-    runs = runner.run_all(specs, results_dir, NoteProgress(), hooks, part=runner.SuitePart(suite, index))
+    progress = NoteProgress()
+    hooks = make_hooks(progress.note) if make_hooks else None
+    runs = runner.run_all(specs, results_dir, progress, hooks, part=runner.SuitePart(suite, index))
     return [(str(r.dir), r.spec) for r in runs]
 
 
-def run_on_ray(specs: list[RunSpec], results_dir: Path | str, group: Callable[[RunSpec], str | None],
+def run_on_ray(specs: list[RunSpec], results_dir: Path | str, make_hooks: Callable | None = None,
                note: Callable[[str], None] = lambda text: print(f"bench: {text}", file=sys.stderr)) -> list[Run]:
-    """Every run of the suite, its shares as parallel Ray tasks; the runs in the suite's order."""
+    """Every run of the suite, its shares as parallel Ray tasks; the runs in the suite's order.
+    `make_hooks(note) -> bench.run.runner.Hooks`: an importable function (it is sent to the
+    nodes), whose `group` also keeps a group's runs in one share."""
     from bench.run.ray_pool import connect, ray_module
     ray = ray_module()
     connect(ray)
     results_dir = Path(results_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
     suite = new_run_id(specs[0].name) if specs else ""
+    group = make_hooks(note).group if make_hooks else (lambda spec: None)
     parts = shares(specs, group)
     remote = ray.remote(_run_share)
     refs = {}
     for n, idx in enumerate(parts):
         mine = [specs[i] for i in idx]
         opts = task_options(mine)
-        refs[remote.options(**opts).remote(mine, str(results_dir), suite, n)] = n
+        refs[remote.options(**opts).remote(mine, str(results_dir), suite, n, make_hooks)] = n
     note(f"{len(specs)} runs in {len(parts)} shares over the Ray cluster's "
          f"{sum(1 for x in ray.nodes() if x.get('Alive'))} nodes")
     dirs: dict[int, list[tuple[str, RunSpec]]] = {}
