@@ -150,9 +150,11 @@ def test_a_killed_actor_ends_the_run_partial_with_its_finished_samples_on_disk(c
 
 def test_a_suite_spread_over_two_nodes_takes_less_wall_time_than_serially(cluster, tmp_path):
     """Four short runs, each with its own stub server (so its own engine: four shares), on the
-    two one-CPU nodes two at a time, against the same suite run one after another here."""
+    two one-CPU nodes two at a time, against the same suite run one after another here. Each
+    share's Ray worker first imports bench and starts its stub (about 7 s on these 2 busy cores),
+    so the runs last 6 s each: long enough for two at a time to show."""
     cfg = tmp_path / "suite.yaml"
-    runs = [{"label": f"d{d}", "server": {"command": [
+    runs = [{"label": f"d{d}", "server": {"stop_timeout_s": 2, "command": [
         "{python}", "-m", "bench.selftest.stub_server", "--host", "{host}", "--port", "{port}", "--delay-ms", str(d)]}}
         for d in (0, 0.1, 0.2, 0.3)]
     cfg.write_text(json.dumps({
@@ -160,7 +162,7 @@ def test_a_suite_spread_over_two_nodes_takes_less_wall_time_than_serially(cluste
         "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": 8},
                      "output_tokens": {"dist": "fixed", "value": 4}},
         "backend": {"name": "openai", "options": {"metrics_url": None}},
-        "load": {"kind": "rate", "rate": 20, "duration_s": 2}, "runs": runs}))
+        "load": {"kind": "rate", "rate": 5, "duration_s": 6}, "runs": runs}))
     walls, metas = {}, {}
     for how, flags in (("serial", []), ("ray", ["--ray"])):
         res = tmp_path / how
@@ -176,4 +178,4 @@ def test_a_suite_spread_over_two_nodes_takes_less_wall_time_than_serially(cluste
     assert all(m["status"] == "complete" and m["summary"]["errors"] == 0 for m in serial + remote)
     assert all(set(r["summary"]) == set(s["summary"]) for r, s in zip(remote, serial))
     assert len({m["suite"] for m in remote}) == 1   # one suite, spread over nodes
-    assert all(abs(r["summary"]["requests"] - s["summary"]["requests"]) <= 10 for r, s in zip(remote, serial))
+    assert all(abs(r["summary"]["requests"] - s["summary"]["requests"]) <= 5 for r, s in zip(remote, serial))
