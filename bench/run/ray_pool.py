@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import os
 import pickle
 import queue
 import threading
@@ -35,6 +36,7 @@ from bench.run.workers import WorkerPool
 # Ray's call to an actor on another node takes milliseconds; t0 leaves room for every "go".
 RAY_START_MARGIN_NS = 500_000_000
 READY_TIMEOUT_S = 120.0
+CLOSE_WAIT_S = 5.0             # for the actors' loops to end before they are killed
 
 
 def ray_module():
@@ -100,7 +102,6 @@ class LoadActor:
     """One load worker on some node (wrapped by ray.remote in RayPool._start)."""
 
     def __init__(self, index: int, backend_cls, model: str, options: dict[str, Any], seed: int):
-        import os
         import ray
         ctx = ray.get_runtime_context()
         self.where = {"node_id": ctx.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
@@ -203,6 +204,8 @@ class RayPool(WorkerPool):
                     self._send(k, ("quit",))
                 except OSError:
                     pass
+        if self.readers:   # each stream ends once its loop has stopped its backend
+            await asyncio.wait(self.readers, timeout=CLOSE_WAIT_S)
         for task in self.readers:
             task.cancel()
         self.readers = []
@@ -275,6 +278,15 @@ class _ActorConn:
 
 
 def connect(ray) -> None:
-    """Join the cluster RAY_ADDRESS names (Ray reads it itself), else start a local one."""
-    if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, log_to_driver=True, configure_logging=False)
+    """Join the cluster RAY_ADDRESS names, else the one running on this host (`ray start`), else
+    start a local one for this process (a convenience: two of its agent processes, dashboard and
+    runtime-env, outlived this process here with Ray 2.60; docs/ray.md)."""
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(configure_logging=False)
+        return
+    try:
+        ray.init(address="auto", configure_logging=False)
+    except ConnectionError:
+        ray.init(include_dashboard=False, configure_logging=False)
