@@ -30,12 +30,9 @@ def _cluster():
     if os.environ.get("RAY_ADDRESS"):
         ray.init()
         return None
-    from ray.cluster_utils import Cluster
+    from bench.run.ray_pool import local_cluster
     t = time.monotonic()
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False)
+    c = local_cluster(nodes=2, cpus=1)
     print(f"local Ray cluster of 2 nodes up in {time.monotonic() - t:.1f} s")
     return c
 

@@ -65,11 +65,8 @@ def main() -> int:
     import ray
     cluster = None
     if not os.environ.get("RAY_ADDRESS"):
-        from ray.cluster_utils import Cluster
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, log_to_driver=False)
+        from bench.run.ray_pool import local_cluster
+        cluster = local_cluster(nodes=2, cpus=1)
     doc = yaml.safe_load(Path(args.config).read_text())
     doc.setdefault("matrix", {})["load.executor"] = ["local", "ray"]
     doc["load"] = doc.get("load", {}) | {"ray": {"strategy": "STRICT_SPREAD"}}

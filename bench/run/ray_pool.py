@@ -290,3 +290,22 @@ def connect(ray) -> None:
         ray.init(address="auto", configure_logging=False)
     except ConnectionError:
         ray.init(include_dashboard=False, configure_logging=False)
+
+
+# Ray's own multi-node test cluster, for tests and scripts on one machine: small object stores
+# (Ray's default reserves 30% of RAM per node; these runs pass kilobytes).
+LOCAL_STORE_BYTES = 100 * 2**20
+
+
+def local_cluster(nodes: int = 2, cpus: float = 1):
+    """A head and nodes - 1 more nodes on this machine, `cpus` each, joined by this process.
+    The caller shuts it: ray.shutdown(), then the returned cluster's shutdown()."""
+    ray = ray_module()
+    from ray.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": cpus, "include_dashboard": False,
+                                                      "object_store_memory": LOCAL_STORE_BYTES})
+    for _ in range(nodes - 1):
+        c.add_node(num_cpus=cpus, object_store_memory=LOCAL_STORE_BYTES)
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False)
+    return c

@@ -21,11 +21,8 @@ from bench.telemetry.client import MAX_SEND_LAG_P99_MS  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    from ray.cluster_utils import Cluster
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False)
+    from bench.run.ray_pool import local_cluster
+    c = local_cluster(nodes=2, cpus=1)
     yield c
     ray.shutdown()
     c.shutdown()
