@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_serializer
 
 from bench import registry
 from bench import load as loads
@@ -157,6 +157,15 @@ class RunSpec(Strict):
     @classmethod
     def _load(cls, v):
         return loads.parse(v)      # a mapping (re-read from run.json) as its kind's model
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """`resources` only where given: run.json's config (and the series key made from it)
+        stays as it was before the key existed."""
+        out = handler(self)
+        if isinstance(out, dict) and self.resources == ResourcesSpec():
+            out.pop("resources", None)
+        return out
 
 
 def _read_yaml(path: Path) -> Any:

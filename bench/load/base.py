@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from collections.abc import Iterator
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 # As every config section: unknown keys refused; strict, so a mapping, a list or a quoted number
 # is never coerced into a number; inf and nan are no loads.
@@ -35,6 +35,19 @@ class LoadKind(BaseModel):
     # cluster's nodes (bench.run.ray_pool; needs the `ray` extra). With ray, "auto" is one per node.
     executor: Literal["local", "ray"] = "local"
     ray: RayPlacement = Field(default_factory=RayPlacement)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """`executor` and `ray` only where they are not the defaults: run.json's config, and the
+        series key made from it (bench.results.store.keys), stay as they were before the keys
+        existed, so a trend over earlier runs goes on."""
+        out = handler(self)
+        if isinstance(out, dict):
+            if self.executor == "local":
+                out.pop("executor", None)
+            if self.ray == RayPlacement():
+                out.pop("ray", None)
+        return out
 
     # A capacity search: its runs are probes of another kind, never this one driven directly.
     searches: ClassVar[bool] = False

@@ -99,3 +99,16 @@ def test_bad_resources_are_one_line_errors(tmp_path):
     with pytest.raises(UserError) as err:
         config.load(path)
     assert str(err.value).startswith(f"{path}: resources.gpus: Input should be greater than or equal to 0")
+
+
+def test_runs_without_ray_dump_their_config_as_before(tmp_path):
+    """run.json's config and the series key made from it (bench.results.store.keys) carry the
+    new keys only where set: a trend over runs made before them goes on."""
+    (local,) = config.load(_cfg(tmp_path, {}))
+    dumped = local.model_dump(mode="json")
+    assert "resources" not in dumped and not {"executor", "ray"} & set(dumped["load"])
+    assert config.RunSpec.model_validate(dumped) == local
+    (remote,) = config.load(_cfg(tmp_path, {"executor": "ray", "ray": {"cpus": 2}}))
+    d = remote.model_dump(mode="json")
+    assert d["load"]["executor"] == "ray" and d["load"]["ray"]["cpus"] == 2
+    assert config.RunSpec.model_validate(d) == remote
