@@ -182,3 +182,26 @@ def test_a_suite_spread_over_two_nodes_takes_less_wall_time_than_serially(cluste
     assert all(set(r["summary"]) == set(s["summary"]) for r, s in zip(remote, serial))
     assert len({m["suite"] for m in remote}) == 1   # one suite, spread over nodes
     assert all(abs(r["summary"]["requests"] - s["summary"]["requests"]) <= 5 for r, s in zip(remote, serial))
+
+
+def test_an_experiment_over_ray_keeps_its_arms_interleaved_on_one_node(cluster, tmp_path, capsys):
+    """Two arms (two engines: their backend options differ), two rounds: one share, so one node
+    runs base, slow, base, slow in that order, and the experiment's file is written as without Ray."""
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(json.dumps({
+        "name": "exp", "model": "tiny", "seed": 0, "repetitions": 2,
+        "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": 8},
+                     "output_tokens": {"dist": "fixed", "value": 4}},
+        "backend": {"name": "openai", "options": {"metrics_url": None}},
+        "server": {"stop_timeout_s": 2, "command": ["{python}", "-m", "bench.selftest.stub_server", "--host",
+                                                    "{host}", "--port", "{port}"]},
+        "load": {"kind": "concurrency", "concurrency": 2, "requests": 20},
+        "treatments": [{"name": "slow", "options": {"read_timeout_s": 60}}]}))
+    res = tmp_path / "res"
+    assert cli.main(["run", str(cfg), "--ray", "--results-dir", str(res), "--no-progress"]) == 0
+    assert "4 runs in 1 shares" in capsys.readouterr().err
+    metas = sorted((json.loads(p.read_text()) for p in res.glob("*/run.json")), key=lambda m: m["started_at"])
+    assert [m["label"] for m in metas] == ["treatment=baseline", "treatment=slow", "treatment=baseline,rep=1",
+                                           "treatment=slow,rep=1"]
+    assert all(m["status"] == "complete" for m in metas) and len({m["suite"] for m in metas}) == 1
+    assert len(list(res.glob("*.experiment.json"))) == 1
