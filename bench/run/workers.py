@@ -118,7 +118,7 @@ class WorkerPool:
         _send(self.inboxes[k], message, self.sent_shared[k] if share else None)
 
     def _listen(self, run: _Run) -> None:
-        """Hand each worker's messages to run.handle as they come, and its death to run.died."""
+        """Hand each worker's messages to run._handle as they come, and its death to run.died."""
         loop = asyncio.get_running_loop()
         for k in run.live:
             loop.add_reader(self.outboxes[k].fileno(), self._readable, run, k)
