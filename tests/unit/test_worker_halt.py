@@ -105,7 +105,8 @@ def test_the_parent_asks_stop_after_a_messages_samples_and_halts_every_worker():
         return "met" if len(stats.finished_ids) >= 3 else None
 
     inboxes = [Inbox(), Inbox()]
-    pool = SimpleNamespace(on_sample=lambda s: seen.append(s.request_id), inboxes=inboxes)
+    pool = SimpleNamespace(on_sample=lambda s: seen.append(s.request_id),
+                           _send=lambda k, msg, share=False: _send(inboxes[k], msg))
     run = _Run(pool, [0, 1], [None, None], t0=123, deadline=None, stop=stop)
     run._handle(0, ("samples", [sample("a"), sample("b")], 2, None, ["a", "b"]))
     run._handle(1, ("samples", [sample("c")], 0, None, []))      # c still has a call to come
