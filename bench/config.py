@@ -284,6 +284,10 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
             except ValidationError as err:
                 e = _fail(where, err, opts_cls)
                 raise UserError(where, f"backend.options.{e.message}") from None
+        if getattr(spec.workload, "thinking_tokens", None) is not None:
+            problem = registry.backend_class(spec.backend.name).reasoning_problem(spec.backend.options)
+            if problem:
+                raise UserError(where, problem)
         specs.append(spec)
     return specs
 

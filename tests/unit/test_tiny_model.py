@@ -39,7 +39,8 @@ def test_think_tokens(tmp_path):
     ids = [tok.encode(t, add_special_tokens=False).ids for t in THINK_TOKENS]
     assert ids == [[TINY.vocab_size], [TINY.vocab_size + 1]]
     text = "<think>bada kosu</think>tiga"
-    assert tok.encode(text).ids[0] == TINY.vocab_size and tok.decode(tok.encode(text).ids, skip_special_tokens=True) == text
+    ids = tok.encode(text).ids
+    assert ids[0] == TINY.vocab_size and tok.decode(ids, skip_special_tokens=True) == text   # not special
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["vocab_size"] == TINY.vocab_size + len(THINK_TOKENS) == tok.get_vocab_size()
     assert max(tok.encode("bada kosu tiga.").ids) < TINY.vocab_size   # plain text: BPE ids only

@@ -1,0 +1,155 @@
+"""Reasoning workloads without a model: thinking lengths drawn and forced in requests, the history
+policies' exact prompt structure, the prefix-cache prediction, the driver's checks, validation."""
+import asyncio
+import textwrap
+
+import pytest
+
+from bench import config
+from bench.errors import UserError
+from bench.run.driver import thinking_error
+from bench.types import Request, Sample
+from bench.workloads.chat_multiturn import Conversation, Turn
+from bench.workloads.thinking import ThinkMarkers, ThoughtContext, cached_prefix_tokens
+
+M = ThinkMarkers(start=(900,), end=(901,))
+SYSTEM = (1, 2, 3)
+
+
+def reply(k: int, thinking: int, answer: int) -> tuple[int, ...]:
+    """Turn k's output: thoughts 500+.., </think>, answer 600+.. (distinct per turn)."""
+    return tuple(5000 + 100 * k + i for i in range(thinking)) + M.end + tuple(6000 + 100 * k + i for i in range(answer))
+
+
+def run_conversation(policy: str, turns=3, thinking=4, answer=2) -> list[Request]:
+    msgs = [tuple(7000 + 100 * k + i for i in range(3)) for k in range(turns)]
+    conv = Conversation("c0", SYSTEM, tuple(Turn(m, answer, 0.0, thinking) for m in msgs), 10_000,
+                        markers=M, history=policy)
+    sent: list[Request] = []
+
+    async def send(req, scheduled=None):
+        sent.append(req)
+        k = len(sent) - 1
+        return Sample(req.id, req.task_id, 0, 0, (1,) * req.max_output_tokens, (), len(req.prompt_token_ids),
+                      None, req.max_output_tokens, output_token_ids=reply(k, thinking, answer))
+    asyncio.run(conv.run(send))
+    return sent
+
+
+def test_every_turn_opens_a_thought_and_forces_both_lengths():
+    for req in run_conversation("drop"):
+        assert req.prompt_token_ids[-1:] == M.start
+        assert (req.thinking_tokens, req.answer_tokens, req.max_output_tokens) == (4, 2, 4 + 1 + 2)
+
+
+def test_keep_extends_each_prompt_by_the_whole_previous_output():
+    sent = run_conversation("keep")
+    for k in range(1, len(sent)):
+        prev, now = sent[k - 1].prompt_token_ids, sent[k].prompt_token_ids
+        assert now[:len(prev)] == prev and now[len(prev):len(prev) + 7] == reply(k - 1, 4, 2)
+
+
+def test_drop_keeps_answers_only():
+    sent = run_conversation("drop")
+    last = sent[-1].prompt_token_ids
+    assert 900 not in last[:-1] and 901 not in last      # no earlier thought survives
+    assert last == SYSTEM + (7000, 7001, 7002, 6000, 6001, 7100, 7101, 7102, 6100, 6101, 7200, 7201, 7202, 900)
+
+
+def test_last_keeps_only_the_newest_thought():
+    sent = run_conversation("last")
+    last = sent[-1].prompt_token_ids
+    assert last == SYSTEM + (7000, 7001, 7002, 6000, 6001, 7100, 7101, 7102) + M.start + reply(1, 4, 2) \
+        + (7200, 7201, 7202) + M.start
+
+
+def test_prefix_cache_prediction_per_policy():
+    """What a block cache holding the previous prompt and its output serves the next prompt: keep
+    shares all of it, drop only what came before the previous call's opened thought."""
+    block = 4
+    for policy, shared in (("keep", None), ("drop", len(SYSTEM) + 3)):
+        sent = run_conversation(policy, turns=2)
+        first, second = sent[0].prompt_token_ids, sent[1].prompt_token_ids
+        held = first + reply(0, 4, 2)
+        predicted = cached_prefix_tokens(held, second, block)
+        lcp = len(held) if shared is None else shared
+        assert predicted == lcp // block * block
+    assert cached_prefix_tokens((1, 2, 3, 4), (1, 2, 3, 4), 2) == 2     # never the prompt's last token
+
+
+def test_thought_context_after_compaction_style_replace():
+    ctx = ThoughtContext((1,), "last", M)
+    ctx.add_reply(reply(0, 2, 1), 2)
+    ctx.extend((42,))
+    ctx.add_reply(reply(1, 2, 1), 2)
+    assert ctx.tokens == [1, 6000, 42] + list(M.start + reply(1, 2, 1))
+
+
+def test_thinking_error_reasons():
+    req = Request("r", (1,), 7, thinking_tokens=4, answer_tokens=2)
+    assert thinking_error(req, 4, 2) is None
+    assert thinking_error(req, 3, 3).startswith("thinking_mismatch: 3 thought tokens of 4")
+    assert thinking_error(req, 0, None).startswith("no_reasoning")
+    assert thinking_error(Request("r", (1,), 7), 0, None) is None
+
+
+def test_chat_and_agentic_requests_think(tiny_tokenizer):
+    from bench.workloads.agentic import AgenticWorkload
+    from bench.workloads.chat import ChatWorkload
+
+    markers = ThinkMarkers.of(tiny_tokenizer)
+    p = config.resolve_workload({"kind": "chat", "input_tokens": {"dist": "fixed", "value": 5},
+                                 "output_tokens": {"dist": "fixed", "value": 3},
+                                 "thinking_tokens": {"dist": "uniform", "low": 0, "high": 9}}, "t")
+    reqs = [ChatWorkload(p, tiny_tokenizer, 0).session(i).request for i in range(8)]
+    assert all(r.prompt_token_ids[-1:] == markers.start and len(r.prompt_token_ids) == 6 for r in reqs)
+    assert all(r.max_output_tokens == r.thinking_tokens + 1 + 3 and 0 <= r.thinking_tokens <= 9 for r in reqs)
+    assert len({r.thinking_tokens for r in reqs}) > 1
+    a = config.resolve_workload({"file": "agentic", "scale": 0.02, "context_limit_tokens": 8192,
+                                 "thinking_tokens": {"dist": "fixed", "value": 350}, "thinking_history": "keep"}, "t")
+    plan = AgenticWorkload(a, tiny_tokenizer, 0).plan(0)
+    assert all(s.thinking_tokens == 7 for s in plan.steps)     # 350 x scale 0.02
+    plain = config.resolve_workload({"file": "agentic", "scale": 0.02, "context_limit_tokens": 8192}, "t")
+    assert [s.max_output_tokens for s in AgenticWorkload(plain, tiny_tokenizer, 0).plan(0).steps] == \
+        [s.max_output_tokens for s in plan.steps]          # thinking draws nothing else anew
+
+
+GOOD = """
+name: t
+model: tiny
+backend: {name: vllm, options: {reasoning_parser: deepseek_r1}}
+workload: {kind: chat_multiturn, turns: {dist: fixed, value: 2}, first_message_tokens: {dist: fixed, value: 8},
+           user_message_tokens: {dist: fixed, value: 4}, output_tokens: {dist: fixed, value: 3},
+           thinking_tokens: {dist: fixed, value: 5}, thinking_history: keep}
+load: {kind: concurrency, concurrency: 1, requests: 2}
+"""
+BAD = {
+    "history_without_thinking": (GOOD.replace("thinking_tokens: {dist: fixed, value: 5}, ", ""),
+                                 "thinking_history: needs thinking_tokens"),
+    "bad_policy": (GOOD.replace("history: keep", "history: some"),
+                   "thinking_history: Input should be 'keep', 'drop' or 'last'"),
+    "huge_thinking": (GOOD.replace("value: 5}", "value: 5000000000}"), "thinking_tokens: 5e+09 tokens"),
+    "vllm_without_parser": (GOOD.replace("{reasoning_parser: deepseek_r1}", "{}"), "backend.options.reasoning_parser"),
+    "openai_completions": (GOOD.replace("name: vllm, options: {reasoning_parser: deepseek_r1}", "name: openai"),
+                           "backend.options.endpoint: a reasoning workload"),
+    "thinking_key_on_rag": (GOOD.replace("workload: {kind: chat_multiturn, turns: {dist: fixed, value: 2},",
+                                         "workload: {file: rag, thinking_tokens: {dist: fixed, value: 5}}\nx: {"),
+                            "thinking_tokens: unknown key"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_reasoning_config_is_one_line(tmp_path, case):
+    text, expected = BAD[case]
+    path = tmp_path / "c.yaml"
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(UserError) as err:
+        config.load(path)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_good_reasoning_config_loads(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD)
+    spec = config.load(path)[0]
+    assert spec.workload.thinking_history == "keep" and spec.workload.thinking_tokens.value == 5
