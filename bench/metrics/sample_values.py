@@ -46,6 +46,27 @@ def send_lag_ms(s: Sample) -> float:
     return (s.sent_ns - s.scheduled_ns) / 1e6
 
 
+# Reasoning streams (Sample.reasoning_tokens / answer_tokens set by the backend's split); None
+# for a request whose stream was not split, or, for the times, that had no answer token.
+
+def reasoning_tokens(s: Sample) -> int | None:
+    return s.reasoning_tokens
+
+
+def answer_tokens(s: Sample) -> int | None:
+    return s.answer_tokens
+
+
+def ttfa_ms(s: Sample) -> float | None:
+    """Time to first answer token: the first token after the thought (TTFT counts either kind)."""
+    return None if s.first_answer_ns is None else (s.first_answer_ns - s.sent_ns) / 1e6
+
+
+def thinking_ms(s: Sample) -> float | None:
+    """Time spent thinking as the client sees it: first token to first answer token."""
+    return None if s.first_answer_ns is None or not s.token_ns else (s.first_answer_ns - s.token_ns[0]) / 1e6
+
+
 # What one request adds to a rate's or a fraction's numerator.
 
 def completed_count(s: Sample) -> float:

@@ -153,3 +153,34 @@ def test_good_reasoning_config_loads(tmp_path):
     path.write_text(GOOD)
     spec = config.load(path)[0]
     assert spec.workload.thinking_history == "keep" and spec.workload.thinking_tokens.value == 5
+
+
+def reasoning_sample(i: int, thought: int, answer: int, task: str | None = None, ok: bool = True) -> Sample:
+    """Sent at 0 (+i s), a token every ms from 10 ms: thought tokens, </think>, then the answer."""
+    t0 = i * 10**9
+    stamps = tuple(t0 + (10 + k) * 10**6 for k in range(thought + 1 + answer))
+    return Sample(f"r{i}", task, t0, t0, stamps, stamps, 5, None, len(stamps), error=None if ok else "x: y",
+                  reasoning_tokens=thought, answer_tokens=answer, first_answer_ns=stamps[thought + 1])
+
+
+def test_reasoning_metrics_by_hand():
+    """Thought 4, marker, answer 2: first token at 10 ms, first answer token at 15 ms (TTFA),
+    5 ms of thinking; a failed request counts nowhere; per task the calls' sums."""
+    from bench.metrics import core, sample_values as sv
+    from bench.metrics.inflation import inflation_rows
+    from bench.metrics.tasks import per_task, summarize_tasks
+
+    samples = [reasoning_sample(0, 4, 2, "t0"), reasoning_sample(1, 8, 1, "t0"), reasoning_sample(2, 3, 3, "t1", ok=False)]
+    out = core.summarize(samples)
+    assert sv.ttfa_ms(samples[0]) == 15.0 and sv.thinking_ms(samples[0]) == 5.0
+    assert out["ttfa_ms_p50"] == (15 + 19) / 2 and out["ttfa_ms_n"] == 2 and out["thinking_ms_mean"] == 7.0
+    assert out["ttfa_ms_p50"] >= out["ttft_ms_p50"]
+    assert (out["reasoning_tokens_total"], out["answer_tokens_total"]) == (12, 3)
+    assert out["output_tokens_total"] == 12 + 3 + 2                          # markers are output too
+    tasks = summarize_tasks(samples, 2.0)
+    assert (tasks["reasoning_tokens_per_task_mean"], tasks["answer_tokens_per_task_mean"]) == (12, 3)
+    assert [(t.reasoning_tokens, t.answer_tokens) for t in per_task(samples)] == [(12, 3), (3, 3)]
+    row = inflation_rows([("r", "chat", "turn", out)])[0]
+    assert (row.reasoning_tokens, row.answer_tokens, row.output_tokens) == (6, 1.5, 8.5)
+    plain = core.summarize([Sample("p", None, 0, 0, (5, 6), (5, 6), 3, None, 2)])
+    assert "ttfa_ms_p50" not in plain and "reasoning_tokens_total" not in plain
