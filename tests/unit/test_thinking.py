@@ -170,7 +170,8 @@ def test_reasoning_metrics_by_hand():
     from bench.metrics.inflation import inflation_rows
     from bench.metrics.tasks import per_task, summarize_tasks
 
-    samples = [reasoning_sample(0, 4, 2, "t0"), reasoning_sample(1, 8, 1, "t0"), reasoning_sample(2, 3, 3, "t1", ok=False)]
+    samples = [reasoning_sample(0, 4, 2, "t0"), reasoning_sample(1, 8, 1, "t0"),
+               reasoning_sample(2, 3, 3, "t1", ok=False)]
     out = core.summarize(samples)
     assert sv.ttfa_ms(samples[0]) == 15.0 and sv.thinking_ms(samples[0]) == 5.0
     assert out["ttfa_ms_p50"] == (15 + 19) / 2 and out["ttfa_ms_n"] == 2 and out["thinking_ms_mean"] == 7.0
