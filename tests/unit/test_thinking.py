@@ -185,3 +185,31 @@ def test_reasoning_metrics_by_hand():
     assert (row.reasoning_tokens, row.answer_tokens, row.output_tokens) == (6, 1.5, 8.5)
     plain = core.summarize([Sample("p", None, 0, 0, (5, 6), (5, 6), 3, None, 2)])
     assert "ttfa_ms_p50" not in plain and "reasoning_tokens_total" not in plain
+
+
+def test_thinking_budget_and_history_policy_are_treatments():
+    from bench.treatments import WORKLOAD_BUILTIN
+
+    doc = {"name": "t", "model": "tiny", "backend": {"name": "hf"},
+           "workload": {"kind": "chat_multiturn", "turns": {"dist": "fixed", "value": 2},
+                        "first_message_tokens": {"dist": "fixed", "value": 8},
+                        "user_message_tokens": {"dist": "fixed", "value": 4},
+                        "output_tokens": {"dist": "fixed", "value": 3},
+                        "thinking_tokens": {"dist": "fixed", "value": 16}},
+           "load": {"kind": "concurrency", "concurrency": 1, "requests": 2},
+           "treatments": ["think-64", "history-keep",
+                          {"name": "think-8", "workload": {"thinking_tokens": {"value": 8}}}]}
+    specs = config.load_doc(doc, "t.yaml")
+    by = {s.treatment.name: s for s in specs}
+    assert by["baseline"].workload.thinking_tokens.value == 16 and by["baseline"].workload.history_policy == "drop"
+    assert by["think-64"].workload.thinking_tokens.value == 64 == \
+        WORKLOAD_BUILTIN["think-64"]["thinking_tokens"]["value"]
+    keep = by["history-keep"].workload
+    assert keep.thinking_history == "keep" and keep.thinking_tokens.value == 16
+    assert by["think-8"].workload.thinking_tokens.value == 8 and by["think-8"].treatment.workload
+    assert by["think-8"].workload.first_message_tokens.value == 8       # the rest of the workload stays
+    plain = {**doc, "workload": {**doc["workload"]}, "treatments": ["history-last"]}
+    del plain["workload"]["thinking_tokens"]
+    with pytest.raises(UserError) as err:
+        config.load_doc(plain, "t.yaml")
+    assert "thinking_history: needs thinking_tokens" in str(err.value)
