@@ -288,6 +288,11 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
             problem = registry.backend_class(spec.backend.name).reasoning_problem(spec.backend.options)
             if problem:
                 raise UserError(where, problem)
+            srv = spec.server
+            if srv is not None and srv.command is None and \
+                    not any(a.split("=")[0] == "--reasoning-parser" for a in srv.args):
+                raise UserError(where, "server.args: a reasoning workload (thinking_tokens) needs the managed vLLM "
+                                       "server's --reasoning-parser (e.g. deepseek_r1 or qwen3)")
         specs.append(spec)
     return specs
 
