@@ -174,8 +174,10 @@ _METRICS = (
            "scalar", per_sample=sv.thinking_ms, column=Column(_stat("thinking", "ms"), "{:.1f}")),
     Metric("reasoning_tokens_total", "tok", None, "thought tokens of completed requests", "count"),
     Metric("answer_tokens_total", "tok", None, "answer tokens of completed requests", "count"),
-    Metric("reasoning_tokens_per_task", "tok", None, "thought tokens summed over a task's calls", "task"),
-    Metric("answer_tokens_per_task", "tok", None, "answer tokens summed over a task's calls", "task"),
+    Metric("reasoning_tokens_per_task", "tok", None, "thought tokens summed over a task's calls", "task",
+           per_task=sv.task_reasoning_tokens),
+    Metric("answer_tokens_per_task", "tok", None, "answer tokens summed over a task's calls", "task",
+           per_task=sv.task_answer_tokens),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}

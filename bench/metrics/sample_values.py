@@ -108,3 +108,16 @@ def task_latency_ms(samples: list[Sample]) -> float | None:
     if not all(completed(s) for s in samples):
         return None
     return (max(s.end_ns for s in samples) - min(s.sent_ns for s in samples)) / 1e6
+
+
+def task_reasoning_tokens(samples: list[Sample]) -> float | None:
+    """Thought tokens summed over a task's calls; None when a call failed or none was split."""
+    if not all(completed(s) for s in samples) or all(s.answer_tokens is None for s in samples):
+        return None
+    return float(sum(s.reasoning_tokens or 0 for s in samples))
+
+
+def task_answer_tokens(samples: list[Sample]) -> float | None:
+    if not all(completed(s) for s in samples) or all(s.answer_tokens is None for s in samples):
+        return None
+    return float(sum(s.answer_tokens or 0 for s in samples))
