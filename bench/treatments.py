@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from bench.errors import UserError
 
@@ -62,6 +62,14 @@ class Treatment(BaseModel):
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)   # deep-merged over backend.options
     workload: dict[str, Any] = Field(default_factory=dict)  # deep-merged over the run's workload
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # run.json's treatment keeps its shape for backend-only treatments: `workload` only when set
+        out = handler(self)
+        if not out.get("workload"):
+            out.pop("workload", None)
+        return out
 
 
 class TreatmentSpec(Treatment):

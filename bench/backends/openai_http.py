@@ -6,6 +6,11 @@ the model's tokenizer on the chunk's text (approximate: a chunk's text need not 
 the tokens that made it). The final usage (`stream_options.include_usage`) gives the prompt and
 cached token counts. The API key is read from the environment variable the options name, and
 is never stored.
+
+Reasoning (chat): a chunk's thought and answer tokens are told apart by its token ids and the
+model's think markers where the server returns ids, else by the delta's fields (`reasoning_content`
+or `reasoning` against `content`); the thought count is checked against usage's
+`completion_tokens_details.reasoning_tokens` (docs/reasoning.md).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from pydantic import Field
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
 from bench.backends.http_stream import HTTPStreamError, StreamClient
+from bench.backends.think_split import ThinkSplit
 from bench.telemetry.prometheus import metrics_url, parse_text
 from bench.types import Request
 
@@ -90,11 +96,13 @@ def _reasoning_text(delta: dict[str, Any]) -> str:
 
 
 class _Stream:
-    """What one response has streamed so far: completion tokens counted, of them thoughts."""
-    __slots__ = ("seen", "thought")
+    """What one response has streamed so far: completion tokens counted, of them thoughts; the
+    split by token ids where the server returns them and the model's think markers are known."""
+    __slots__ = ("seen", "thought", "split")
 
-    def __init__(self):
+    def __init__(self, split: ThinkSplit | None = None):
         self.seen = self.thought = 0
+        self.split = split
 
 
 class OpenAIBackend(Backend):
@@ -136,6 +144,14 @@ class OpenAIBackend(Backend):
             self._tokenizer = AutoTokenizer.from_pretrained(self.options.tokenizer or self.model)
         return self._tokenizer
 
+    def _splitter(self, request: Request) -> ThinkSplit | None:
+        """Chat with a reasoning model: the stream's token ids split by the think markers (exact,
+        whatever text the server's detokenizer holds back: a token can arrive with an empty delta)."""
+        if self.options.endpoint != "chat" or not self.options.vllm_extras:
+            return None
+        ids = self._think_ids()
+        return ThinkSplit(*ids, request.prompt_token_ids) if ids else None
+
     def _think_ids(self) -> tuple[int, ...]:
         from bench.backends.think_split import single_ids
         from bench.workloads.thinking import THINK_END, THINK_START
@@ -174,7 +190,7 @@ class OpenAIBackend(Backend):
                     text = (await resp.read_all()).decode(errors="replace")[:300]
                     raise BackendError(f"HTTP {resp.status} from {url.rstrip('/')}/{path}: {text}",
                                        f"http_{resp.status}")
-                st, rest = _Stream(), b""
+                st, rest = _Stream(self._splitter(request)), b""
                 # One await per read from the socket, not per line: the lines that arrived
                 # together are split here (SSE lines end in \n or \r\n: strip() drops the \r;
                 # events are the `data:` lines; other fields and comments are skipped).
@@ -217,7 +233,9 @@ class OpenAIBackend(Backend):
             elif text:
                 count = len(self.tokenizer().encode(text, add_special_tokens=False))
             if delta is not None:      # chat: thoughts and answer apart
-                thought, answer = self._split(count, _reasoning_text(delta), text)
+                thought_text = _reasoning_text(delta)
+                thought, answer = st.split.feed(ids) if (ids and st.split) else \
+                    self._split(count, thought_text, text)
         st.seen += count
         st.thought += thought
         details = usage.get("prompt_tokens_details") or {}
@@ -232,7 +250,8 @@ class OpenAIBackend(Backend):
                      reasoning_tokens=thought, answer_tokens=answer)
 
     def _split(self, count: int, thought_text: str, answer_text: str) -> tuple[int, int]:
-        """(thought, answer) tokens of a chat chunk of `count` tokens. A chunk with text of one
+        """(thought, answer) tokens of a chat chunk of `count` tokens, without ids (or markers)
+        to split by: by the delta's fields. A chunk with text of one
         kind is all that kind; one with neither is a think marker (servers send the marker's
         token with an empty delta); one with both (the turn from thought to answer inside one
         chunk) is split by tokenizing its two texts. The usage check catches what this misses."""

@@ -97,3 +97,18 @@ def test_a_stream_that_thought_less_than_forced_is_a_thinking_mismatch(tiny_path
     stream.insert(-1, {"choices": [{"index": 0, "delta": {"content": " a9"}, "token_ids": [209]}]})
     s, _ = run_stream(tiny_path, stream)
     assert s.error.startswith("thinking_mismatch: 3 thought tokens of 4 forced, 3 answer tokens of 2")
+
+
+def test_without_token_ids_the_delta_fields_split_the_stream(tiny_path):
+    """A server that returns no ids (counts from the per-chunk usage): thoughts are the chunks
+    with reasoning text, the answer those with content, the empty one the marker."""
+    stream, seen = [], 0
+    for e in events("reasoning_content"):
+        choices = e["choices"]
+        if choices and "token_ids" in choices[0]:
+            seen += len(choices[0].pop("token_ids"))
+            e["usage"] = {"completion_tokens": seen}
+        stream.append(e)
+    s, _ = run_stream(tiny_path, stream)
+    assert s.ok, s.error
+    assert (s.reasoning_tokens, s.answer_tokens, s.output_tokens) == (THOUGHT, ANSWER, THOUGHT + 1 + ANSWER)
