@@ -153,9 +153,12 @@ class OpenAIBackend(Backend):
         return ThinkSplit(*ids, request.prompt_token_ids) if ids else None
 
     def _think_ids(self) -> tuple[int, ...]:
-        from bench.backends.think_split import single_ids
-        from bench.workloads.thinking import THINK_END, THINK_START
-        return single_ids(self.tokenizer(), (THINK_START, THINK_END)) or ()
+        """The model's single-token think markers, () without them (looked up once)."""
+        if getattr(self, "_think", None) is None:
+            from bench.backends.think_split import single_ids
+            from bench.workloads.thinking import THINK_END, THINK_START
+            self._think = single_ids(self.tokenizer(), (THINK_START, THINK_END)) or ()
+        return self._think
 
     def _body(self, request: Request) -> tuple[str, dict[str, Any]]:
         o = self.options
