@@ -216,3 +216,34 @@ def test_thinking_budget_and_history_policy_are_treatments():
     with pytest.raises(UserError) as err:
         config.load_doc(plain, "t.yaml")
     assert "thinking_history: needs thinking_tokens" in str(err.value)
+
+
+def test_a_reasoning_log_profiles_into_a_thinking_workload(tmp_path):
+    """Usage's reasoning tokens (chat completions and the Responses API's names) become the
+    fitted workload's thinking_tokens; its output_tokens is then the answer (output - thoughts)."""
+    import json as _json
+
+    from bench.profile import fit
+    from bench.profile.command import read_logs
+    from bench.profile.profile import build
+
+    rows = []
+    for i, (out, thought) in enumerate([(120, 100), (60, 40), (90, 70), (30, 10)]):
+        details = {"completion_tokens_details": {"reasoning_tokens": thought}} if i % 2 == 0 else \
+            {"output_tokens_details": {"reasoning_tokens": thought}}
+        usage = {"prompt_tokens": 200 + i, "completion_tokens": out, **details}
+        rows.append({"start_time": 1000.0 + 10 * i, "end_time": 1001.0 + 10 * i,
+                     "request": {"model": "m", "messages": [{"role": "user", "content": f"q{i}"}]},
+                     "response": {"id": f"c{i}", "usage": usage}})
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(_json.dumps(r) for r in rows) + "\n")
+    p = build(read_logs([str(path)]))
+    assert sorted(p.values["reasoning_tokens"]) == [10, 40, 70, 100]
+    assert sorted(p.values["step_answer_tokens"]) == [20, 20, 20, 20]
+    params, fits = fit.workload(p)
+    assert params["kind"] == "chat" and params["output_tokens"] == {"dist": "fixed", "value": 20.0}
+    assert params["thinking_tokens"]["dist"] in ("lognormal", "empirical")
+    out = fit.write(str(tmp_path / "fitted.yaml"), params, fits, p, [str(path)])
+    text = out.read_text()
+    assert "thinking_tokens:" in text and "thought tokens per call" in text
+    assert config.resolve_workload({"file": str(out)}, "t").thinking_tokens is not None
