@@ -165,11 +165,11 @@ class HFBackend(Backend):
                     + [1] * len(j.request.prompt_token_ids) for j in jobs]
             for j in jobs:
                 j.eos = self.eos_id
-                if self.think is not None:
+                if j.request.thinking_tokens is not None:   # only a request that thinks is split
+                    if self.think is None:
+                        raise BackendError("a thinking request needs a model whose tokenizer has <think> and "
+                                           "</think> as single tokens", "no_reasoning")
                     j.split = ThinkSplit(*self.think, j.request.prompt_token_ids)
-                elif j.request.thinking_tokens is not None:
-                    raise BackendError("a thinking request needs a model whose tokenizer has <think> and "
-                                       "</think> as single tokens", "no_reasoning")
             # Options GenerationConfig knows go into it; the rest (e.g. tokenizer) go to generate().
             known = GenerationConfig()
             cfg_kw = {k: v for k, v in self.options.generate_kwargs.items() if hasattr(known, k)}

@@ -98,11 +98,14 @@ def _reasoning_text(delta: dict[str, Any]) -> str:
 class _Stream:
     """What one response has streamed so far: completion tokens counted, of them thoughts; the
     split by token ids where the server returns them and the model's think markers are known."""
-    __slots__ = ("seen", "thought", "split")
+    __slots__ = ("seen", "thought", "split", "reasoning")
 
-    def __init__(self, split: ThinkSplit | None = None):
+    def __init__(self, split: ThinkSplit | None = None, reasoning: bool = False):
         self.seen = self.thought = 0
         self.split = split
+        # A reasoning stream: the request thinks, or a delta carried thoughts. Only such a stream
+        # reports its split (a plain chat stream's samples stay as they were).
+        self.reasoning = reasoning
 
 
 class OpenAIBackend(Backend):
@@ -193,7 +196,7 @@ class OpenAIBackend(Backend):
                     text = (await resp.read_all()).decode(errors="replace")[:300]
                     raise BackendError(f"HTTP {resp.status} from {url.rstrip('/')}/{path}: {text}",
                                        f"http_{resp.status}")
-                st, rest = _Stream(self._splitter(request)), b""
+                st, rest = _Stream(self._splitter(request), request.thinking_tokens is not None), b""
                 # One await per read from the socket, not per line: the lines that arrived
                 # together are split here (SSE lines end in \n or \r\n: strip() drops the \r;
                 # events are the `data:` lines; other fields and comments are skipped).
@@ -239,6 +242,9 @@ class OpenAIBackend(Backend):
                 thought_text = _reasoning_text(delta)
                 thought, answer = st.split.feed(ids) if (ids and st.split) else \
                     self._split(count, thought_text, text)
+                st.reasoning = st.reasoning or bool(thought_text)
+                if not st.reasoning:
+                    thought, answer = 0, None
         st.seen += count
         st.thought += thought
         details = usage.get("prompt_tokens_details") or {}

@@ -112,3 +112,25 @@ def test_without_token_ids_the_delta_fields_split_the_stream(tiny_path):
     s, _ = run_stream(tiny_path, stream)
     assert s.ok, s.error
     assert (s.reasoning_tokens, s.answer_tokens, s.output_tokens) == (THOUGHT, ANSWER, THOUGHT + 1 + ANSWER)
+
+
+def test_a_plain_chat_stream_is_not_split(tiny_path):
+    """No thought in the stream and none asked for: the sample carries no reasoning fields, so a
+    non-reasoning run's summary keeps its keys."""
+    stream = [{"choices": [{"index": 0, "delta": {"content": f" a{i}"}, "token_ids": [200 + i]}]} for i in range(3)]
+    stream.append({"choices": [], "usage": {"prompt_tokens": 6, "completion_tokens": 3}})
+
+    async def go():
+        server = CannedServer(stream)
+        srv = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        backend = OpenAIBackend(tiny_path, {"base_url": f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1",
+                                            "endpoint": "chat", "metrics_url": None})
+        await backend.start()
+        try:
+            return await measure(backend, Request("p", (5, 6, 7), 3), now_ns())
+        finally:
+            await backend.stop()
+            srv.close()
+    s = asyncio.run(go())
+    assert s.ok and s.output_tokens == 3
+    assert (s.reasoning_tokens, s.answer_tokens, s.first_answer_ns) == (None, None, None)
