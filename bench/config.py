@@ -288,6 +288,10 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
             problem = registry.backend_class(spec.backend.name).reasoning_problem(spec.backend.options)
             if problem:
                 raise UserError(where, problem)
+            from bench.workloads.thinking import markers_problem
+            problem = markers_problem(spec.model)
+            if problem:
+                raise UserError(where, problem)
             srv = spec.server
             if srv is not None and srv.command is None and \
                     not any(a.split("=")[0] == "--reasoning-parser" for a in srv.args):

@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, model_validator
 
+from bench.errors import UserError
 from bench.models.tiny import THINK_TOKENS
 from bench.workloads.dists import Dist
 
@@ -66,8 +67,7 @@ class ThinkMarkers:
         host a reasoning workload (its thoughts could not be told from its answer)."""
         ids = [tuple(tokenizer.encode(t, add_special_tokens=False)) for t in (THINK_START, THINK_END)]
         if any(len(i) != 1 for i in ids):
-            raise ValueError(f"thinking_tokens: the model's tokenizer has no single token for "
-                             f"{THINK_START} and {THINK_END} (got {ids}); a reasoning model's has")
+            raise UserError(str(getattr(tokenizer, "name_or_path", "model")), missing_markers())
         return cls(*ids)
 
     def output_tokens(self, thinking: int | None, answer: int) -> int:
@@ -78,6 +78,28 @@ class ThinkMarkers:
         """(the thought block as a kept history holds it: start + thoughts + end, the answer)."""
         cut = thinking + len(self.end)
         return self.start + tuple(output[:cut]), tuple(output[cut:])
+
+
+def missing_markers() -> str:
+    return (f"workload.thinking_tokens: the model's tokenizer has no single token for {THINK_START} and "
+            f"{THINK_END} (a reasoning model's has; the built-in tiny model's too)")
+
+
+def markers_problem(model_path: str) -> str | None:
+    """Whether a local model folder's tokenizer.json lacks the think tokens, read with `tokenizers`
+    alone (no torch: `bench validate` stays fast); None when fine or when it cannot tell here."""
+    from pathlib import Path
+
+    file = Path(model_path).expanduser() / "tokenizer.json"
+    if not file.is_file():
+        return None
+    try:
+        from tokenizers import Tokenizer
+        tok = Tokenizer.from_file(str(file))
+    except Exception:
+        return None        # loading it is the run's business; it says why there
+    ids = [tok.encode(t, add_special_tokens=False).ids for t in (THINK_START, THINK_END)]
+    return None if all(len(i) == 1 for i in ids) else missing_markers()
 
 
 class ThoughtContext:

@@ -247,3 +247,20 @@ def test_a_reasoning_log_profiles_into_a_thinking_workload(tmp_path):
     text = out.read_text()
     assert "thinking_tokens:" in text and "thought tokens per call" in text
     assert config.resolve_workload({"file": str(out)}, "t").thinking_tokens is not None
+
+
+def test_a_model_without_think_tokens_is_a_one_line_error_at_load(tmp_path, tiny_path):
+    import json as _json
+    import shutil
+
+    folder = tmp_path / "plain-model"
+    shutil.copytree(tiny_path, folder)
+    tok = _json.loads((folder / "tokenizer.json").read_text())
+    tok["added_tokens"] = [t for t in tok["added_tokens"] if "think" not in t["content"]]
+    (folder / "tokenizer.json").write_text(_json.dumps(tok))
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD.replace("model: tiny", f"model: {folder}"))
+    with pytest.raises(UserError) as err:
+        config.load(path)
+    assert "workload.thinking_tokens: the model's tokenizer has no single token for <think>" in str(err.value)
+    assert "\n" not in str(err.value)
