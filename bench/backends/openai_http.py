@@ -249,8 +249,8 @@ class OpenAIBackend(Backend):
         st.thought += thought
         details = usage.get("prompt_tokens_details") or {}
         final = bool(usage) and not choices
-        if final:
-            self._check_reasoning(usage, st)
+        if final and st.reasoning:      # a stream that shows no thought (a plain model, or an API
+            self._check_reasoning(usage, st)   # that hides them) has no count of its own to check
         if not count and not final:
             return None
         return Chunk(token_ids=ids, n_tokens=None if ids else count,
@@ -259,11 +259,11 @@ class OpenAIBackend(Backend):
                      reasoning_tokens=thought, answer_tokens=answer)
 
     def _split(self, count: int, thought_text: str, answer_text: str) -> tuple[int, int]:
-        """(thought, answer) tokens of a chat chunk of `count` tokens, without ids (or markers)
-        to split by: by the delta's fields. A chunk with text of one
-        kind is all that kind; one with neither is a think marker (servers send the marker's
-        token with an empty delta); one with both (the turn from thought to answer inside one
-        chunk) is split by tokenizing its two texts. The usage check catches what this misses."""
+        """(thought, answer) tokens of a chat chunk of `count` tokens, without ids (or markers) to
+        split by: by the delta's fields. A chunk with text of one kind is all that kind; one with
+        neither is a think marker (servers send the marker's token with an empty delta); one with
+        both (the turn from thought to answer inside one chunk) is split by tokenizing its two
+        texts. The usage check catches what this misses."""
         if thought_text and not answer_text:
             return count, 0
         if answer_text and not thought_text:

@@ -116,9 +116,11 @@ def test_without_token_ids_the_delta_fields_split_the_stream(tiny_path):
 
 def test_a_plain_chat_stream_is_not_split(tiny_path):
     """No thought in the stream and none asked for: the sample carries no reasoning fields, so a
-    non-reasoning run's summary keeps its keys."""
+    non-reasoning run's summary keeps its keys, and usage's count of hidden thoughts is no error."""
     stream = [{"choices": [{"index": 0, "delta": {"content": f" a{i}"}, "token_ids": [200 + i]}]} for i in range(3)]
-    stream.append({"choices": [], "usage": {"prompt_tokens": 6, "completion_tokens": 3}})
+    # an API that hides its thoughts still bills them: nothing in the stream to check them against
+    stream.append({"choices": [], "usage": {"prompt_tokens": 6, "completion_tokens": 3,
+                                            "completion_tokens_details": {"reasoning_tokens": 250}}})
 
     async def go():
         server = CannedServer(stream)
