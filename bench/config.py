@@ -306,6 +306,19 @@ def load_doc(doc: Any, where: str) -> list[RunSpec]:
             except ValidationError as err:
                 e = _fail(where, err, opts_cls)
                 raise UserError(where, f"backend.options.{e.message}") from None
+        if getattr(spec.workload, "thinking_tokens", None) is not None:
+            problem = registry.backend_class(spec.backend.name).reasoning_problem(spec.backend.options)
+            if problem:
+                raise UserError(where, problem)
+            from bench.workloads.thinking import markers_problem
+            problem = markers_problem(spec.model)
+            if problem:
+                raise UserError(where, problem)
+            srv = spec.server
+            if srv is not None and srv.command is None and \
+                    not any(a.split("=")[0] == "--reasoning-parser" for a in srv.args):
+                raise UserError(where, "server.args: a reasoning workload (thinking_tokens) needs the managed vLLM "
+                                       "server's --reasoning-parser (e.g. deepseek_r1 or qwen3)")
         specs.append(spec)
     return specs
 

@@ -5,7 +5,13 @@ A config (or one entry of its `runs:` list) may carry
     treatments:                      # each a name and backend options deep-merged over the baseline's
       - {name: kv-fp8, options: {kv_cache_dtype: fp8}}
       - kv-fp8                        # or a built-in name from BUILTIN (per backend)
+      - {name: think-1k, workload: {thinking_tokens: {dist: fixed, value: 1024}}}
+      - think-256                     # workload settings too (WORKLOAD_BUILTIN: any backend)
     repetitions: 2                   # runs per arm and load point (default 1)
+
+A treatment's `workload` settings are deep-merged over the run's workload (a workload file's
+name becomes `{file: name}` first): what the model is asked to do changes, e.g. how long it thinks
+or what a conversation keeps of earlier thoughts, on the same seeded sessions otherwise.
 
 Every load point of the matrix then runs the baseline (the options as written) and each treatment
 on the identical seeded workload, repetitions interleaved A B C A B C ... so that machine drift
@@ -17,7 +23,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from bench.errors import UserError
 
@@ -43,11 +49,27 @@ BUILTIN: dict[str, dict[str, dict[str, Any]]] = {
     "static-cache": {"hf": {"generate_kwargs": {"cache_implementation": "static"}}},
 }
 
+# Built-in workload treatments: name -> workload settings (any backend that can run them).
+# Thinking budgets per call, and the history policies of a reasoning workload (docs/reasoning.md).
+WORKLOAD_BUILTIN: dict[str, dict[str, Any]] = {
+    **{f"think-{n}": {"thinking_tokens": {"dist": "fixed", "value": n}} for n in (64, 256, 1024, 4096)},
+    **{f"history-{p}": {"thinking_history": p} for p in ("keep", "drop", "last")},
+}
+
 
 class Treatment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)   # deep-merged over backend.options
+    workload: dict[str, Any] = Field(default_factory=dict)  # deep-merged over the run's workload
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # run.json's treatment keeps its shape for backend-only treatments: `workload` only when set
+        out = handler(self)
+        if not out.get("workload"):
+            out.pop("workload", None)
+        return out
 
 
 class TreatmentSpec(Treatment):
@@ -66,9 +88,11 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 def _parse(item: Any, backend: str, where: str, i: int) -> Treatment:
     if isinstance(item, str):
+        if item in WORKLOAD_BUILTIN:
+            return Treatment(name=item, workload=WORKLOAD_BUILTIN[item])
         table = BUILTIN.get(item)
         if table is None or backend not in table:
-            known = sorted(n for n, t in BUILTIN.items() if backend in t)
+            known = sorted([n for n, t in BUILTIN.items() if backend in t] + list(WORKLOAD_BUILTIN))
             raise UserError(where, f"treatments[{i}]: {item!r} is not a built-in treatment for backend "
                                    f"{backend!r}; allowed: {', '.join(known)} (or a mapping {{name, options}})")
         return Treatment(name=item, options=table[backend])
@@ -79,7 +103,8 @@ def _parse(item: Any, backend: str, where: str, i: int) -> Treatment:
         key = ".".join(str(p) for p in e["loc"])
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         raise UserError(where, f"treatments[{i}]{'.' + key if key else ''}: {msg} "
-                               "(expected {name: str, options: mapping} or a built-in name)") from None
+                               "(expected {name: str, options: mapping, workload: mapping} "
+                               "or a built-in name)") from None
     if t.name == BASELINE:
         raise UserError(where, f"treatments[{i}].name: {BASELINE!r} is reserved for the untreated runs")
     return t
@@ -113,10 +138,14 @@ def _arm(run: dict, t: Treatment | None, experiment: str, rep: int) -> dict:
     backend = {"name": backend} if isinstance(backend, str) else dict(backend)
     if t is not None:
         backend["options"] = deep_merge(backend.get("options", {}), t.options)
+    if t is not None and t.workload:
+        workload = arm.get("workload", "chat")
+        workload = {"file": workload} if isinstance(workload, str) else workload
+        arm["workload"] = deep_merge(workload if isinstance(workload, dict) else {}, t.workload)
     arm["backend"] = backend
     name = t.name if t else BASELINE
     arm["treatment"] = {"name": name, "options": t.options if t else {}, "experiment": experiment,
-                        "repetition": rep}
+                        "repetition": rep, **({"workload": t.workload} if t and t.workload else {})}
     label = arm.get("label", "")
     arm["label"] = ",".join(x for x in (label, f"treatment={name}", f"rep={rep}" if rep else "") if x)
     return arm

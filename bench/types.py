@@ -15,6 +15,10 @@ class Request:
     scheduled_s: float | None = None    # offset for open-loop and trace replay
     ignore_eos: bool = True             # benchmarks force the drawn output length
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    # A reasoning call (bench.workloads.thinking): exactly this many thought tokens, the think-end
+    # marker, then `answer_tokens`; all three are in max_output_tokens. None: no thinking.
+    thinking_tokens: int | None = None
+    answer_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,11 @@ class Sample:
     warmup: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     done_ns: int | None = None          # when the driver saw the request end (success or failure)
+    # Reasoning streams only (None elsewhere): thought tokens (markers excluded), answer tokens
+    # (after the think-end marker), and the arrival of the first answer token.
+    reasoning_tokens: int | None = None
+    answer_tokens: int | None = None
+    first_answer_ns: int | None = None
 
     @property
     def ok(self) -> bool:

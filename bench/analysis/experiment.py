@@ -89,6 +89,8 @@ def _arm_metrics(backend, runs, samples: list[list]) -> dict[str, Any]:
 
 
 def _fidelity(backend, base_runs, treat_runs, base_s: list[list], treat_s: list[list]) -> dict:
+    if treat_runs[0].spec.treatment.workload:
+        return {}     # the arm asked the model for other work (a thinking budget): no agreement to measure
     # repetition i against repetition i, pairs of all repetitions pooled
     out = fidelity.greedy_of([p for b, t in zip(base_s, treat_s) for p in fidelity.pairs(b, t)])
     bopts, topts = base_runs[0].spec.backend.options, treat_runs[0].spec.backend.options

@@ -89,19 +89,23 @@ def inflation(runs: list[store.Run]) -> list[str]:
     if data is None:
         return []
     by_label = {(r.meta.get("label") or r.meta.get("name")): r for r in runs}
+    # A reasoning run's output splits into thoughts and answer (the think markers are the rest).
+    thinks = any(row.get("reasoning_tokens") is not None for row in data["rows"])
     rows = []
     for row in data["rows"]:
         r = by_label.get(row["run"])
         if r is None:
             continue
         rate = r.summary.get("tasks_s" if row["unit"] == "task" else "request_s") or 0
+        split = [("-" if row.get(k) is None else f"{row[k]:.0f}") for k in ("reasoning_tokens", "answer_tokens")]
         rows.append([row["run"], row["unit"], f"{row['calls']:.1f}", f"{row['prompt_tokens']:.0f}",
-                     f"{row['output_tokens']:.0f}", f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}x",
-                     f"{1 / rate:.3g}" if rate else "-",
+                     f"{row['output_tokens']:.0f}", *(split if thinks else []), f"{row['total_tokens']:.0f}",
+                     f"{row['vs_baseline']:.1f}x", f"{1 / rate:.3g}" if rate else "-",
                      f"${1000 * PRICE_PER_HOUR / 3600 / rate:.3g}" if rate else "-"])
+    head = ["run", "per", "calls", "prompt", "output", *(["thought", "answer"] if thinks else []), "total", "x",
+            "replica-s", "$/1k"]
     return [f"token inflation and cost per unit of work (x = total / {data['baseline']}; replica-s = 1 / "
-            f"the run's units/s; $/1k units at ${PRICE_PER_HOUR:g} per replica-hour):",
-            *_table(["run", "per", "calls", "prompt", "output", "total", "x", "replica-s", "$/1k"], rows)]
+            f"the run's units/s; $/1k units at ${PRICE_PER_HOUR:g} per replica-hour):", *_table(head, rows)]
 
 
 def capacity_files(folder: Path) -> list[dict[str, Any]]:

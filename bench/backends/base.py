@@ -32,6 +32,10 @@ class Chunk:
     n_tokens: int | None = None                  # when ids are unknown (text-only servers)
     prompt_tokens: int | None = None             # server-reported usage, usually on the last chunk
     cached_prompt_tokens: int | None = None
+    # A reasoning stream says which of the chunk's tokens are thought and which answer (the
+    # think markers are neither); answer_tokens None: the backend does not split (no reasoning).
+    reasoning_tokens: int = 0
+    answer_tokens: int | None = None
 
     @property
     def count(self) -> int:
@@ -69,6 +73,9 @@ class Backend:
     # True when copies of the backend in several processes can drive one target (a client of a
     # server); then `load.workers` may run it in worker processes (bench.run.workers).
     multiprocess_safe = False
+    # Forces a request's thinking length (Request.thinking_tokens) and splits its stream into
+    # thought and answer tokens (Chunk.reasoning_tokens / answer_tokens).
+    reasoning = False
 
     def __init__(self, model: str, options: dict[str, Any], seed: int = 0):
         self.model = model
@@ -118,6 +125,11 @@ class Backend:
         """tf_* metrics (bench.metrics.fidelity) of the treatment's options on the baseline's
         output tokens, computed after the runs. Only where teacher_forced == "offline"."""
         return {}
+
+    @classmethod
+    def reasoning_problem(cls, options: dict[str, Any]) -> str | None:
+        """Why these options cannot run a reasoning workload (asked at load); None: they can."""
+        return None if cls.reasoning else f"workload.thinking_tokens: backend {cls.name} cannot force thinking lengths"
 
     @classmethod
     def weight_dtype(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> str | None:

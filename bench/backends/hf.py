@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from pydantic import Field
 
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
-from bench.backends.hf_batch import DONE, Job, BatchStreamer, eos_ids, no_eos
+from bench.backends.hf_batch import DONE, Job, BatchStreamer, eos_ids, force_thinking, no_eos
+from bench.backends.think_split import ThinkSplit, single_ids
 from bench.types import Request
 
 class HFOptions(BackendOptions):
@@ -51,6 +52,7 @@ class HFBackend(Backend):
     Options = HFOptions
     version_dists = ("transformers",)
     teacher_forced = "offline"     # in process after the runs, through generate (the arm's cache)
+    reasoning = True               # the think-end marker forced in generate (hf_batch.force_thinking)
 
     @classmethod
     def preflight(cls, options: dict[str, Any], machine, model_cfg: dict[str, Any]):
@@ -112,6 +114,8 @@ class HFBackend(Backend):
             self.pad_id = self.tokenizer.eos_token_id or 0
         self.eos_id = self.tokenizer.eos_token_id
         self.eos_ids = eos_ids(self.eos_id, self.model.generation_config.eos_token_id)
+        from bench.workloads.thinking import THINK_END, THINK_START
+        self.think = single_ids(self.tokenizer, (THINK_START, THINK_END))  # None: not a reasoning model
         self.assistant = None
         if o.assistant_model:
             path = resolve_model(o.assistant_model)
@@ -161,6 +165,11 @@ class HFBackend(Backend):
                     + [1] * len(j.request.prompt_token_ids) for j in jobs]
             for j in jobs:
                 j.eos = self.eos_id
+                if j.request.thinking_tokens is not None:   # only a request that thinks is split
+                    if self.think is None:
+                        raise BackendError("a thinking request needs a model whose tokenizer has <think> and "
+                                           "</think> as single tokens", "no_reasoning")
+                    j.split = ThinkSplit(*self.think, j.request.prompt_token_ids)
             # Options GenerationConfig knows go into it; the rest (e.g. tokenizer) go to generate().
             known = GenerationConfig()
             cfg_kw = {k: v for k, v in self.options.generate_kwargs.items() if hasattr(known, k)}
@@ -180,7 +189,8 @@ class HFBackend(Backend):
                     attention_mask=torch.tensor(mask, device=self.device),
                     generation_config=config, streamer=streamer,
                     stopping_criteria=StoppingCriteriaList([_AllDone()]),
-                    logits_processor=LogitsProcessorList([no_eos(jobs, self.eos_ids)]),
+                    logits_processor=LogitsProcessorList([no_eos(jobs, self.eos_ids)] + (
+                        [force_thinking(jobs, width, self.think)] if self.think else [])),
                     assistant_model=self.assistant, **gen)
             streamer.end()
         except Exception as exc:  # one failed batch must not kill the worker

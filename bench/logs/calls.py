@@ -25,6 +25,7 @@ class Call:
     prefix_tokens: int | None = None    # llm: tokens of a prefix shared across tasks, when the log shows it
     resent_tokens: int | None = None    # llm: leading tokens shared with its agent's previous call (hash ids)
     think_s: float | None = None        # llm: the recorded think/tool time before it, when the log has it
+    reasoning_tokens: int | None = None  # llm: of output_tokens, the model's thoughts, when the log says
 
     @property
     def duration_s(self) -> float:

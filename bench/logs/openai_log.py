@@ -2,7 +2,8 @@
 
 A row holds the request (`request.messages`, or top-level `messages`) and the response's `usage`
 (`response.usage` or `usage`: `prompt_tokens`, `completion_tokens`,
-`prompt_tokens_details.cached_tokens`; the Responses API's `input_tokens`/`output_tokens` too).
+`prompt_tokens_details.cached_tokens`, `completion_tokens_details.reasoning_tokens`; the Responses
+API's `input_tokens`/`output_tokens`/`output_tokens_details.reasoning_tokens` too).
 Times: `start_time` (or `timestamp`, `created_at`, `request_time`: Unix seconds, ms or ns, or
 ISO-8601) and `end_time` (or `response_time`), else start + `latency_ms`/`duration_ms`/`latency_s`.
 
@@ -146,6 +147,9 @@ def _llm(r: _Row, shared: int) -> Call:
     total = _chars(r.messages) + _chars(r.tools)
     head = (_chars(r.messages[:shared]) + _chars(r.tools)) if shared else 0
     prefix = int(round(prompt * head / total)) if total and shared else None
+    reasoning = _get(u, "completion_tokens_details.reasoning_tokens")
+    reasoning = _get(u, "output_tokens_details.reasoning_tokens") if reasoning is None else reasoning
     return Call(r.task, r.call_id, None, r.start, r.end, "llm", prompt,
                 int(cached) if isinstance(cached, int) else None,
-                int(u.get("completion_tokens", u.get("output_tokens"))), prefix_tokens=prefix)
+                int(u.get("completion_tokens", u.get("output_tokens"))), prefix_tokens=prefix,
+                reasoning_tokens=reasoning if isinstance(reasoning, int) and reasoning >= 0 else None)

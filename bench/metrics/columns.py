@@ -12,7 +12,8 @@ columns (cheap appends, read zero-copy with `np.frombuffer` at summary time):
                only once some request's chunks differ from its tokens (until then they are the
                same numbers, so one column serves both)
   sparse       tool/think waits of task requests (row, start, end); error counts by reason and
-               the first error's text; the task ids, interned
+               the first error's text; the task ids, interned; reasoning streams' thought and
+               answer tokens and first answer token (row, ...): nothing for other runs
 
 Measured (tracemalloc over 200,000 synthetic 2-token requests, array over-allocation included;
 tests/unit/test_columns.py bounds it): 60 bytes per request, 71 when every 10 requests share a task
@@ -96,6 +97,8 @@ class SampleColumns:
         self.gap_ns = Ints()                     # inter-token gaps of completed requests, in order
         self._chunk_gap_ns: Ints | None = None   # None: equal to gap_ns so far
         self.wait_row, self.wait_start_ns, self.wait_end_ns = array("q"), array("q"), array("q")
+        self.think_row, self.first_answer_ns = array("q"), array("q")   # first answer: 0 without one
+        self.reasoning_tokens, self.answer_tokens = Ints(), Ints()
         self.error_counts: dict[str, int] = {}
         self.first_error: str | None = None      # the first failed request's error text
         self.any_ok = False
@@ -128,6 +131,11 @@ class SampleColumns:
         self.cached_prompt_tokens.append(NO_CACHED if s.cached_prompt_tokens is None else s.cached_prompt_tokens)
         self.flags.append(ok * OK | bool(tokens) * HAS_TOKENS | (len(tokens) >= 2) * TWO_STAMPS)
         self._task(s)
+        if s.answer_tokens is not None:          # a reasoning stream
+            self.think_row.append(len(self.sent_ns) - 1)
+            self.reasoning_tokens.append(s.reasoning_tokens or 0)
+            self.answer_tokens.append(s.answer_tokens)
+            self.first_answer_ns.append(s.first_answer_ns or 0)
         if ok:
             self.any_ok = True
         else:

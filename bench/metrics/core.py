@@ -77,6 +77,7 @@ def summarize_columns(cols: SampleColumns, slo: dict[str, float | None] | None =
     out |= distribution_of("e2e_ms", c.e2e_ms)
     out |= distribution_of("send_lag_ms", (sent - scheduled) / 1e6)
     out |= {f"errors_{reason}": float(k) for reason, k in cols.error_counts.items()}
+    out |= reasoning_summary(cols)
     if dur > 0:
         out["request_s"] = c.n / dur
         out["output_tok_s"] = out["output_tokens_total"] / dur
@@ -86,6 +87,29 @@ def summarize_columns(cols: SampleColumns, slo: dict[str, float | None] | None =
         out["slo_attainment"] = good / n if n else 0.0
         if dur > 0:
             out["goodput_request_s"] = good / dur
+    return out
+
+
+def reasoning_summary(cols: SampleColumns) -> dict[str, float]:
+    """Thought and answer tokens, time to first answer and time thinking, over the completed
+    requests whose stream was split (bench.metrics.sample_values gives the same per request);
+    empty for a run without reasoning streams."""
+    rows = view(cols.think_row)
+    if not len(rows):
+        return {}
+    flags = view(cols.flags)[rows]
+    done = (flags & (OK | HAS_TOKENS)) == (OK | HAS_TOKENS)
+    rows = rows[done]
+    thought = view(cols.reasoning_tokens)[done].astype(np.int64)
+    answer = view(cols.answer_tokens)[done].astype(np.int64)
+    first_answer = view(cols.first_answer_ns)[done]
+    has = first_answer > 0
+    sent, first = view(cols.sent_ns)[rows][has], view(cols.first_token_ns)[rows][has]
+    out = {"reasoning_tokens_total": float(thought.sum()), "answer_tokens_total": float(answer.sum())}
+    out |= distribution_of("reasoning_tokens", thought.astype(float))
+    out |= distribution_of("answer_tokens", answer.astype(float))
+    out |= distribution_of("ttfa_ms", (first_answer[has] - sent) / 1e6)
+    out |= distribution_of("thinking_ms", (first_answer[has] - first) / 1e6)
     return out
 
 

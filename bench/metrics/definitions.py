@@ -162,6 +162,22 @@ _METRICS = (
     Metric("task_slo_attainment", "fraction", True, "share of tasks completed within slo.task_latency_ms",
            "fraction", needs_slo=True),
     Metric("task_error_rate", "fraction", False, "tasks with a failed call / all tasks", "fraction"),
+    # Reasoning streams (docs/reasoning.md): output = thought + think markers + answer. Absent
+    # from a run whose backend did not split its streams.
+    Metric("reasoning_tokens", "tok", None, "thought tokens of a request (think markers excluded)", "scalar",
+           per_sample=sv.reasoning_tokens),
+    Metric("answer_tokens", "tok", None, "answer tokens of a request (after the think-end marker)", "scalar",
+           per_sample=sv.answer_tokens),
+    Metric("ttfa_ms", "ms", False, "first answer token arrival - sent (TTFT counts a thought token too)", "scalar",
+           per_sample=sv.ttfa_ms, column=Column(_stat("TTFA", "ms"), "{:.1f}")),
+    Metric("thinking_ms", "ms", False, "first answer token arrival - first token arrival: time spent thinking",
+           "scalar", per_sample=sv.thinking_ms, column=Column(_stat("thinking", "ms"), "{:.1f}")),
+    Metric("reasoning_tokens_total", "tok", None, "thought tokens of completed requests", "count"),
+    Metric("answer_tokens_total", "tok", None, "answer tokens of completed requests", "count"),
+    Metric("reasoning_tokens_per_task", "tok", None, "thought tokens summed over a task's calls", "task",
+           per_task=sv.task_reasoning_tokens),
+    Metric("answer_tokens_per_task", "tok", None, "answer tokens summed over a task's calls", "task",
+           per_task=sv.task_answer_tokens),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}

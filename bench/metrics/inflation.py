@@ -3,7 +3,8 @@
 The unit is what a user experiences as one thing done: a chat turn, a RAG query, an agentic
 task (all its steps, sub-agents and compactions). The ratio column divides each row's total
 tokens per unit by the baseline's (the first chat-turn row, else the smallest row), which is
-how much more prefill and decode one agentic task costs than one chat turn.
+how much more prefill and decode one agentic task costs than one chat turn. A reasoning run's
+output splits into thought and answer tokens per unit (the think markers are the rest).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ class InflationRow:
     output_tokens: float
     total_tokens: float                    # prompt + output per unit
     vs_baseline: float                     # total_tokens / the baseline row's total_tokens
+    reasoning_tokens: float | None = None  # of output_tokens: thoughts per unit (reasoning runs only)
+    answer_tokens: float | None = None     # of output_tokens: the answer per unit
 
 
 def per_unit(unit: str, summary: dict[str, float]) -> tuple[float, float, float | None, float] | None:
@@ -40,6 +43,18 @@ def per_unit(unit: str, summary: dict[str, float]) -> tuple[float, float, float 
             summary["output_tokens_total"] / n)
 
 
+def thought_split(unit: str, summary: dict[str, float]) -> tuple[float | None, float | None]:
+    """(thought, answer) tokens per unit from a run summary; (None, None) without reasoning streams."""
+    if unit == "task":
+        n = summary.get("tasks_completed") or 0
+        return (summary.get("reasoning_tokens_per_task_mean"), summary.get("answer_tokens_per_task_mean")) \
+            if n else (None, None)
+    n = summary.get("completed") or 0
+    if not n or summary.get("reasoning_tokens_total") is None:
+        return None, None
+    return summary["reasoning_tokens_total"] / n, summary["answer_tokens_total"] / n
+
+
 def inflation_rows(runs: list[tuple[str, str, str, dict[str, float]]]) -> list[InflationRow]:
     """runs: (run label, workload kind, unit, summary) -> one row per run with completed work."""
     raw = []
@@ -47,12 +62,14 @@ def inflation_rows(runs: list[tuple[str, str, str, dict[str, float]]]) -> list[I
         values = per_unit(unit, summary)
         if values is not None:
             calls, prompt, cached, output = values
-            raw.append((label, kind, unit, calls, prompt, cached, output, prompt + output))
+            raw.append((label, kind, unit, calls, prompt, cached, output, prompt + output,
+                        thought_split(unit, summary)))
     if not raw:
         return []
     turns = [r for r in raw if r[2] == "turn"]
     base = turns[0][7] if turns else min(r[7] for r in raw)
-    return [InflationRow(*r, vs_baseline=r[7] / base if base else 0.0) for r in raw]
+    return [InflationRow(*r[:8], vs_baseline=r[7] / base if base else 0.0, reasoning_tokens=r[8][0],
+                         answer_tokens=r[8][1]) for r in raw]
 
 
 def table(rows: list[InflationRow]) -> dict[str, Any]:

@@ -46,6 +46,27 @@ def send_lag_ms(s: Sample) -> float:
     return (s.sent_ns - s.scheduled_ns) / 1e6
 
 
+# Reasoning streams (Sample.reasoning_tokens / answer_tokens set by the backend's split); None
+# for a request whose stream was not split, or, for the times, that had no answer token.
+
+def reasoning_tokens(s: Sample) -> int | None:
+    return s.reasoning_tokens
+
+
+def answer_tokens(s: Sample) -> int | None:
+    return s.answer_tokens
+
+
+def ttfa_ms(s: Sample) -> float | None:
+    """Time to first answer token: the first token after the thought (TTFT counts either kind)."""
+    return None if s.first_answer_ns is None else (s.first_answer_ns - s.sent_ns) / 1e6
+
+
+def thinking_ms(s: Sample) -> float | None:
+    """Time spent thinking as the client sees it: first token to first answer token."""
+    return None if s.first_answer_ns is None or not s.token_ns else (s.first_answer_ns - s.token_ns[0]) / 1e6
+
+
 # What one request adds to a rate's or a fraction's numerator.
 
 def completed_count(s: Sample) -> float:
@@ -87,3 +108,16 @@ def task_latency_ms(samples: list[Sample]) -> float | None:
     if not all(completed(s) for s in samples):
         return None
     return (max(s.end_ns for s in samples) - min(s.sent_ns for s in samples)) / 1e6
+
+
+def task_reasoning_tokens(samples: list[Sample]) -> float | None:
+    """Thought tokens summed over a task's calls; None when a call failed or none was split."""
+    if not all(completed(s) for s in samples) or all(s.answer_tokens is None for s in samples):
+        return None
+    return float(sum(s.reasoning_tokens or 0 for s in samples))
+
+
+def task_answer_tokens(samples: list[Sample]) -> float | None:
+    if not all(completed(s) for s in samples) or all(s.answer_tokens is None for s in samples):
+        return None
+    return float(sum(s.answer_tokens or 0 for s in samples))

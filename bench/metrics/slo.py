@@ -16,6 +16,7 @@ scripts/sim_capacity.py shows the rate of false "met" calls on a simulated queue
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -77,9 +78,7 @@ def unit_key(sample: Sample, tasks: bool) -> str:
 def from_scheduled(s: Sample) -> Sample:
     """The sample as if sent when it was due: TTFT, E2E and task latency then run from the
     scheduled time (TPOT and ITL do not change). For an open loop's SLO."""
-    return Sample(s.request_id, s.task_id, s.scheduled_ns, min(s.scheduled_ns, s.sent_ns), s.token_ns,
-                  s.chunk_ns, s.prompt_tokens, s.cached_prompt_tokens, s.output_tokens, s.output_token_ids,
-                  s.error, s.warmup, s.meta, s.done_ns)
+    return dataclasses.replace(s, sent_ns=min(s.scheduled_ns, s.sent_ns))
 
 
 def attainment(samples: Iterable[Sample], thresholds: dict[str, float], tasks: bool) -> tuple[int, int]:

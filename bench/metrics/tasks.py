@@ -32,6 +32,8 @@ class TaskValues:
     output_tokens: int
     model_ms: float
     tool_ms: float
+    reasoning_tokens: int | None = None    # summed over the calls whose stream was split; None: none was
+    answer_tokens: int | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -62,12 +64,15 @@ def task_values(task_id: str, samples: list[Sample]) -> TaskValues:
     model_ns = union_ns(model)
     tool_ns = union_ns(model + waits) - model_ns
     cached = [s.cached_prompt_tokens for s in samples if s.cached_prompt_tokens is not None]
+    split = [s for s in samples if s.answer_tokens is not None]
     return TaskValues(
         task_id=task_id, ok=all(s.ok for s in samples), calls=len(samples),
         first_sent_ns=min(s.sent_ns for s in samples), end_ns=max(s.end_ns for s in samples),
         prompt_tokens=sum(s.prompt_tokens for s in samples),
         cached_prompt_tokens=sum(cached) if cached else None,
-        output_tokens=sum(s.output_tokens for s in samples), model_ms=model_ns / 1e6, tool_ms=tool_ns / 1e6)
+        output_tokens=sum(s.output_tokens for s in samples), model_ms=model_ns / 1e6, tool_ms=tool_ns / 1e6,
+        reasoning_tokens=sum(s.reasoning_tokens or 0 for s in split) if split else None,
+        answer_tokens=sum(s.answer_tokens for s in split) if split else None)
 
 
 def per_task(samples: Iterable[Sample]) -> list[TaskValues]:
@@ -85,6 +90,8 @@ def per_task_columns(cols: SampleColumns) -> list[TaskValues]:
     waits: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for row, start, end in zip(cols.wait_row, cols.wait_start_ns, cols.wait_end_ns):
         waits[int(task[row])].append((start, end))
+    think = {int(r): (int(t), int(a)) for r, t, a in zip(cols.think_row, view(cols.reasoning_tokens),
+                                                         view(cols.answer_tokens))}
     # Python lists once, sliced per task: a million rows in many small tasks stays fast.
     sent, end, prompt, output, cached, flags = (view(c)[order].tolist() for c in (
         cols.sent_ns, cols.end_ns, cols.prompt_tokens, cols.output_tokens, cols.cached_prompt_tokens, cols.flags))
@@ -95,11 +102,14 @@ def per_task_columns(cols: SampleColumns) -> list[TaskValues]:
         model_ns = union_ns(model)
         tool_ns = union_ns(model + waits[index]) - model_ns
         known = [c for c in cached[a:b] if c != NO_CACHED]
+        split = [think[r] for r in order[a:b].tolist() if r in think] if think else []
         out.append(TaskValues(
             task_id=cols.task_ids[index], ok=all(f & OK for f in flags[a:b]), calls=b - a,
             first_sent_ns=min(sent[a:b]), end_ns=max(end[a:b]), prompt_tokens=sum(prompt[a:b]),
             cached_prompt_tokens=sum(known) if known else None, output_tokens=sum(output[a:b]),
-            model_ms=model_ns / 1e6, tool_ms=tool_ns / 1e6))
+            model_ms=model_ns / 1e6, tool_ms=tool_ns / 1e6,
+            reasoning_tokens=sum(t for t, _ in split) if split else None,
+            answer_tokens=sum(a for _, a in split) if split else None))
     return sorted(out, key=lambda v: v.first_sent_ns)
 
 
@@ -134,6 +144,10 @@ def summarize_tasks_columns(cols: SampleColumns, duration_s: float,
     cached = [t.cached_prompt_tokens for t in ok if t.cached_prompt_tokens is not None]
     if cached:
         out["cached_prompt_tokens_per_task_mean"] = _mean(cached)
+    split = [t for t in ok if t.answer_tokens is not None]
+    if split:        # reasoning: the output per task split into thought and answer
+        out["reasoning_tokens_per_task_mean"] = _mean([t.reasoning_tokens for t in split])
+        out["answer_tokens_per_task_mean"] = _mean([t.answer_tokens for t in split])
     if duration_s > 0:
         out["tasks_s"] = len(ok) / duration_s
     limit = (slo or {}).get("task_latency_ms")

@@ -2,6 +2,12 @@
 
 The same seed gives the same bytes: weights come from a seeded torch generator and the
 tokenizer is trained on text generated from a seeded RNG, single-threaded.
+
+The tokenizer carries the think tokens `<think>` and `</think>` (added after the BPE vocabulary,
+not special, as DeepSeek-R1's and Qwen3's tokenizers have them), so vLLM's real reasoning parsers
+and its thinking budget run on the tiny model. Builds are versioned in the folder name
+(BUILD_VERSION): a model cached by an older build stays where it was and is never mistaken for
+the current one.
 """
 from __future__ import annotations
 
@@ -17,6 +23,11 @@ from collections.abc import Callable
 # Pronounceable syllables give a BPE corpus with real merges, so token lengths of
 # generated text resemble natural language more than random bytes would.
 _SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"] + ["th", "sh", "ch", "qu"]
+# Added after training, so the BPE ids (and every prompt built from them) are those of the
+# builds before them; the model's vocabulary is the BPE's plus these.
+THINK_TOKENS = ("<think>", "</think>")
+# 2: the think tokens. Bump it whenever a build's bytes change: the folder name carries it.
+BUILD_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +37,7 @@ class TinySpec:
     num_hidden_layers: int
     num_attention_heads: int
     intermediate_size: int
-    vocab_size: int = 2048
+    vocab_size: int = 2048              # the BPE vocabulary; the think tokens come after it
     max_position_embeddings: int = 8192
     seed: int = 0
 
@@ -65,7 +76,7 @@ def corpus_text(seed: int, n_words: int = 60_000) -> list[str]:
 
 
 def build_tokenizer(vocab_size: int, seed: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     tok = Tokenizer(models.BPE())
@@ -75,6 +86,7 @@ def build_tokenizer(vocab_size: int, seed: int):
         vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>"], show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(corpus_text(seed), trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
     return tok
 
 
@@ -93,7 +105,7 @@ def _write_model(spec: TinySpec, out: Path, tokenizer_src: Path | None) -> None:
         fast = PreTrainedTokenizerFast.from_pretrained(tokenizer_src)
     fast.save_pretrained(out)
     config = LlamaConfig(
-        vocab_size=spec.vocab_size, hidden_size=spec.hidden_size,
+        vocab_size=len(fast), hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size, num_hidden_layers=spec.num_hidden_layers,
         num_attention_heads=spec.num_attention_heads, num_key_value_heads=spec.num_attention_heads,
         head_dim=spec.head_dim, max_position_embeddings=spec.max_position_embeddings,
@@ -109,13 +121,18 @@ def build_tiny(name: str = "tiny", root: Path | None = None, force: bool = False
     """Build (once) the named tiny model and return its folder. Safe against concurrent builds."""
     spec = TINY_SPECS[name]
     root = root or cache_root()
-    out = root / f"{spec.name}-s{spec.seed}"
+    out = root / model_dirname(spec)
     if out.exists() and not force:
         return out
     root.mkdir(parents=True, exist_ok=True)
     # The draft shares the main model's tokenizer so it can serve as its assistant.
     tok_src = build_tiny("tiny", root) if name != "tiny" else None
     return publish_dir(out, lambda tmp: _write_model(spec, tmp, tok_src), force)
+
+
+def model_dirname(spec: TinySpec) -> str:
+    """The cache folder's name; builds before BUILD_VERSION 2 (no think tokens) used `tiny-s0`."""
+    return f"{spec.name}-s{spec.seed}-v{BUILD_VERSION}"
 
 
 def publish_dir(out: Path, write: Callable[[Path], None], force: bool = False) -> Path:

@@ -100,6 +100,9 @@ def agentic(p: Profile) -> tuple[dict, dict[str, Fit]]:
               "tool_latency": [{"weight": 1.0, "latency_s": fits["tool_latency"].dist}],
               "tool_latency_factor": 1.0,
               "tool_calls_per_step": {k: _r(n / total) for k, n in sorted(fan.items())} if total else {1: 1.0}}
+    if len(v["step_reasoning_tokens"]):      # a reasoning model: each step thinks, then answers
+        fits |= {"output_tokens": fit(v["step_answer_tokens"]), "thinking_tokens": fit(v["step_reasoning_tokens"])}
+        params |= {"output_tokens": fits["output_tokens"].dist, "thinking_tokens": fits["thinking_tokens"].dist}
     if p.spawn_probability > 0 and len(v["subagent_steps"]):
         sub = {k: fit(v[src]) for k, src in (("count", "subagents_per_spawn"), ("steps", "subagent_steps"),
                                              ("summary_tokens", "subagent_summary_tokens"))}
@@ -110,6 +113,9 @@ def agentic(p: Profile) -> tuple[dict, dict[str, Fit]]:
 
 def chat(p: Profile) -> tuple[dict, dict[str, Fit]]:
     fits = {"input_tokens": fit(p.values["prompt_tokens"]), "output_tokens": fit(p.values["output_tokens"])}
+    if len(p.values["step_reasoning_tokens"]):   # a reasoning model: the answer after its thoughts
+        fits |= {"output_tokens": fit(p.values["step_answer_tokens"]),
+                 "thinking_tokens": fit(p.values["step_reasoning_tokens"])}
     return {"kind": "chat", "scale": 1.0, **{k: f.dist for k, f in fits.items()}}, fits
 
 
@@ -122,7 +128,8 @@ def workload(p: Profile) -> tuple[dict, dict[str, Fit]]:
 WHAT = {"task_tokens": "task statement tokens", "steps": "steps per task", "output_tokens": "output tokens per step",
         "observation_tokens": "observation tokens per tool call", "tool_latency": "tool latency (s)",
         "input_tokens": "prompt tokens per request", "subagents.count": "sub-agents per spawn",
-        "subagents.steps": "steps per sub-agent", "subagents.summary_tokens": "sub-agent summary tokens"}
+        "subagents.steps": "steps per sub-agent", "subagents.summary_tokens": "sub-agent summary tokens",
+        "thinking_tokens": "thought tokens per call (usage's reasoning tokens)"}
 
 
 def _flow(value) -> str:

@@ -55,6 +55,11 @@ DISTRIBUTIONS = {
     "subagent_steps": ("steps", "per sub-agent: its LLM calls"),
     "subagent_summary_tokens": ("tokens", "per sub-agent: its last call's output tokens"),
     "task_duration_s": ("s", "per task: first call's start to last call's end"),
+    # A reasoning model's log (usage's reasoning tokens): output = thoughts + answer.
+    "reasoning_tokens": ("tokens", "per LLM call that reports them: thought tokens (of its output)"),
+    "step_reasoning_tokens": ("tokens", "per step (not a sub-agent's last), where the log reports thoughts"),
+    "step_answer_tokens": ("tokens", "per step (not a sub-agent's last), where the log reports thoughts: "
+                                     "output - thought tokens"),
 }
 
 
@@ -183,7 +188,12 @@ def build(log: Log) -> Profile:
         "subagent_steps": _arr(len(k) for k in kids),
         "subagent_summary_tokens": _arr(k[-1].call.output_tokens for k in kids),
         "task_duration_s": _arr(max(c.end_s for c in cs) - min(c.start_s for c in cs) for cs in by_task.values()),
+        "reasoning_tokens": _arr(c.reasoning_tokens for c in llm if c.reasoning_tokens is not None),
     }
+    steps = [s.call for s in roots] + [s.call for k in kids for s in k[:-1]]
+    thinking = [c for c in steps if c.reasoning_tokens is not None]
+    v["step_reasoning_tokens"] = _arr(c.reasoning_tokens for c in thinking)
+    v["step_answer_tokens"] = _arr(max(0, c.output_tokens - c.reasoning_tokens) for c in thinking)
     non_last = [s for r, _ in shapes.values() for s in r[:-1]]
     fan = Counter(len(s.tools) for s in non_last if not s.subagents)
     total_prompt = float(v["prompt_tokens"].sum())

@@ -112,13 +112,20 @@ def inflation_table(results: list[Run]) -> Table | None:
     if not data["rows"]:
         return None
     table = Table(title=f"token inflation: tokens per unit; x = total / {data['baseline']}'s total")
-    for title in ("run", "per", "calls", "prompt", "cached", "output", "total", "x"):
+    # Reasoning runs split their output into thoughts and answer (markers are the rest).
+    thinks = any(row.get("reasoning_tokens") is not None for row in data["rows"])
+    titles = ("run", "per", "calls", "prompt", "cached", "output", *(("thought", "answer") if thinks else ()),
+              "total", "x")
+    for title in titles:
         table.add_column(title, justify="left" if title in ("run", "per") else "right", no_wrap=True)
+
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0f}"
     for row in data["rows"]:
-        cached = "-" if row["cached_prompt_tokens"] is None else f"{row['cached_prompt_tokens']:.0f}"
+        split = (num(row.get("reasoning_tokens")), num(row.get("answer_tokens"))) if thinks else ()
         table.add_row(row["run"], row["unit"], f"{row['calls']:.1f}",
-                      f"{row['prompt_tokens']:.0f}", cached, f"{row['output_tokens']:.0f}",
-                      f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}")
+                      f"{row['prompt_tokens']:.0f}", num(row["cached_prompt_tokens"]), f"{row['output_tokens']:.0f}",
+                      *split, f"{row['total_tokens']:.0f}", f"{row['vs_baseline']:.1f}")
     return table
 
 

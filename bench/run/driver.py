@@ -27,6 +27,7 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     chunk_ns: list[int] = []
     ids: list[int] = []
     prompt_tokens, cached, error = len(req.prompt_token_ids), None, None
+    thought, answer, first_answer = 0, None, None
     try:
         async for chunk in backend.stream(req):
             t = now_ns()
@@ -38,6 +39,11 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
                 else:
                     token_ns.extend([t] * n)
                 ids += chunk.token_ids
+            if chunk.answer_tokens is not None:    # a reasoning stream
+                thought += chunk.reasoning_tokens
+                answer = (answer or 0) + chunk.answer_tokens
+                if first_answer is None and chunk.answer_tokens:
+                    first_answer = t
             if chunk.prompt_tokens is not None:
                 prompt_tokens = chunk.prompt_tokens
             if chunk.cached_prompt_tokens is not None:
@@ -50,7 +56,7 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
     if error is None and not token_ns and req.max_output_tokens > 0:
         error = "empty_response: no output tokens"
     done = now_ns()
-    error = error or length_error(req, len(token_ns))
+    error = error or length_error(req, len(token_ns)) or thinking_error(req, thought, answer)
     tokens = tuple(token_ns)
     # One token per chunk (the common case): one tuple serves both, a third of a sample's memory
     # on long runs, where every sample stays in memory until the summary.
@@ -59,7 +65,9 @@ async def measure(backend: Backend, req: Request, scheduled_ns: int, warmup: boo
                   token_ns=tokens, chunk_ns=chunks, prompt_tokens=prompt_tokens,
                   cached_prompt_tokens=cached, output_tokens=len(token_ns),
                   output_token_ids=tuple(ids), error=error, warmup=warmup, done_ns=done,
-                  meta=dict(req.meta))  # a session's notes (step, tool wait) reach samples.jsonl
+                  meta=dict(req.meta),  # a session's notes (step, tool wait) reach samples.jsonl
+                  reasoning_tokens=thought if answer is not None else None, answer_tokens=answer,
+                  first_answer_ns=first_answer)
 
 
 def length_error(req: Request, streamed: int) -> str | None:
@@ -68,6 +76,19 @@ def length_error(req: Request, streamed: int) -> str | None:
     Checked here, once for every backend, on what really arrived."""
     if req.ignore_eos and streamed != req.max_output_tokens:
         return f"length_mismatch: streamed {streamed} of {req.max_output_tokens} forced output tokens"
+    return None
+
+
+def thinking_error(req: Request, thought: int, answer: int | None) -> str | None:
+    """A reasoning request whose stream did not think and answer exactly as forced (or that the
+    backend did not split into thought and answer) is an error sample, like a length mismatch."""
+    if req.thinking_tokens is None:
+        return None
+    if answer is None:
+        return "no_reasoning: the backend did not split the stream into thought and answer tokens"
+    if thought != req.thinking_tokens or (req.answer_tokens is not None and answer != req.answer_tokens):
+        return (f"thinking_mismatch: {thought} thought tokens of {req.thinking_tokens} forced, "
+                f"{answer} answer tokens of {req.answer_tokens}")
     return None
 
 

@@ -9,7 +9,10 @@ and whose final outputs (their summaries) join the parent's context. Near the mo
 context is compacted by an LLM call: prefix + task + the call's real output replace it.
 
 The structure of a task (steps, lengths, latencies, spawns) is a plan drawn from (seed, task
-index) alone; only the model's output tokens come from the run.
+index) alone; only the model's output tokens come from the run. A reasoning agent
+(`thinking_tokens`) thinks before each step; `thinking_history` says what later steps keep of
+earlier thoughts, a sub-agent's summary and a parent's hand-off are answers only, and the
+compaction call does not think (bench.workloads.thinking).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from bench.workloads.dists import MAX_COUNT, Dist
 from bench.types import Request, Send
 from bench.workloads.base import STRICT, Workload, WorkloadParams, session_rng
 from bench.workloads.steps import StepFailed, wait_meta, wait_until
+from bench.workloads.thinking import ThinkingHistoryFields, ThinkMarkers, ThoughtContext, draw_thinking
 from bench.workloads.tokens import PromptFactory
 
 
@@ -61,7 +65,7 @@ class StopParams(_Strict):
     marker: str | None = None
 
 
-class AgenticParams(WorkloadParams):
+class AgenticParams(ThinkingHistoryFields, WorkloadParams):
     kind: Literal["agentic"] = "agentic"
     prefix_tokens: int = Field(default=6000, ge=0)
     task_tokens: Dist
@@ -105,6 +109,7 @@ class StepPlan:
     max_output_tokens: int
     tools: tuple[ToolCall, ...] = ()
     subagents: tuple[AgentPlan, ...] = ()
+    thinking_tokens: int | None = None     # thoughts before this step's answer; None: no thinking
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,7 @@ class AgenticWorkload(Workload):
         self.threshold = min(int(p.context_limit_tokens * p.compaction.at_fraction),
                              p.context_limit_tokens - len(self.instruction) - self.summary_tokens)
         self.eos_id = getattr(tokenizer, "eos_token_id", None)
+        self.markers = ThinkMarkers.of(tokenizer) if p.thinking_tokens is not None else None
         marker = p.stop.marker
         self.marker = tuple(tokenizer.encode(marker, add_special_tokens=False)) if marker else ()
         counts = sorted(p.tool_calls_per_step)
@@ -151,16 +157,18 @@ class AgenticWorkload(Workload):
             last = k == n_steps - 1
             out_dist = p.subagents.summary_tokens if (child and last) else p.output_tokens
             max_out = out_dist.sample_int(rng, p.scale)
+            think = draw_thinking(p.thinking_tokens, rng, p.scale)   # no draw without thinking
             if last:
-                steps.append(StepPlan(max_out))
+                steps.append(StepPlan(max_out, thinking_tokens=think))
             elif not child and p.subagents.probability and rng.random() < p.subagents.probability:
                 kids = tuple(self._plan(np.random.default_rng(int(rng.integers(2**62))), f"{path}.s{k}.c{j}",
                                         max(1, int(round(p.subagents.steps.sample(rng)))), child=True)
                              for j in range(max(1, int(round(p.subagents.count.sample(rng))))))
-                steps.append(StepPlan(max_out, subagents=kids))
+                steps.append(StepPlan(max_out, subagents=kids, thinking_tokens=think))
             else:
                 n_calls = int(rng.choice(self.call_counts, p=self.call_p))
-                steps.append(StepPlan(max_out, tools=tuple(self._tool(rng) for _ in range(n_calls))))
+                steps.append(StepPlan(max_out, tools=tuple(self._tool(rng) for _ in range(n_calls)),
+                                      thinking_tokens=think))
         return AgentPlan(path, task, tuple(steps))
 
     def _tool(self, rng: np.random.Generator) -> ToolCall:
@@ -200,19 +208,34 @@ class AgentTask:
         w = self.workload
         model_mode = w.params.stop.mode == "model"
         ctx, due, wait = list(base), None, {}
+        tc = ThoughtContext(base, w.params.history_policy, w.markers) if w.markers else None
         for k, step in enumerate(plan.steps):
-            max_out = max(1, min(step.max_output_tokens, w.params.context_limit_tokens - len(ctx)))
+            think = step.thinking_tokens if tc else None
+            room = w.params.context_limit_tokens - len(ctx) - (think + 2 if think is not None else 0)
+            max_out = max(1, min(step.max_output_tokens, room))
             meta = {"agent": plan.path, "step": k, "tool_calls": len(step.tools),
                     "subagents": len(step.subagents), **wait}
-            sample = await send(Request(id=f"{plan.path}.s{k}", prompt_token_ids=tuple(ctx),
-                                        max_output_tokens=max_out, task_id=self.id,
-                                        ignore_eos=not model_mode, meta=meta), due)
+            if tc is None:
+                sent = Request(id=f"{plan.path}.s{k}", prompt_token_ids=tuple(ctx), max_output_tokens=max_out,
+                               task_id=self.id, ignore_eos=not model_mode, meta=meta)
+            else:
+                sent = Request(id=f"{plan.path}.s{k}", prompt_token_ids=tc.prompt(think),
+                               max_output_tokens=w.markers.output_tokens(think, max_out), task_id=self.id,
+                               ignore_eos=not model_mode, meta=meta, thinking_tokens=think,
+                               answer_tokens=max_out if not model_mode else None)
+            sample = await send(sent, due)
             if not sample.ok:
                 raise StepFailed(sample)
             out = sample.output_token_ids
+            block: tuple[int, ...] = ()
+            if tc is not None:      # later steps see the answer, after its thoughts if the policy keeps them
+                block, out = tc.visible(out, think)
             if k == len(plan.steps) - 1 or (model_mode and stopped(out, w.eos_id, w.marker)):
                 return out, sample.end_ns
-            new = list(out)
+            new = list(block + out)
+            if tc is not None:
+                tc.drop_last()
+                ctx = tc.tokens
             if step.subagents:
                 done = await asyncio.gather(*(self._loop(send, c, w.prefix + out + c.task)
                                               for c in step.subagents))
@@ -225,15 +248,19 @@ class AgentTask:
                 await wait_until(due)
                 for j, t in enumerate(step.tools):
                     new.extend(w.observation(plan.path, k, j, t.observation_tokens))
-            ctx, due, wait = await self._append(send, ctx, base, new, plan.path, k, due, wait)
+            ctx, due, wait, at = await self._append(send, ctx, base, new, plan.path, k, due, wait)
+            if tc is not None:
+                tc.tokens = ctx
+                tc.mark(at, min(len(block), len(ctx) - at))
         raise AssertionError("unreachable: the last step returns")
 
     async def _append(self, send: Send, ctx: list[int], base: tuple[int, ...], new: list[int],
                       path: str, k: int, due: int | None, wait: dict):
-        """Append a step's output and observations; compact first when they would not fit."""
+        """Append a step's output and observations, compacting first when they would not fit; also
+        say where they start in the new context."""
         w = self.workload
         if len(ctx) + len(new) <= w.threshold:
-            return ctx + new, due, wait
+            return ctx + new, due, wait, len(ctx)
         req = Request(id=f"{path}.s{k}.compact", prompt_token_ids=tuple(ctx) + w.instruction,
                       max_output_tokens=w.summary_tokens, task_id=self.id,
                       meta={"agent": path, "step": k, "kind": "compaction", **wait})
@@ -242,4 +269,4 @@ class AgentTask:
             raise StepFailed(sample)
         ctx = list(base) + list(sample.output_token_ids)
         room = max(0, w.threshold - len(ctx))
-        return ctx + new[:room], None, {}  # the step's output first; long tool output is cut at its end
+        return ctx + new[:room], None, {}, len(ctx)  # the step's output first; long tool output is cut at its end

@@ -1,7 +1,9 @@
 """Multi-turn chat: each turn's prompt is the whole conversation so far plus a new user message.
 
 Closed loop: turn k+1's prompt contains the tokens the model really produced in turn k, and
-turn k+1 is due when turn k's last token arrived plus the user's think time.
+turn k+1 is due when turn k's last token arrived plus the user's think time. A reasoning
+conversation (`thinking_tokens`) thinks before each reply; `thinking_history` says what later
+turns keep of earlier thoughts (bench.workloads.thinking).
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ from bench.workloads.dists import Dist
 from bench.types import Request, Send
 from bench.workloads.base import Workload, WorkloadParams, session_rng
 from bench.workloads.steps import StepFailed, wait_meta, wait_until
+from bench.workloads.thinking import (HistoryPolicy, ThinkingHistoryFields, ThinkMarkers, ThoughtContext,
+                                      draw_thinking)
 from bench.workloads.tokens import PromptFactory
 
 
-class ChatMultiturnParams(WorkloadParams):
+class ChatMultiturnParams(ThinkingHistoryFields, WorkloadParams):
     kind: Literal["chat_multiturn"] = "chat_multiturn"
     turns: Dist                            # user turns per conversation
     system_tokens: int = Field(default=0, ge=0)   # shared by every conversation (prefix-cacheable)
@@ -34,6 +38,7 @@ class Turn:
     message: tuple[int, ...]
     max_output_tokens: int
     think_s: float                         # before this turn's message (0 for the first)
+    thinking_tokens: int | None = None     # the reply's forced thought length; None: no thinking
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +48,12 @@ class Conversation:
     turns: tuple[Turn, ...]
     context_limit_tokens: int
     scheduled_s: float | None = None
+    markers: ThinkMarkers | None = None    # a reasoning conversation's think markers
+    history: HistoryPolicy = "drop"
 
     async def run(self, send: Send) -> None:
+        if self.markers is not None:
+            return await self._run_thinking(send)
         history: list[int] = list(self.system)
         prev_end = None
         for k, turn in enumerate(self.turns):
@@ -62,6 +71,30 @@ class Conversation:
             if not sample.ok:
                 raise StepFailed(sample)
             history.extend(sample.output_token_ids)
+            prev_end = sample.end_ns
+
+    async def _run_thinking(self, send: Send) -> None:
+        """The same loop for a reasoning model: each prompt ends with the think marker and the
+        context keeps what the history policy says of each reply's thoughts."""
+        ctx = ThoughtContext(self.system, self.history, self.markers)
+        prev_end = None
+        for k, turn in enumerate(self.turns):
+            meta = {"step": k}
+            scheduled = None
+            if prev_end is not None:
+                scheduled = prev_end + int(turn.think_s * 1e9)
+                meta |= wait_meta("think", prev_end, scheduled)
+                await wait_until(scheduled)
+            ctx.extend(turn.message)
+            n_out = self.markers.output_tokens(turn.thinking_tokens, turn.max_output_tokens)
+            prompt = self._fit(list(ctx.prompt(turn.thinking_tokens)), n_out)
+            req = Request(id=f"{self.id}-t{k}", prompt_token_ids=prompt, task_id=self.id,
+                          max_output_tokens=n_out, meta=meta, thinking_tokens=turn.thinking_tokens,
+                          answer_tokens=turn.max_output_tokens if turn.thinking_tokens is not None else None)
+            sample = await send(req, scheduled)
+            if not sample.ok:
+                raise StepFailed(sample)
+            ctx.add_reply(sample.output_token_ids, turn.thinking_tokens)
             prev_end = sample.end_ns
 
     def _fit(self, history: list[int], max_out: int) -> tuple[int, ...]:
@@ -82,6 +115,7 @@ class ChatMultiturnWorkload(Workload):
         super().__init__(params, tokenizer, seed)
         self.prompts = PromptFactory(tokenizer, seed)
         self.system = self.prompts.keyed(("system",), int(round(params.system_tokens * params.scale)))
+        self.markers = ThinkMarkers.of(tokenizer) if params.thinking_tokens is not None else None
 
     def session(self, index: int) -> Conversation:
         p = self.params
@@ -92,5 +126,7 @@ class ChatMultiturnWorkload(Workload):
             n_in = dist.sample_int(rng, p.scale)
             n_out = min(p.output_tokens.sample_int(rng, p.scale), p.context_limit_tokens // 2)
             think = p.think_time_s.sample(rng) * p.think_time_factor if (p.think_time_s and k) else 0.0
-            turns.append(Turn(self.prompts.tokens(rng, n_in), n_out, max(0.0, think)))
-        return Conversation(f"c{index}", self.system, tuple(turns), p.context_limit_tokens)
+            thought = draw_thinking(p.thinking_tokens, rng, p.scale)
+            turns.append(Turn(self.prompts.tokens(rng, n_in), n_out, max(0.0, think), thought))
+        return Conversation(f"c{index}", self.system, tuple(turns), p.context_limit_tokens,
+                            markers=self.markers, history=p.history_policy)
