@@ -179,6 +179,24 @@ PEERS: dict[str, dict[str, PeerMetric]] = {
     "client_cpu_util": {
         "guidellm": _P("(scheduler state)", "GuideLLM records its own worker timings, not CPU", "-", False),
     },
+    # reasoning models (docs/reasoning.md); vLLM bench serve and SGLang's bench have no reasoning fields
+    "ttfa_ms": {
+        "aiperf": _P("time_to_first_output_token", "first non-reasoning content response - request start",
+                     "ns (shown ms)", True, 1e-6),
+        "guidellm": _P("time_to_first_output_token_ms", "first content (not reasoning) token - request start",
+                       "ms", True),
+        "inference-perf": _P("(none)", "its TTFT ignores the reasoning channel (its issue #559)", "s", False),
+    },
+    "reasoning_tokens": {
+        "aiperf": _P("reasoning_token_count", "the reasoning text re-tokenized by the client's tokenizer",
+                     "tokens", False),
+        "guidellm": _P("(none)", "no count of its own (the reasoning text, where kept)", "tokens", False),
+    },
+    "answer_tokens": {
+        "aiperf": _P("output_token_count", "the content re-tokenized, reasoning excluded", "tokens", False),
+        "guidellm": _P("(none)", "no count of its own; its output_token_count is usage's completion tokens "
+                       "(thought + answer)", "tokens", False),
+    },
 }
 
 # Metrics a peer reports that we have no row for (shown under the table).
