@@ -367,6 +367,9 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     assert d["bracket_missing"] == "high" and d["bracket_missing_why"], d
     (confirm,) = [p for p in d["probes"] if p["role"] == "confirm"]   # its time was kept back
     assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search if p["slo_met"])
+    if confirm["stop"] == "time_cap":   # a loaded machine: the run's set-up outgrew the reserve kept for it
+        assert d["confirmed"] is False and d["capacity"] is None
+        return
     assert d["confirmed"] == confirm["slo_met"] and confirm["verdict"] in ("met", "unsure")
     if d["confirmed"]:
         assert d["capacity"] == confirm["load"] and confirm["achieved_share"] >= 0.95
