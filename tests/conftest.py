@@ -13,6 +13,13 @@ import pytest
 # set BENCH_CACHE themselves.
 os.environ.setdefault("BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "bench-tests"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# vLLM's own CPU test setting: its engines trace the model once and run it eagerly instead of
+# compiling it with inductor, and skip the warm-up pass. About 11 vLLM engines and servers start
+# in the engine tests, and compiling was most of each one's start; what the tests check (streams,
+# counters, caches, errors, capacity against a bound measured on the engine itself) does not
+# depend on the compiled kernels. Inherited by the engines' processes, `bench run` subprocesses
+# and managed servers; `make bench` and users' runs keep vLLM's default.
+os.environ.setdefault("VLLM_CPU_CI_ENV", "1")
 
 
 KINDS = ("unit", "engine")
