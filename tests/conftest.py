@@ -18,7 +18,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # in the engine tests, and compiling was most of each one's start; what the tests check (streams,
 # counters, caches, errors, capacity against a bound measured on the engine itself) does not
 # depend on the compiled kernels. Inherited by the engines' processes, `bench run` subprocesses
-# and managed servers; `make bench` and users' runs keep vLLM's default.
+# and managed servers; `make bench` and users' runs keep vLLM's default, and so does the one test
+# engine whose short capacity probes need the compiled speed (tests/engine/test_capacity_vllm.py).
 os.environ.setdefault("VLLM_CPU_CI_ENV", "1")
 
 
