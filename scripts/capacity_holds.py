@@ -35,8 +35,8 @@ from bench.results.run import read  # noqa: E402
 SERVER = {"args": ["--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "8"],
           "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
 WORKLOAD = {"file": "chat", "scale": 0.05, "output_tokens": {"dist": "fixed", "value": 480}}
-SEARCH = {"over": "rate", "low": 4, "high": 64, "precision_pct": 20, "time_cap_s": 240,
-          "min_duration_s": 3, "max_duration_s": 8, "confirm_s": 15, "unloaded_sessions": 8}
+SEARCH = {"over": "rate", "low": 4, "high": 64, "precision_pct": 20, "time_cap_s": 360,
+          "min_duration_s": 3, "max_duration_s": 8, "confirm_s": 60, "unloaded_sessions": 8}
 PERCENTILE = 90
 
 
