@@ -57,12 +57,7 @@ class Conversation:
         history: list[int] = list(self.system)
         prev_end = None
         for k, turn in enumerate(self.turns):
-            meta = {"step": k}
-            scheduled = None
-            if prev_end is not None:
-                scheduled = prev_end + int(turn.think_s * 1e9)
-                meta |= wait_meta("think", prev_end, scheduled)
-                await wait_until(scheduled)
+            meta, scheduled = await self._user_turn(k, turn, prev_end)
             history.extend(turn.message)
             prompt = self._fit(history, turn.max_output_tokens)
             req = Request(id=f"{self.id}-t{k}", prompt_token_ids=prompt, task_id=self.id,
@@ -73,18 +68,24 @@ class Conversation:
             history.extend(sample.output_token_ids)
             prev_end = sample.end_ns
 
+    @staticmethod
+    async def _user_turn(k: int, turn, prev_end: int | None) -> tuple[dict, int | None]:
+        """A turn's meta and send time: after the first, the user's think time past the last reply."""
+        meta: dict = {"step": k}
+        if prev_end is None:
+            return meta, None
+        scheduled = prev_end + int(turn.think_s * 1e9)
+        meta |= wait_meta("think", prev_end, scheduled)
+        await wait_until(scheduled)
+        return meta, scheduled
+
     async def _run_thinking(self, send: Send) -> None:
         """The same loop for a reasoning model: each prompt ends with the think marker and the
         context keeps what the history policy says of each reply's thoughts."""
         ctx = ThoughtContext(self.system, self.history, self.markers)
         prev_end = None
         for k, turn in enumerate(self.turns):
-            meta = {"step": k}
-            scheduled = None
-            if prev_end is not None:
-                scheduled = prev_end + int(turn.think_s * 1e9)
-                meta |= wait_meta("think", prev_end, scheduled)
-                await wait_until(scheduled)
+            meta, scheduled = await self._user_turn(k, turn, prev_end)
             ctx.extend(turn.message)
             n_out = self.markers.output_tokens(turn.thinking_tokens, turn.max_output_tokens)
             prompt = self._fit(list(ctx.prompt(turn.thinking_tokens)), n_out)
