@@ -114,15 +114,17 @@ def missing_side(probes: list[Probe], integer: bool) -> str | None:
 
 def confirm_next(tried: list[tuple[float, bool]], last_good: float, precision_pct: float,
                  integer: bool) -> float | None:
-    """The next load to confirm: the last good load first; after a failed confirmation, one
-    precision step below the load that failed (whole-number loads: at least one less); None
-    once one passed or no lower load is left."""
+    """The next load to confirm: the last good load first; after it failed, half a precision step
+    below it (a probe there was shown to meet the SLO, so the edge is likely just below: a whole
+    step would report a load that 1.3x of still holds), then whole precision steps (whole-number
+    loads: at least one less each time); None once one held or no lower load is left."""
     if not tried:
         return last_good
     load, ok = tried[-1]
     if ok:
         return None
-    nxt = load / (1 + precision_pct / 100)
+    step = precision_pct / 2 if len(tried) == 1 else precision_pct
+    nxt = load / (1 + step / 100)
     if integer:
         nxt = float(min(math.floor(nxt), load - 1))
         return nxt if nxt >= 1 else None

@@ -3,7 +3,8 @@ normal run (bench.run.run_one) of the kind the search names, built by that kind,
 already started; the decisions are pure (bench.metrics.slo). In order: an unloaded measurement
 when an SLO threshold is relative (it fixes the absolute thresholds), the search's probes until
 the bracket [last good, first bad] is found (or the time cap, less the confirmation's reserve),
-then confirmation runs of `search.confirm_s` from the last good load down until one holds.
+then confirmation runs of `search.confirm_s` from the last good load down until one holds
+(slo.confirmation_held). The probes' stop check is bench.run.capacity_watch.
 
 The search's own file, results/<search id>.capacity.json, written only here, is the authority on
 the search: it is rewritten after every probe, so an interrupted or time-capped search leaves
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ import numpy as np
 
 from bench import registry
 from bench.config import RunSpec, SLOSpec
-from bench.load.base import LoadKind
 from bench.metrics import search_steps as steps
 from bench.metrics import slo
 from bench.results.capacity_file import SCHEMA
 from bench.results.files import atomic_write_json, new_run_id
 from bench.results.run import Run
-from bench.run.driver import now_ns, seeded
+from bench.run.capacity_watch import Watch
+from bench.run.driver import now_ns
 from bench.run.engines import Engine
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
@@ -38,116 +38,13 @@ from bench.types import Sample
 # The drive of a point ends this share of the remaining time into it, so the sessions still in
 # flight can drain before the hard cap (which cancels them) falls.
 DRAIN_SHARE = 0.85
-# A confirmation must serve at least this share of the load it was offered.
-ACHIEVED_SHARE = 0.95
+# The probes leave time for this many confirmations: one at the last good load, and one step
+# down should it fail (each confirmation leaves the next one its time, when there is room).
+CONFIRMATIONS_KEPT = 2
 # A probe with fewer units than a verdict needs at max_duration_s runs on, up to this many times
 # it, until it has them (a low load in a short probe could not show the SLO met).
 EXTEND = 4.0
 UNITS_MARGIN = 1.25     # effective units wanted over the fewest a verdict needs (a miss or two)
-# A session due this little before a look or a stop may not have been sent yet, the client being
-# on time: it is no miss. One due longer before was late.
-SEND_GRACE_NS = 50_000_000
-ENOUGH_EVERY_NS = 500_000_000   # how often past end_s the watch counts its effective units
-
-
-def schedule_ns(load: LoadKind, seed: int, t0_ns: int, end_ns: int) -> list[int]:
-    """The due times the driver gave an open loop's sessions before `end_ns` (its own offsets,
-    from the same seed, stamped as bench.run.driver.schedule stamps them)."""
-    due = (t0_ns + int(o * 1e9) for o in load.offsets_s(seeded(seed)))
-    return list(takewhile(lambda d: d < end_ns, due))
-
-
-class Watch:
-    """Wraps the runner's Progress: keeps each unit's samples and answers the driver's `stop`
-    check, which looks at the units' outcomes once, at `look_s` into the run (slo.interim_call),
-    never before; and ends the send window at `end_s` once it holds `units_wanted` effective
-    units (a count, weighed by the units' correlation, not an outcome: the final verdict is taken
-    after the drain, in ProbeMarks)."""
-
-    def __init__(self, inner: Progress, spec: RunSpec, thresholds: dict[str, float], target: float,
-                 tasks: bool, alpha: float, look_s: float | None, met_stops: bool = True,
-                 end_s: float | None = None, units_wanted: int = 0):
-        self.inner, self.spec, self.thresholds, self.target = inner, spec, thresholds, target
-        self.tasks, self.alpha, self.look_s, self.met_stops = tasks, alpha, look_s, met_stops
-        self.end_s, self.units_wanted = end_s, units_wanted
-        self.counted_ns = 0
-        self.scheduled = spec.load.scheduled       # an open loop: latency from the due time
-        self.units: dict[str, list[Sample]] = {}
-        self.t0_ns: int | None = None
-        self.stop_ns: int | None = None          # when the look ended the send window
-        self.reason: str | None = None           # the interim look's call
-        self.looked = False
-
-    def start(self, label: str, total: int | None) -> None:
-        self.inner.start(label, total)
-
-    def stop(self) -> None:
-        self.inner.stop()
-
-    def note(self, text: str) -> None:
-        self.inner.note(text)
-
-    def advance(self, sample: Sample) -> None:
-        self.inner.advance(sample)
-        if not sample.warmup:
-            self.units.setdefault(slo.unit_key(sample, self.tasks), []).append(sample)
-
-    def samples(self) -> list[Sample]:
-        return [x for u in self.units.values() for x in u]
-
-    def units_at(self, end_ns: int, finished: set[str] | None) -> list[slo.Unit]:
-        """The units so far, with (open loop) the ones due before `end_ns` (less the send grace)
-        that no sample shows."""
-        units = slo.units_of(self.samples(), self.thresholds, self.tasks, self.scheduled, finished)
-        if self.scheduled and self.t0_ns is not None:
-            due_by = end_ns - SEND_GRACE_NS
-            units += slo.missing_units(schedule_ns(self.spec.load, self.spec.seed, self.t0_ns, due_by), units, due_by)
-        return sorted(units, key=lambda u: u.start_ns)
-
-    def window_end(self, duration_s: float) -> int:
-        """The end of the send window: the deadline, or where this watch stopped the drive (the
-        stop comes just before a session due by then would start: SEND_GRACE_NS keeps it)."""
-        t0 = self.t0_ns if self.t0_ns is not None else now_ns()
-        return self.stop_ns if self.stop_ns is not None else t0 + int(duration_s * 1e9)
-
-    def _enough(self, now: int) -> bool:
-        """Whether the units the verdict will judge (an open loop's due ones, answered or not; a
-        closed loop's answered ones; after the warm-up share), weighed by their correlation,
-        reach `units_wanted`. Counted at most every ENOUGH_EVERY_NS (it is asked before each start)."""
-        if now - self.counted_ns < ENOUGH_EVERY_NS:
-            return False
-        self.counted_ns = now
-        n = (self.spec.load.offered * (now - (self.t0_ns or now)) / 1e9 if self.scheduled
-             else len(self.units)) * (1 - slo.WARMUP_SHARE)
-        units = slo.units_of(self.samples(), self.thresholds, self.tasks, self.scheduled)
-        return n * slo.effective_share([u.pressure for u in units]) >= self.units_wanted
-
-    def check(self, stats) -> str | None:
-        self.t0_ns = stats.t0_ns
-        now = now_ns()
-        if not self.looked and self.look_s is not None and now >= stats.t0_ns + int(self.look_s * 1e9):
-            self.looked = True
-            units = self.units_at(now, set(stats.finished_ids))
-            self.reason = slo.interim_call(units, stats.t0_ns, now, self.target, self.alpha, self.scheduled,
-                                           self.met_stops)
-            if self.reason:
-                self.stop_ns = now
-                return self.reason
-        if self.end_s is not None and now >= stats.t0_ns + int(self.end_s * 1e9):
-            if self._enough(now):
-                self.stop_ns = now
-                return "end"
-            # running on for units: a backlog that grows is past saturation, whatever the units say
-            if self.scheduled and self.counted_ns == now and self._saturated(stats, now):
-                self.stop_ns, self.reason = now, "saturated"
-                return self.reason
-        return None
-
-    def _saturated(self, stats, now: int) -> bool:
-        units = self.units_at(now, set(stats.finished_ids))
-        return slo.past_saturation(slo.backlog(units, slo.warmup_end_ns(units, stats.t0_ns, now), now))
-
-
 def percentile_stats(units: list[slo.Unit], samples: list[Sample], thresholds: dict[str, float], pct: float,
                      tasks: bool, scheduled: bool) -> tuple[dict[str, float], float | None]:
     """Each threshold's per-unit value (worst call, or task latency; from the due time for an
@@ -207,9 +104,15 @@ class Search:
         return self.slo.thresholds()
 
     def reserve_s(self) -> float:
-        """The time kept back for one confirmation: its send window and the most any run so far
-        took beyond its own (drain, set-up, files), at least the drain share."""
+        """The time one confirmation needs: its send window and the most any run so far took
+        beyond its own (drain, set-up, files), at least the drain share."""
         return max(self.s.confirm_s / DRAIN_SHARE, self.s.confirm_s + self.overhead_s)
+
+    def confirm_budget_s(self, remaining_s: float) -> float:
+        """A confirmation's share of the time left: all of it, less one more confirmation's
+        reserve when that leaves this one its own (so a failed one can still step down)."""
+        rest = remaining_s - self.reserve_s()
+        return rest if rest >= self.reserve_s() else remaining_s
 
     def doc(self) -> dict[str, Any]:
         good, bad = steps.bracket(self.probes)
@@ -299,7 +202,7 @@ class ProbeMarks:
         # too few units to show anything (a probe the time cap squeezed): neither side of the bracket
         inconclusive = v.call is None and not sat and v.effective_units < slo.units_needed(st.target, st.alpha)
         if self.role == "confirm":
-            met = met and achieved >= ACHIEVED_SHARE
+            met = slo.confirmation_held(v, sat, achieved, st.target) and status != "failed"
         elif inconclusive and share >= st.target:    # looked good: a higher load sends more units
             st.inconclusive[load] = share
         else:   # looked bad and too few units to show it: not shown met, so no capacity, above the bracket
@@ -406,7 +309,7 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
                 if load is None:
                     st.stopped = "too_few_units"
                     break
-            remaining = st.deadline - time.monotonic() - st.reserve_s()
+            remaining = st.deadline - time.monotonic() - CONFIRMATIONS_KEPT * st.reserve_s()
             if remaining < s.min_duration_s:      # a point could not reach its minimum: stop here
                 st.stopped = "time_cap"
                 break
@@ -429,12 +332,15 @@ async def search(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pro
             remaining = st.deadline - time.monotonic()
             if remaining < s.confirm_s / DRAIN_SHARE:   # (a probe cut at its cap ate into the reserve)
                 break
+            budget = st.confirm_budget_s(remaining)
             try:   # confirm_s at least; on while it has fewer units than a verdict needs
                 run, marks = await _run_point(st, engine, results_dir, progress, suite, load,
-                                              max(s.confirm_s, DRAIN_SHARE * (remaining - st.overhead_s)), first,
-                                              "confirm", remaining)
-            except TimeoutError:
-                break
+                                              max(s.confirm_s, DRAIN_SHARE * (budget - st.overhead_s)), first,
+                                              "confirm", budget)
+            except TimeoutError:      # cut at its share of the time: not held; a step down may fit
+                st.tried.append((load, False))
+                st.save()
+                continue
             first = False
             runs.append(run)
             v = marks.verdict or {}

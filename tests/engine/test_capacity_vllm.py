@@ -28,6 +28,7 @@ from bench.models import resolve_model
 from bench.results.capacity_file import differ
 from bench.results.files import read_run
 from bench.run import capacity
+from bench.run.capacity_watch import Watch
 from bench.run.engines import Engine
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
@@ -118,7 +119,7 @@ def test_a_grid_sweep_brackets_the_capacity(reruns, engine, loop, tmp_path, ttft
     spec, th, verdicts = spec_of(ttft_ms), {"ttft_ms": ttft_ms}, {}
     for load in (1, 2, 3, 4, 8):
         probe = capacity.probe_spec(spec, load, 4, False)
-        watch = capacity.Watch(Progress(), probe, th, 0.9, False, 0.1, None)
+        watch = Watch(Progress(), probe, th, 0.9, False, 0.1, None)
         r = loop.run_until_complete(run_one(probe, engine, tmp_path, watch))
         k, n = slo.attainment(watch.samples(), th, False)
         verdicts[load] = r.status == "complete" and k / n >= 0.9
