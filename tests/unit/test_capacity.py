@@ -177,17 +177,6 @@ def test_a_range_without_the_crossing_is_left_both_ways():
     assert steps.missing_side([probe(2, True), probe(4, False)], False) is None
 
 
-def test_confirmation_steps_down_until_one_holds():
-    cn = lambda tried: steps.confirm_next(tried, 8.0, 25, integer=False)       # noqa: E731
-    assert cn([]) == 8.0
-    assert cn([(8.0, True)]) is None
-    assert cn([(8.0, False)]) == pytest.approx(8 / 1.125)             # half a step first
-    assert cn([(8.0, False), (7.0, False)]) == pytest.approx(5.6)      # then whole steps
-    ci = lambda tried: steps.confirm_next(tried, 3.0, 10, integer=True)        # noqa: E731
-    assert ci([(3.0, False)]) == 2.0 and ci([(3.0, False), (2.0, False)]) == 1.0
-    assert ci([(1.0, False)]) is None
-
-
 def test_saturation_flat_throughput_with_rising_latency():
     prev = probe(4, True, units_s=70, pressure=0.3)
     assert steps.saturated([prev], probe(8, True, units_s=66, pressure=0.9))
@@ -361,7 +350,8 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     assert all(r.meta["config"]["slo"]["e2e_ms"] == d["slo"]["e2e_ms"] for r in runs[1:])
     assert all(r.meta["capacity_probe"]["slo_relative"] == d["slo_relative"] for r in runs[1:])
     search = [p for p in d["probes"] if p["role"] == "search"]
-    assert search[0]["load"] == 10 and search[0]["slo_met"], [{k: p[k] for k in ("load", "stop", "slo_met", "verdict", "effective_units", "window_s")} for p in search] + [d["run_overhead_s"]]
+    shown = [{k: p[k] for k in ("load", "stop", "slo_met", "verdict", "effective_units")} for p in search]
+    assert search[0]["load"] == 10 and search[0]["slo_met"], shown
     # every probe shown either way met (a slow machine may leave the last one without enough units)
     assert all(p["slo_met"] or p.get("inconclusive") or p["stop"] == "time_cap" for p in search), search
     assert d["bracket_missing"] == "high" and d["bracket_missing_why"], d
