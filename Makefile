@@ -32,7 +32,7 @@ install: $(STAMP)
 # (1) still gets its report and summary, then make fails; bad input (2) or Ctrl-C stops here.
 bench: $(STAMP)
 	rm -rf $(OUT)
-	rc=0; $(BIN)/bench run configs/bench.yaml --results-dir $(OUT) || rc=$$?; \
+	rc=0; $(BIN)/bench run configs/bench.yaml --results-dir $(OUT) --brief || rc=$$?; \
 	test $$rc -le 1 || exit $$rc; \
 	$(BIN)/bench report $(OUT) --out $(OUT)/report.html && \
 	$(BIN)/bench summary $(OUT) --baseline results --brief && exit $$rc

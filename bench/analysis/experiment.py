@@ -293,7 +293,7 @@ def render(exps: list[dict[str, Any]], width: int = 100, brief: bool = False, fo
                 arms.add_row(*_lead(arm, one), *cells)
             con.print(arms)
     if brief:
-        con.print("ratio = treatment / baseline with its interval; acceptance, fidelity, KV cache per arm: "
+        con.print("ratio = treatment / baseline; acceptance, fidelity, KV cache per arm: "
                   f"bench experiment {folder or 'DIR'}", highlight=False, soft_wrap=True)
     else:
         con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")

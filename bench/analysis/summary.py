@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +99,16 @@ def inflation(runs: list[store.Run]) -> list[str]:
             continue
         rate = r.summary.get("tasks_s" if row["unit"] == "task" else "request_s") or 0
         split = [("-" if row.get(k) is None else f"{row[k]:.0f}") for k in ("reasoning_tokens", "answer_tokens")]
-        rows.append([row["run"], row["unit"], f"{row['calls']:.1f}", f"{row['prompt_tokens']:.0f}",
+        cached = "-" if row.get("cached_prompt_tokens") is None else f"{row['cached_prompt_tokens']:.0f}"
+        rows.append([row["run"], row["unit"], f"{row['calls']:.1f}", f"{row['prompt_tokens']:.0f}", cached,
                      f"{row['output_tokens']:.0f}", *(split if thinks else []), f"{row['total_tokens']:.0f}",
                      f"{row['vs_baseline']:.1f}x", f"{1 / rate:.3g}" if rate else "-",
                      f"${1000 * PRICE_PER_HOUR / 3600 / rate:.3g}" if rate else "-"])
-    head = ["run", "per", "calls", "prompt", "output", *(["thought", "answer"] if thinks else []), "total", "x",
-            "replica-s", "$/1k"]
-    return [f"token inflation and cost per unit of work (x = total / {data['baseline']}; replica-s = 1 / "
-            f"the run's units/s; $/1k units at ${PRICE_PER_HOUR:g} per replica-hour):", *_table(head, rows)]
+    head = ["run", "per", "calls", "prompt", "cached", "output", *(["thought", "answer"] if thinks else []),
+            "total", "x", "replica-s", "$/1k"]
+    return ["tokens and cost per unit of work (tokens per unit; x = total / "
+            f"{data['baseline']}'s total; replica-s = 1 / units/s;",
+            f"  $/1k: 1,000 units at ${PRICE_PER_HOUR:g} per replica-hour):", *_table(head, rows)]
 
 
 def capacity_files(folder: Path) -> list[dict[str, Any]]:
@@ -115,7 +118,7 @@ def capacity_files(folder: Path) -> list[dict[str, Any]]:
 def capacities(folder: Path) -> list[str]:
     docs = capacity_files(folder)
     return ["capacity at SLO (search; a confirmed load, bracket = [last load meeting, first missing]):",
-            *[f"  {capacity_line(d)}" for d in docs]] if docs else []
+            *[textwrap.indent(capacity_line(d), "  ") for d in docs]] if docs else []
 
 
 def treatments(folder: Path) -> list[str]:
@@ -168,15 +171,15 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
             lines.append(f"  {label}: no baseline run of this config on this hardware")
             continue
         slo = r.meta["config"].get("slo")
-        parts = []
+        parts: list[tuple[str, str]] = []
         for key in views.SUITE_BASELINE:
             # the run is the unit: one new run is judged against the baseline runs' own spread (>= 2
             # of them); the baseline ran in another session, so the drift allowance applies
             c = runsets.compare(key, [o.samples() for o in old], [r.samples()], slo, slo, within_run=False,
                                 drift_allowance_pct=verdicts.DRIFT_ALLOWANCE_PCT)
             if c is not None and c.change_pct is not None:
-                parts.append(f"{key} {c.change_pct:+.0f}% ({c.verdict})")
-        lines.append(f"  {label} vs {len(old)} baseline run(s): " + ", ".join(parts))
+                parts.append((f"{key} {c.change_pct:+.0f}%", c.verdict))
+        lines.append(f"  {label} vs {len(old)} baseline run{'s' if len(old) > 1 else ''}: " + _changes(parts))
     new_hw = {store.hardware(r.meta["env"]) for r in runs}
     old_caps = {(d["name"], d["label"]): d for d in capacity_files(base_dir) if d.get("hardware") in new_hw}
     for d in capacity_files(folder):
@@ -191,10 +194,17 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
         bk = lambda x: f"[{_g(x['bracket_low'])}, {_g(x['bracket_high'])}]"   # noqa: E731
         lines.append(f"  capacity {d['label'] or d['name']}: {_g(d['capacity'])} in {bk(d)} vs baseline "
                      f"{_g(o['capacity'])} in {bk(o)} {d['unit']}: {verdict}")
-    return [f"against the baseline in {base_dir} (runs as the unit: the new run against the baseline runs' "
-            "spread, a t interval on log values; a verdict needs >= 2 baseline runs, the interval clear of "
-            f"+/-{verdicts.DRIFT_ALLOWANCE_PCT:g}% (another session) and the change beyond +/-5%; one against one "
-            "shows the change and no verdict; docs/statistics.md):", *lines]
+    return [f"against the baseline in {base_dir} (the run as the unit, against the baseline runs' spread: "
+            "docs/statistics.md;",
+            f"  a verdict needs >= 2 baseline runs, its interval clear of +/-{verdicts.DRIFT_ALLOWANCE_PCT:g}% "
+            "(another session) and a change beyond +/-5%):", *lines]
+
+
+def _changes(parts: list[tuple[str, str]]) -> str:
+    """Each metric's change with its verdict, the verdict said once when they all share it."""
+    if len({v for _, v in parts}) == 1:
+        return ", ".join(p for p, _ in parts) + f" ({parts[0][1]})"
+    return ", ".join(f"{p} ({v})" for p, v in parts)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -250,8 +250,8 @@ class VLLMBackend(Backend):
         if not machine.cuda and quantized_kv(kv):
             # vllm/v1/attention/backends/cpu_attn.py (_get_attn_isa) refuses these at engine start
             if not machine.has_flag("avx512f", "amx_tile"):
-                return Problem(f"kv_cache_dtype {kv} on a CPU needs AVX-512 or AMX (vLLM's CPU attention); "
-                               "this CPU has neither, and no quantized KV dtype of vLLM's runs without them")
+                return Problem(f"kv_cache_dtype {kv} on a CPU needs AVX-512 or AMX (vLLM's CPU attention), "
+                               "as every quantized KV dtype does; this CPU has neither")
             head = _head_size(model_cfg)
             if head is not None and head % 32 and not head % 16:
                 return Problem(f"kv_cache_dtype {kv} on a CPU needs a head size divisible by 32; "

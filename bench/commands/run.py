@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--brief", action="store_true",
+                   help="the headline rows of the summary table and no token table (`bench summary` "
+                        "prints tokens with their cost; the report has every row): what `make bench` shows")
     p.add_argument("--workers", type=_workers, metavar="N|auto",
                    help="client processes for HTTP backends (overrides load.workers)")
     p.add_argument("--executor", choices=["local", "ray"],
@@ -64,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
               file=sys.stderr)
         return 130 if sig.signal_name == "SIGINT" else 143
-    print_summary([r for r in results if not_run_reason(r.meta) is None])
+    print_summary([r for r in results if not_run_reason(r.meta) is None], brief=args.brief)
     # one line per arm and reason (an arm's repetitions share it); the run folders are named there
     not_run: dict[tuple[str, str, str], list[str]] = {}
     for r in results:   # skipped runs were named before the run started; the report lists them too

@@ -13,6 +13,11 @@ RUN_TABLE = ("completed", "error_rate", "duration_s", "request_s", "output_tok_s
              "loop_lag_ms_p99", "client_loop_cpu_util", "tasks_completed", "tasks_s", "goodput_task_s",
              "task_latency_ms_p50", "task_latency_ms_p99", "calls_per_task_mean", "task_model_ms_mean",
              "task_tool_ms_mean", "task_client_ms_mean", "peak_rss_mb", "peak_gpu_alloc_mb")
+# `bench run --brief` (`make bench`): the headline rows of the same table; `bench summary` and the
+# report have the rest.
+RUN_TABLE_BRIEF = ("completed", "error_rate", "request_s", "output_tok_s", "ttft_ms_p50", "ttft_ms_p99",
+                   "tpot_ms_p50", "e2e_ms_p99", "send_lag_ms_p99", "tasks_s", "task_latency_ms_p50",
+                   "task_latency_ms_p99", "calls_per_task_mean")
 # `bench summary`: the workloads side by side (narrow columns), and the headline numbers it
 # compares with a baseline's runs (task workloads' too).
 SUITE_TABLE = ("ttft_ms_p50", "tpot_ms_p50", "request_s", "output_tok_s", "tasks_s", "task_latency_ms_p50",

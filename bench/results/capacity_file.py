@@ -59,37 +59,40 @@ def _slo_text(d: dict[str, Any]) -> str:
     for k, v in d["slo"].items():
         if v is None or k == "percentile":
             continue
-        parts.append(f"{k} <= {v:g}" + (f" ({rel[k]['unloaded_x']:g}x unloaded)" if k in rel else ""))
+        parts.append(f"{k} <= {v:.4g}" + (f" ({rel[k]['unloaded_x']:g}x unloaded)" if k in rel else ""))
     return ", ".join(parts)
 
 
 def describe(d: dict[str, Any]) -> str:
-    """A search file's answer in one line (bench run and bench summary print it)."""
+    """A search file's answer in three lines of at most about 100 columns (bench run and bench
+    summary print it): the label and the answer; the SLO; the bracket and how the search ended."""
     d = upgrade(d)
-    head = (f"{d['label'] or d['name']} ({d['workload']} on {d['backend']}; {_slo_text(d)} for "
-            f"{d['slo']['percentile']:g}% of {'tasks' if d['units_s_unit'] == 'tasks/s' else 'requests'}): ")
+    units = "tasks" if d["units_s_unit"] == "tasks/s" else "requests"
+    slo = (f"  SLO: {_slo_text(d)} for {d['slo']['percentile']:g}% of {units} "
+           f"({d['workload']} on {d['backend']})")
     lo, hi, unit = d["bracket_low"], d["bracket_high"], d["unit"]
     fmt = lambda x: "-" if x is None else f"{x:.3g}"        # noqa: E731
     why = f" ({d['bracket_missing_why']})" if d.get("bracket_missing_why") else ""
-    bracket = f"bracket [{fmt(lo)}, {fmt(hi)}] {unit}"
+    bracket = f"  bracket [{fmt(lo)}, {fmt(hi)}] {unit}"
     if hi is not None and d.get("bracket_high_missed") is False:
         bracket += f" ({fmt(hi)}: not shown met, too few effective units to show it missed)"
     if d.get("bracket_missing") == "high":
         bracket += f"; no upper side: every probe met{why}"
     elif d.get("bracket_missing") == "low":
         bracket += f"; no lower side: even the lowest load probed missed{why}"
-    tail = f"; {len(d['probes'])} probes, stopped: {d['stopped']}"
+    bracket += f"; {len(d['probes'])} probes, stopped: {d['stopped']}"
+    name = d["label"] or d["name"]
     if lo is None and hi is None:
-        return head + f"no probe finished; stopped: {d['stopped']}"
+        return "\n".join([f"{name}: no probe finished; stopped: {d['stopped']}", slo])
     if d["capacity"] is None:
         said = "not confirmed" if lo is not None else "none"
-        return head + f"capacity {said}; {bracket}{tail}"
+        return "\n".join([f"{name}: capacity {said}", slo, bracket])
     per_second = registry.load_class(d["over"]).per_second       # the load is itself units/s
     rate = d.get("achieved_units_s") if per_second else d.get("units_s_at_capacity")
     at = f", served {rate:.3g} {d['units_s_unit']}" if rate else ""
     if rate and per_second and d.get("achieved_share") is not None:
-        at += f", {d['achieved_share']:.0%} of those due in its window"
+        at += f", {d['achieved_share']:.0%} of those due"
     if rate and d["units_s_unit"] == "tasks/s":
         at += f" = {rate * 3600:,.0f} tasks/hour"
     confirmed = "confirmed" if d.get("confirmed") else "not confirmed"
-    return head + f"{d['capacity']:.3g} {unit} ({confirmed}{at}); {bracket}{tail}"
+    return "\n".join([f"{name}: {d['capacity']:.3g} {unit} ({confirmed}{at})", slo, bracket])

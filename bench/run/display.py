@@ -62,19 +62,19 @@ def _head(r: Run) -> tuple[str, str]:
     return r.spec.label or r.spec.name, f"[{r.spec.backend.name}] {r.status}"   # plain text, not markup
 
 
-def _keys(results: list[Run]) -> tuple[list[str], list[str]]:
+def _keys(results: list[Run], brief: bool = False) -> tuple[list[str], list[str]]:
     """The metric keys the table shows (errors by reason under the error rate), and the reasons."""
     reasons = sorted({k for r in results for k in r.summary if k.startswith("errors_")})
-    keys = list(views.RUN_TABLE)
+    keys = list(views.RUN_TABLE_BRIEF if brief else views.RUN_TABLE)
     at = keys.index("error_rate") + 1
     keys[at:at] = reasons
     return [k for k in keys if any(k in r.summary for r in results)], reasons
 
 
-def split_runs(results: list[Run], width: int = MIN_WIDTH) -> list[list[Run]]:
+def split_runs(results: list[Run], width: int = MIN_WIDTH, brief: bool = False) -> list[list[Run]]:
     """The runs in groups whose summary table fits `width` columns (each column: its widest
     cell, 2 of padding, 1 of border)."""
-    keys, _ = _keys(results)
+    keys, _ = _keys(results, brief)
     first = max([len("metric"), *(len(column_for(k).title) + 2 for k in keys)]) + 4
     groups: list[list[Run]] = [[]]
     used = first
@@ -89,13 +89,13 @@ def split_runs(results: list[Run], width: int = MIN_WIDTH) -> list[list[Run]]:
     return groups
 
 
-def summary_table(results: list[Run], title: str = "bench summary") -> Table:
+def summary_table(results: list[Run], title: str = "bench summary", brief: bool = False) -> Table:
     """Metrics as rows, runs as columns: one run or a whole matrix side by side."""
     table = Table(title=title, show_lines=False)
     table.add_column("metric", no_wrap=True)
     for r in results:
         table.add_column(escape("\n".join(_head(r))), justify="right", no_wrap=True)
-    keys, reasons = _keys(results)
+    keys, reasons = _keys(results, brief)
     for key in keys:
         col = column_for(key)
         cells = [col.fmt.format(r.summary[key]) if key in r.summary else "-" for r in results]
@@ -132,7 +132,7 @@ def inflation_table(results: list[Run]) -> Table | None:
 def capacity_lines(results: list[Run]) -> list[str]:
     """One line per capacity search among the results (from its .capacity.json)."""
     files = dict.fromkeys(r.dir.parent / r.meta["capacity_file"] for r in results if r.meta.get("capacity_file"))
-    return [f"capacity at SLO: {describe(json.loads(p.read_text()))}  ({p})" for p in files if p.exists()]
+    return [f"capacity at SLO: {describe(json.loads(p.read_text()))}\n  file: {p}" for p in files if p.exists()]
 
 
 def warning_lines(results: list[Run]) -> list[str]:
@@ -147,23 +147,25 @@ def warning_lines(results: list[Run]) -> list[str]:
         if len(seen) == 1:
             out.append(f"{seen[0][0].run_id}: warning: {seen[0][1]}")
         else:
-            names = ", ".join(r.run_id.split("Z-", 1)[-1] for r, _ in seen)   # the id less its time
-            out.append(f"warning in {len(seen)} runs ({names}); the first: {seen[0][1]}")
+            names = [r.run_id.split("Z-", 1)[-1] for r, _ in seen]   # the id less its time
+            more = f" and {len(names) - 2} more" if len(names) > 2 else ""
+            out.append(f"warning in {len(seen)} runs ({', '.join(names[:2])}{more}); the first: {seen[0][1]}")
     return out
 
 
-def print_summary(results: list[Run]) -> None:
+def print_summary(results: list[Run], brief: bool = False) -> None:
     """The suite's own runs as tables of metrics (split to fit the console), token inflation,
-    one line per capacity search; A/B arms in one line (the experiment's table follows)."""
+    a few lines per capacity search; A/B arms in one line (the experiment's table follows).
+    `brief`: the table's headline rows, no token table, the run folders in one line."""
     probes = [r for r in results if r.meta.get("capacity_probe")]
     arms = [r for r in results if not r.meta.get("capacity_probe") and not is_plain(r)]
     results = [r for r in results if is_plain(r)]
-    groups = split_runs(results, console.width) if results else []
+    groups = split_runs(results, console.width, brief) if results else []
     for i, group in enumerate(groups):
         title = "bench summary" + (f" ({i + 1}/{len(groups)})" if len(groups) > 1 else "")
-        console.print(summary_table(group, title))
+        console.print(summary_table(group, title, brief))
     kinds = {r.spec.workload.kind for r in results}
-    infl = inflation_table(results)
+    infl = None if brief else inflation_table(results)
     if infl is not None and (len(kinds) > 1 or any("tasks" in r.summary for r in results)):
         console.print(infl)
     for r in results + arms:
@@ -174,7 +176,10 @@ def print_summary(results: list[Run]) -> None:
             console.print(f"[yellow]{r.run_id}: {escape(r.meta['error'])}[/]", soft_wrap=True)
     for line in warning_lines(results + arms):
         console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
-    for r in results:
+    folders = sorted({str(r.dir.parent) for r in results})
+    if brief and results:
+        console.print(f"results: {len(results)} runs in {', '.join(folders)}", highlight=False, soft_wrap=True)
+    for r in [] if brief else results:
         console.print(f"results: {r.dir}", highlight=False, soft_wrap=True)
     if arms:
         folders = sorted({str(r.dir.parent) for r in arms})

@@ -109,7 +109,7 @@ class EngineLog:
             for pattern, advice in ACTIONABLE:
                 if pattern.search(line) and advice not in self.seen:
                     self.seen.add(advice)
-                    out.append(f"engine warning: {advice} (see {self.path.name})")
+                    out.append(f"engine warning: {advice} (see the engine log)")
             m = _ERROR.search(line)
             key = m and (m.group("tag") or m.group("exc"))
             if key and key not in self.seen and len(self.seen) < 20:

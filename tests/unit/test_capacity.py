@@ -400,3 +400,6 @@ def test_a_load_not_shown_met_is_the_brackets_upper_side():
          "achieved_units_s": 11.9, "achieved_share": 0.99, "probes": [], "stopped": "converged"}
     assert "bracket [12, 16] requests/s (16: not shown met" in capacity_file.describe(d)
     assert "not shown met" not in capacity_file.describe(d | {"bracket_high_missed": True})
+    text = capacity_file.describe(d | {"bracket_high_missed": True})
+    assert text.splitlines()[0] == "c: 12 requests/s (confirmed, served 11.9 requests/s, 99% of those due)"
+    assert all(len(line) <= 100 for line in text.splitlines()), text

@@ -95,5 +95,21 @@ def test_a_warning_many_runs_share_is_one_line(tmp_path):
     lines = display.warning_lines(runs)
     assert len(lines) == 2, lines
     assert lines[0].startswith("warning in 3 runs (") and "5.6 ms" in lines[0]
-    assert all(r.run_id.split("Z-", 1)[-1] in lines[0] for r in runs)
+    assert all(r.run_id.split("Z-", 1)[-1] in lines[0] for r in runs[:2]) and "and 1 more" in lines[0]
     assert lines[1] == f"{runs[0].run_id}: warning: the client did not keep the open-loop schedule"
+
+
+def test_bench_run_brief_shows_the_headline_rows_and_one_results_line(tmp_path, monkeypatch):
+    """`make bench` runs `bench run --brief`: the table's headline rows (views.RUN_TABLE_BRIEF),
+    no token table, the run folders in one line."""
+    out = {}
+    for brief in (False, True):
+        buf = io.StringIO()
+        monkeypatch.setattr(display, "console", display.wide_console(file=buf))
+        display.print_summary(_runs(tmp_path / str(brief))[:3], brief=brief)
+        out[brief] = buf.getvalue()
+    full, short = out[False], out[True]
+    _check(short)
+    assert "TTFT p50 ms" in short and "ITL p50 ms" in full and "ITL p50 ms" not in short
+    assert len(short.splitlines()) < len(full.splitlines()) - 5
+    assert short.count("results: ") == 1 and "results: 3 runs in " in short and full.count("results: ") == 3
