@@ -147,9 +147,8 @@ def warning_lines(results: list[Run]) -> list[str]:
         if len(seen) == 1:
             out.append(f"{seen[0][0].run_id}: warning: {seen[0][1]}")
         else:
-            names = [r.run_id.split("Z-", 1)[-1] for r, _ in seen]   # the id less its time
-            more = f" and {len(names) - 2} more" if len(names) > 2 else ""
-            out.append(f"warning in {len(seen)} runs ({', '.join(names[:2])}{more}); the first: {seen[0][1]}")
+            first = seen[0][0].run_id.split("Z-", 1)[-1]   # the id less its time
+            out.append(f"warning in {len(seen)} runs (the first {first}): {seen[0][1]}")
     return out
 
 

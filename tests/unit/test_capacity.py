@@ -333,7 +333,7 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
 
     (spec,) = config.load_doc({
         "name": "cap", "model": "tiny", "workload": {"file": "chat", "scale": 0.02},
-        "load": {"kind": "capacity", "search": {"over": "rate", "low": 10, "high": 20, "time_cap_s": 20,
+        "load": {"kind": "capacity", "search": {"over": "rate", "low": 10, "high": 20, "time_cap_s": 26,
                                                 "min_duration_s": 1, "max_duration_s": 2, "confirm_s": 2.5,
                                                 "unloaded_sessions": 3}},
         "slo": {"e2e_ms": "50x"}}, "test")
@@ -350,15 +350,17 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     assert all(r.meta["config"]["slo"]["e2e_ms"] == d["slo"]["e2e_ms"] for r in runs[1:])
     assert all(r.meta["capacity_probe"]["slo_relative"] == d["slo_relative"] for r in runs[1:])
     search = [p for p in d["probes"] if p["role"] == "search"]
-    shown = [{k: p[k] for k in ("load", "stop", "slo_met", "verdict", "effective_units")} for p in search]
+    shown = [{k: p.get(k) for k in ("load", "stop", "slo_met", "verdict", "effective_units")} for p in search]
     assert search[0]["load"] == 10 and search[0]["slo_met"], shown
     # every probe shown either way met (a slow machine may leave the last one without enough units)
     assert all(p["slo_met"] or p.get("inconclusive") or p["stop"] == "time_cap" for p in search), search
     assert d["bracket_missing"] == "high" and d["bracket_missing_why"], d
-    (confirm,) = [p for p in d["probes"] if p["role"] == "confirm"]   # its time was kept back
+    confirms = [p for p in d["probes"] if p["role"] == "confirm"]   # their time was kept back
+    confirm = confirms[0]
     assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search if p["slo_met"])
-    if confirm["stop"] == "time_cap":   # a loaded machine: the run's set-up outgrew the reserve kept for it
-        assert d["confirmed"] is False and d["capacity"] is None
+    if confirm["stop"] == "time_cap":   # a loaded machine: the run's set-up outgrew its share of the time
+        assert len(confirms) == 1 or confirms[1]["load"] < confirm["load"]    # then a step down
+        assert d["confirmed"] is (d["capacity"] is not None)
         return
     assert d["confirmed"] == confirm["slo_met"] and confirm["verdict"] in ("met", "unsure")
     if d["confirmed"]:
@@ -398,7 +400,7 @@ def test_a_load_not_shown_met_is_the_brackets_upper_side():
          "units_s_unit": "requests/s", "unit": "requests/s", "bracket_low": 12.0, "bracket_high": 16.0,
          "bracket_high_missed": False, "capacity": 12.0, "confirmed": True, "over": "rate", "schema": 2,
          "achieved_units_s": 11.9, "achieved_share": 0.99, "probes": [], "stopped": "converged"}
-    assert "bracket [12, 16] requests/s (16: not shown met" in capacity_file.describe(d)
+    assert "bracket [12, 16] requests/s (16 not shown met" in capacity_file.describe(d)
     assert "not shown met" not in capacity_file.describe(d | {"bracket_high_missed": True})
     text = capacity_file.describe(d | {"bracket_high_missed": True})
     assert text.splitlines()[0] == "c: 12 requests/s (confirmed, served 11.9 requests/s, 99% of those due)"
