@@ -299,3 +299,38 @@ def test_ttfa_ms_is_an_slo_key():
     assert slo_rules.unit_value(task, "ttfa_ms") == 19.0
     assert slo_rules.attainment(task, {"ttfa_ms": 18.0}, tasks=True) == (0, 1)
     assert slo_rules.attainment(task, {"ttfa_ms": 19.0}, tasks=True) == (1, 1)
+
+
+def test_thought_counts_reach_otel_spans_and_profile_back(tmp_path):
+    """`bench export-otel` puts each split call's thought count in the GenAI conventions'
+    gen_ai.usage.reasoning.output_tokens (with the answer count and TTFA); `bench profile` reads
+    it back, so a run's spans profile into a thinking workload. A plain call has none of them."""
+    import json as _json
+
+    from bench import cli
+    from bench.profile.command import read_logs
+    from bench.profile.profile import build
+    from tests.helpers.synth import write_run
+
+    samples = []
+    for k in range(3):                   # 3 tasks of 2 steps: thoughts 4 and 8, answers 2 and 1
+        for j, (thought, answer) in enumerate(((4, 2), (8, 1))):
+            s = reasoning_sample(2 * k + j, thought, answer, f"t{k}")
+            samples.append(dataclasses.replace(s, request_id=f"t{k}-{j}", meta={"step": j}))
+    plain = Sample("p", "t9", 9 * 10**9, 9 * 10**9, (9 * 10**9 + 10**7,), (9 * 10**9 + 10**7,), 3, None, 1)
+    run_dir = write_run(tmp_path / "runs", "r1", samples + [plain], workload="agentic")
+    out = tmp_path / "spans.jsonl"
+    assert cli.main(["export-otel", str(run_dir), "--out", str(out)]) == 0
+    chats = {}
+    for line in out.read_text().splitlines():
+        span = _json.loads(line)
+        attrs = {a["key"]: next(iter(a["value"].values())) for a in span["attributes"]}
+        if attrs["gen_ai.operation.name"] == "chat":
+            chats[attrs["bench.request_id"]] = attrs
+    assert chats["t0-0"]["gen_ai.usage.reasoning.output_tokens"] == "4"          # OTLP/JSON ints are strings
+    assert chats["t0-0"]["gen_ai.usage.output_tokens"] == "7"                   # thought + </think> + answer
+    assert chats["t0-0"]["bench.usage.answer_tokens"] == "2" and chats["t0-0"]["bench.ttfa_ms"] == 15.0
+    assert chats["t2-1"]["gen_ai.usage.reasoning.output_tokens"] == "8"
+    assert not {"gen_ai.usage.reasoning.output_tokens", "bench.ttfa_ms"} & set(chats["p"])
+    p = build(read_logs([str(out)]))
+    assert sorted(p.values["reasoning_tokens"]) == [4, 4, 4, 8, 8, 8]
