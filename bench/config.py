@@ -17,6 +17,7 @@ from bench import registry
 from bench import load as loads
 from bench.errors import UserError
 from bench.load.base import LoadKind
+from bench.metrics.definitions import SLO_KEYS
 from bench.models import model_problem
 from bench.config_server import ServerSpec
 from bench.config_errors import one_line as _fail
@@ -75,12 +76,13 @@ class SLOSpec(Strict):
     itl_ms: Threshold = None
     e2e_ms: Threshold = None
     task_latency_ms: Threshold = None
+    ttfa_ms: Threshold = None      # time to first answer token (docs/reasoning.md)
     # The share of units (requests, or tasks for task workloads) that must meet every threshold;
     # used by the capacity search (slo_met = attainment >= percentile / 100). Unset means 90; it
     # stays None in run.json then, so a config without thresholds still reads as "no SLO".
     percentile: float | None = Field(default=None, gt=0, lt=100)
 
-    @field_validator("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "task_latency_ms", mode="before")
+    @field_validator(*SLO_KEYS, mode="before")
     @classmethod
     def _threshold(cls, v):
         """One message for every wrong form (a union's errors would be several)."""
@@ -95,6 +97,15 @@ class SLOSpec(Strict):
               and not isinstance(v["unloaded_x"], bool) and v["unloaded_x"] >= 1):
             return Unloaded(unloaded_x=float(v["unloaded_x"]))
         raise ValueError(f"{v!r} is not a threshold; allowed: {_THRESHOLD_FORMS}")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """ttfa_ms only where given: run.json's slo (and the series key made from it) stays as it
+        was before the key existed."""
+        out = handler(self)
+        if isinstance(out, dict) and self.ttfa_ms is None:
+            out.pop("ttfa_ms", None)
+        return out
 
     def thresholds(self) -> dict[str, float]:
         """The absolute thresholds given (percentile and relative ones excluded)."""
@@ -117,8 +128,6 @@ class SLOSpec(Strict):
         """The attainment the capacity search asks for, as a fraction."""
         return (self.percentile if self.percentile is not None else 90.0) / 100
 
-
-SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "task_latency_ms")
 
 
 class ResourcesSpec(Strict):

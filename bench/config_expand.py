@@ -127,6 +127,21 @@ def _check_outline(run: dict, where: str) -> None:
             raise UserError(where, f"{key}: Input should be a valid {kind}, got {value!r}")
 
 
+def _check_judge(keys: list[str], where: str) -> None:
+    """An experiment's `judge` keys: each must have an interval from the runs' values and a better
+    direction, else no verdict could come of it."""
+    from bench.metrics.definitions import metric_for, resampled
+
+    for i, key in enumerate(keys):
+        m = metric_for(key)
+        if key != "error_rate" and (resampled(key) is None or m is None or m.higher_is_better is None):
+            why = ("neither direction is better" if resampled(key) is not None else
+                   "not a summary key with per-request or per-task values")
+            raise UserError(where, f"judge[{i}]: {key!r} cannot be judged ({why}); allowed: error_rate, a rate "
+                                   "or a statistic (_mean, _p50, _p99 ...) of a latency or per-task metric, e.g. "
+                                   "task_latency_ms_p50, ttfa_ms_p50, reasoning_tokens_per_task_mean, tasks_s")
+
+
 def expanded(doc: dict, where: str) -> list[dict]:
     """runs -> matrix -> treatments: each part's load points, each with its A/B arms."""
     from bench import treatments
@@ -134,9 +149,10 @@ def expanded(doc: dict, where: str) -> list[dict]:
     out = []
     for i, part in enumerate(split_runs(doc, where)):
         _check_outline(part, where)
-        arms, reps = treatments.parse_treatments(part, where)
+        arms, reps, judge = treatments.parse_treatments(part, where)
+        _check_judge(judge, where)
         points = expand(part, where)
         for point in points:
             _check_outline(point, where)
-        out += treatments.expand(points, arms, reps, f"{doc['name']}#{i}")
+        out += treatments.expand(points, arms, reps, f"{doc['name']}#{i}", judge)
     return out

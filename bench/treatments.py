@@ -8,6 +8,7 @@ A config (or one entry of its `runs:` list) may carry
       - {name: think-1k, workload: {thinking_tokens: {dist: fixed, value: 1024}}}
       - think-256                     # workload settings too (WORKLOAD_BUILTIN: any backend)
     repetitions: 2                   # runs per arm and load point (default 1)
+    judge: [task_latency_ms_p50]     # summary keys judged beside the verdict family (TTFT, TPOT, ...)
 
 A treatment's `workload` settings are deep-merged over the run's workload (a workload file's
 name becomes `{file: name}` first): what the model is asked to do changes, e.g. how long it thinks
@@ -65,10 +66,12 @@ class Treatment(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # run.json's treatment keeps its shape for backend-only treatments: `workload` only when set
+        # run.json's treatment keeps its shape for backend-only treatments: `workload` (and the
+        # experiment's `judge`) only when set
         out = handler(self)
-        if not out.get("workload"):
-            out.pop("workload", None)
+        for key in ("workload", "judge"):
+            if not out.get(key):
+                out.pop(key, None)
         return out
 
 
@@ -76,6 +79,8 @@ class TreatmentSpec(Treatment):
     """What a run of an A/B experiment carries in RunSpec.treatment (and run.json's config)."""
     experiment: str = Field(min_length=1)    # runs of one experiment are paired afterwards
     repetition: int = Field(ge=0)
+    # Summary keys the experiment judges together with the verdict family (the config's `judge`).
+    judge: list[str] = Field(default_factory=list)
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -110,14 +115,29 @@ def _parse(item: Any, backend: str, where: str, i: int) -> Treatment:
     return t
 
 
-def parse_treatments(doc: dict, where: str) -> tuple[list[Treatment], int]:
-    """Pop and validate `treatments` and `repetitions` from one run document."""
+def _judge(value: Any, where: str) -> list[str]:
+    """The `judge` list's shape; which keys can be judged is the config's check (the metric table)."""
+    if not isinstance(value, list) or not value or not all(isinstance(k, str) and k for k in value):
+        raise UserError(where, f"judge: {value!r}: expected a non-empty list of summary keys "
+                               "(e.g. [task_latency_ms_p50, reasoning_tokens_per_task_mean])")
+    dup = next((k for k in value if value.count(k) > 1), None)
+    if dup:
+        raise UserError(where, f"judge: {dup!r} appears twice")
+    return list(value)
+
+
+def parse_treatments(doc: dict, where: str) -> tuple[list[Treatment], int, list[str]]:
+    """Pop and validate `treatments`, `repetitions` and `judge` from one run document."""
     items = doc.pop("treatments", None)
     reps = doc.pop("repetitions", 1)
+    judge = doc.pop("judge", None)
     if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= MAX_REPETITIONS:
         raise UserError(where, f"repetitions: {reps!r}: expected an integer from 1 to {MAX_REPETITIONS}")
+    judge = [] if judge is None else _judge(judge, where)
     if items is None:
-        return [], reps
+        if judge:
+            raise UserError(where, "judge: only an A/B experiment judges (it needs treatments)")
+        return [], reps, []
     if not isinstance(items, list) or not items:
         raise UserError(where, "treatments: expected a non-empty list")
     backend = doc.get("backend", "hf")
@@ -129,10 +149,10 @@ def parse_treatments(doc: dict, where: str) -> tuple[list[Treatment], int]:
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
         raise UserError(where, f"treatments: name {dup!r} appears twice")
-    return out, reps
+    return out, reps, judge
 
 
-def _arm(run: dict, t: Treatment | None, experiment: str, rep: int) -> dict:
+def _arm(run: dict, t: Treatment | None, experiment: str, rep: int, judge: list[str]) -> dict:
     arm = copy.deepcopy(run)
     backend = arm.get("backend", {})
     backend = {"name": backend} if isinstance(backend, str) else dict(backend)
@@ -145,13 +165,15 @@ def _arm(run: dict, t: Treatment | None, experiment: str, rep: int) -> dict:
     arm["backend"] = backend
     name = t.name if t else BASELINE
     arm["treatment"] = {"name": name, "options": t.options if t else {}, "experiment": experiment,
-                        "repetition": rep, **({"workload": t.workload} if t and t.workload else {})}
+                        "repetition": rep, **({"workload": t.workload} if t and t.workload else {}),
+                        **({"judge": judge} if judge else {})}
     label = arm.get("label", "")
     arm["label"] = ",".join(x for x in (label, f"treatment={name}", f"rep={rep}" if rep else "") if x)
     return arm
 
 
-def expand(load_points: list[dict], treatments: list[Treatment], reps: int, experiment: str) -> list[dict]:
+def expand(load_points: list[dict], treatments: list[Treatment], reps: int, experiment: str,
+           judge: list[str] | None = None) -> list[dict]:
     """Per load point: repetition-major interleaving of baseline and each treatment. Without
     treatments, `repetitions: N` repeats the whole sweep N times (c1 c4 c16 c1 c4 c16 ...), so
     drift of the machine falls on every load point alike; each run carries its `repetition`."""
@@ -160,7 +182,7 @@ def expand(load_points: list[dict], treatments: list[Treatment], reps: int, expe
             return load_points
         return [_repeat(run, rep) for rep in range(reps) for run in load_points]
     arms: list[Treatment | None] = [None, *treatments]
-    return [{**_arm(run, t, experiment, rep), "repetition": rep}
+    return [{**_arm(run, t, experiment, rep, judge or []), "repetition": rep}
             for run in load_points for rep in range(reps) for t in arms]
 
 

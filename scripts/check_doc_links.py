@@ -43,7 +43,8 @@ for f in FILES:
         if not (ROOT / p).exists():
             print(f"{f.relative_to(ROOT)}: path in backticks does not exist: {p}")
             bad += 1
-    span_attributes = {"bench.step", "bench.call_kind"}      # OTel attribute names, not modules
+    # OTel attribute names (bench export-otel), not modules
+    span_attributes = {"bench.step", "bench.call_kind", "bench.usage.answer_tokens", "bench.ttfa_ms"}
     for m in set(re.findall(r"`(?:python -m )?(bench(?:\.\w+)+)", prose)) - span_attributes:
         parts, ok = m.split("."), False
         for k in range(len(parts), 1, -1):         # a module, package, or module.attribute

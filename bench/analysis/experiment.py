@@ -58,13 +58,24 @@ def _engine_sum(runs) -> dict[str, float]:
     return out
 
 
+def judged(extra: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The keys an experiment judges together: the verdict family among its effects, and the
+    keys its config names in `judge` (bench.treatments)."""
+    return tuple(dict.fromkeys((*compare.family_of(views.EXPERIMENT_EFFECTS), *extra)))
+
+
+def _extra(runs: list[Run]) -> list[str]:
+    return list(runs[0].spec.treatment.judge) if runs and runs[0].spec.treatment else []
+
+
 def _effects(name: str, load: float | None, base: list[list], treat: list[list], slo: dict,
-             paired: bool = False) -> list[dict]:
-    """Each effect key, treatment against baseline, the run as the unit; the verdict family among
-    them judged at a simultaneous 95%, the others shown and not judged. paired: run k of each
-    arm is one round (bench.analysis.rounds). With one repetition no verdict (NO_DRIFT)."""
-    found = runsets.compare_family(views.EXPERIMENT_EFFECTS, base, treat, slo, slo,
-                                   compare.family_of(views.EXPERIMENT_EFFECTS), within_run=False, pair_runs=paired)
+             paired: bool = False, extra: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """Each effect key (and each key of `extra`), treatment against baseline, the run as the unit;
+    the verdict family and `extra` judged together at a simultaneous 95%, the others shown and not
+    judged. paired: run k of each arm is one round (bench.analysis.rounds). With one repetition no
+    verdict (NO_DRIFT)."""
+    keys = tuple(dict.fromkeys((*views.EXPERIMENT_EFFECTS, *extra)))
+    found = runsets.compare_family(keys, base, treat, slo, slo, judged(extra), within_run=False, pair_runs=paired)
     rows = []
     for key, c in found.items():
         if c is None or c.change_pct is None:
@@ -115,7 +126,7 @@ def _point(load: float | None, arms: dict[str, list]) -> list[dict[str, Any]]:
         treat_s = [_samples(r) for r in runs]
         rnd = rounds.match(base_runs, runs)       # the arms ran in rounds (A B A B): pair by round
         effects = _effects(name, load, [_samples(r) for r in rnd.a], [_samples(r) for r in rnd.b], slo,
-                           rnd.paired)
+                           rnd.paired, _extra(base_runs))
         speed = next((e for e in effects if e["metric"] == "output_tok_s"), None)
         out.append({"treatment": name, "load": load, "runs": [r.run_id for r in runs],
                     "options": runs[0].spec.treatment.options, "effects": effects,
@@ -139,8 +150,10 @@ def analyze(runs: list[Run]) -> list[dict[str, Any]]:
         points = groups.get(exp, {})
         first = rs[0]
         arms = [a for load, p in points.items() if BASELINE in p for a in _point(load, p)]
+        extra = _extra(rs)
         out.append({"experiment": exp, "name": first.spec.name, "backend": first.spec.backend.name,
-                    "model": first.spec.model, "rule": stats_rule(), "arms": arms, "not_run": not_run(rs)})
+                    "model": first.spec.model, "rule": stats_rule(extra), "judged": list(judged(extra)),
+                    "arms": arms, "not_run": not_run(rs)})
     return out
 
 
@@ -158,8 +171,8 @@ def not_run(runs: list[Run]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def stats_rule() -> str:
-    family = ", ".join(compare.family_of(views.EXPERIMENT_EFFECTS))
+def stats_rule(extra: list[str] | tuple[str, ...] = ()) -> str:
+    family = ", ".join(judged(extra))
     return (f"ratio = treatment / baseline, the run (repetition) as the unit (bench.analysis.verdicts): interval "
             f"of log(ratio) from the runs' own values, a paired t over rounds (the same suite and repetition "
             f"ran side by side; Welch t on log run values when rounds do not match), no request resampled; "
@@ -268,7 +281,8 @@ def render(exps: list[dict[str, Any]], width: int = 100, brief: bool = False, fo
         effects = _table(f"{where}: treatment / baseline", [*lead, "metric", "baseline", "value", "ratio",
                                                              "interval", "verdict"])
         for arm in (a for a in exp["arms"] if a["treatment"] != BASELINE):
-            for e in (e for e in arm["effects"] if e["metric"] in views.EXPERIMENT_PRINTED):
+            printed = (*views.EXPERIMENT_PRINTED, *exp.get("judged", ()))
+            for e in (e for e in arm["effects"] if e["metric"] in printed):
                 ci = "-" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
                 effects.add_row(*_lead(arm, one), e["metric"], _f(e["baseline"]),
                                 _f(e["value"]), f"{e['ratio']:.3f}", ci, e["verdict"])
@@ -296,7 +310,8 @@ def render(exps: list[dict[str, Any]], width: int = 100, brief: bool = False, fo
         con.print("ratio = treatment / baseline; acceptance, fidelity, KV cache per arm: "
                   f"bench experiment {folder or 'DIR'}", highlight=False, soft_wrap=True)
     else:
-        con.print(stats_rule() + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
+        rules = list(dict.fromkeys(exp.get("rule") or stats_rule() for exp in exps)) or [stats_rule()]
+        con.print(" ".join(rules) + ". '-': not measured for that arm (README: Treatments and A/B experiments).")
     return buf.getvalue()
 
 

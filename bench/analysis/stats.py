@@ -28,7 +28,6 @@ bootstrap of a tail is meaningless."""
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -37,33 +36,19 @@ import numpy as np
 
 from bench.metrics import sample_values as sv
 from bench.metrics.core import meets_slo
-from bench.metrics.definitions import HEADLINE_KEYS, METRICS, Metric, metric_for
+from bench.metrics.definitions import STAT_KEY as _STAT
+from bench.metrics.definitions import HEADLINE_KEYS, METRICS, Metric, metric_for, resampled
 from bench.types import Sample
 
 N_BOOT = 2000
 CI_LEVEL = 0.95
 MIN_EFFECT_PCT = 5.0
 DEFAULT_KEYS = HEADLINE_KEYS     # what a comparison judges when no keys are named
-_STAT = re.compile(r"^(?P<base>.+)_(?P<stat>p\d+|mean)$")
 
 
 def higher_is_better(key: str) -> bool | None:
     m = metric_for(key)
     return m.higher_is_better if m is not None else None
-
-
-def resampled(key: str) -> tuple[Metric, str | None] | None:
-    """The metric behind a key a run's samples can be resampled for, and the key's statistic
-    (None for a rate or a fraction, whose key is the metric's name); None for any other key."""
-    m = METRICS.get(key)
-    if m is not None and m.kind in ("rate", "fraction"):
-        return (m, None) if m.per_sample is not None or m.per_task is not None else None
-    st = _STAT.match(key)
-    m = METRICS.get(st["base"]) if st else None
-    if m is not None and (m.kind in ("scalar", "pooled") and m.per_sample is not None
-                          or m.kind == "task" and m.per_task is not None):
-        return m, st["stat"]
-    return None
 
 
 def _tasks(samples: list[Sample]) -> list[list[Sample]]:

@@ -90,10 +90,10 @@ class Capacity(LoadKind):
         """What this search cannot do with that SLO and workload (traits, never workload names)."""
         if not thresholds:
             return ("slo: a capacity search (load.kind: capacity) needs at least one threshold; "
-                    "allowed: e2e_ms, itl_ms, task_latency_ms, tpot_ms, ttft_ms")
+                    "allowed: e2e_ms, itl_ms, task_latency_ms, tpot_ms, ttfa_ms, ttft_ms")
         if "task_latency_ms" in thresholds and not tasks:
             return (f"slo.task_latency_ms: workload {workload!r} has no tasks (one request per session); "
-                    "use ttft_ms, tpot_ms, itl_ms or e2e_ms")
+                    "use ttft_ms, ttfa_ms, tpot_ms, itl_ms or e2e_ms")
         if trace_timed:
             return (f"load.search.over: {self.search.over!r} cannot drive workload {workload!r} (its arrival "
                     "times come from the trace; scale them with time_scale instead)")

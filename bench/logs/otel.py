@@ -11,7 +11,8 @@ Accepted layouts, detected per file or line:
 A task is a trace. `gen_ai.operation.name` says what a span is: `chat`, `text_completion`,
 `generate_content` (or any span with `gen_ai.usage.*` tokens) is an LLM call, `execute_tool` a
 tool call, `invoke_agent`/`create_agent` an agent. Other spans are kept only as structure (the
-parent chain goes through them) and counted as not used.
+parent chain goes through them) and counted as not used. An LLM call's thought tokens (of its
+output) come from `gen_ai.usage.reasoning.output_tokens` (or OpenLLMetry's `gen_ai.usage.reasoning_tokens`).
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
 OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
 CACHED = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
           "gen_ai.usage.cached_tokens")
+# Thought tokens of the output: the GenAI conventions' name, then OpenLLMetry's.
+REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
 
 
 def _attr_value(v: Any) -> Any:
@@ -168,13 +171,14 @@ def _call(trace: str, sid: str, s: dict, spans: dict, log: Log) -> Call | None:
         log.skip("ends before it starts", where)
         return None
     prompt = output = 0
-    cached = None
+    cached = reasoning = None
     if kind == "llm":
         prompt, output = _int_attr(_first(attrs, INPUT)), _int_attr(_first(attrs, OUTPUT))
         if prompt is None or output is None:
             log.skip("LLM span without gen_ai.usage.input_tokens and output_tokens", where)
             return None
         cached = _int_attr(_first(attrs, CACHED))
+        reasoning = _int_attr(_first(attrs, REASONING))
     return Call(task_id=trace, call_id=sid, parent=_agent_parent(trace, s["parent"], spans),
                 start_s=s["start"], end_s=s["end"], kind=kind, prompt_tokens=prompt, cached_tokens=cached,
-                output_tokens=output, label=str(attrs.get("bench.call_kind") or ""))
+                output_tokens=output, label=str(attrs.get("bench.call_kind") or ""), reasoning_tokens=reasoning)

@@ -129,6 +129,24 @@ class _Completed:
         self.e2e_ms = (view(cols.end_ns)[done] - sent) / 1e6      # a completed request ends at its last token
         with np.errstate(divide="ignore", invalid="ignore"):     # under 2 tokens: no TPOT
             self.tpot_ms = (self.e2e_ms - self.ttft_ms) / (self.output - 1)
+        self._cols, self._done = cols, done
+
+    @property
+    def ttfa_ms(self) -> np.ndarray:
+        """sample_values.ttfa_slo_ms of each completed request: TTFT where the stream was not split,
+        the first answer token where it was, its end where a thought gave no answer token."""
+        out = self.ttft_ms.copy()
+        rows = view(self._cols.think_row)
+        if len(rows):
+            first_answer = view(self._cols.first_answer_ns).copy()
+            ends = view(self._cols.end_ns)[rows]
+            first_answer[first_answer == 0] = ends[first_answer == 0]
+            at = np.full(len(self._done), -1, dtype=np.int64)
+            at[rows] = first_answer
+            at = at[self._done]
+            split = at >= 0
+            out[split] = (at[split] - view(self._cols.sent_ns)[self._done][split]) / 1e6
+        return out
 
     def meets_slo(self, slo: dict[str, float | None]) -> np.ndarray:
         """meets_slo() of each completed request, as a boolean array."""

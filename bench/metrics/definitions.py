@@ -9,6 +9,7 @@ bench.metrics.views.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 from collections.abc import Callable
@@ -168,15 +169,19 @@ _METRICS = (
            per_sample=sv.reasoning_tokens),
     Metric("answer_tokens", "tok", None, "answer tokens of a request (after the think-end marker)", "scalar",
            per_sample=sv.answer_tokens),
+    # As an SLO: a stream not split in thought and answer answers from its first token (TTFA =
+    # TTFT), and a call that thought and gave no answer token answered when it ended.
     Metric("ttfa_ms", "ms", False, "first answer token arrival - sent (TTFT counts a thought token too)", "scalar",
-           per_sample=sv.ttfa_ms, column=Column(_stat("TTFA", "ms"), "{:.1f}")),
+           per_sample=sv.ttfa_ms, slo=Slo(sv.ttfa_slo_ms, lambda c: c.ttfa_ms),
+           column=Column(_stat("TTFA", "ms"), "{:.1f}")),
     Metric("thinking_ms", "ms", False, "first answer token arrival - first token arrival: time spent thinking",
            "scalar", per_sample=sv.thinking_ms, column=Column(_stat("thinking", "ms"), "{:.1f}")),
     Metric("reasoning_tokens_total", "tok", None, "thought tokens of completed requests", "count"),
     Metric("answer_tokens_total", "tok", None, "answer tokens of completed requests", "count"),
-    Metric("reasoning_tokens_per_task", "tok", None, "thought tokens summed over a task's calls", "task",
+    # Per task, tokens are what the task costs (fewer is better), as output_tokens_per_task.
+    Metric("reasoning_tokens_per_task", "tok", False, "thought tokens summed over a task's calls", "task",
            per_task=sv.task_reasoning_tokens),
-    Metric("answer_tokens_per_task", "tok", None, "answer tokens summed over a task's calls", "task",
+    Metric("answer_tokens_per_task", "tok", False, "answer tokens summed over a task's calls", "task",
            per_task=sv.task_answer_tokens),
 )
 
@@ -186,6 +191,10 @@ HEADLINE_KEYS: tuple[str, ...] = tuple(k for m in _METRICS for k in m.headline)
 # The metrics a single request is checked by against an SLO; the others are checked per task.
 REQUEST_SLO: dict[str, Callable[[Sample], float]] = {m.name: m.slo.request for m in _METRICS
                                                      if m.slo is not None and m.slo.request is not None}
+# Every key an SLO may hold a threshold for (bench.config's SLOSpec has a field for each).
+SLO_KEYS: tuple[str, ...] = tuple(m.name for m in _METRICS if m.slo is not None)
+# A summary key that is a statistic of a metric's per-unit values: `ttft_ms_p99`, `task_latency_ms_mean`.
+STAT_KEY = re.compile(r"^(?P<base>.+)_(?P<stat>p\d+|mean)$")
 
 
 def metric_for(key: str) -> Metric | None:
@@ -195,6 +204,21 @@ def metric_for(key: str) -> Metric | None:
         if (key == name or key.startswith(name + "_")) and (best is None or len(name) > len(best)):
             best = name
     return METRICS.get(best) if best else None
+
+
+def resampled(key: str) -> tuple[Metric, str | None] | None:
+    """The metric behind a key a run's samples can be resampled for, and the key's statistic
+    (None for a rate or a fraction, whose key is the metric's name); None for any other key:
+    the keys a comparison can give an interval (and a verdict) for."""
+    m = METRICS.get(key)
+    if m is not None and m.kind in ("rate", "fraction"):
+        return (m, None) if m.per_sample is not None or m.per_task is not None else None
+    st = STAT_KEY.match(key)
+    m = METRICS.get(st["base"]) if st else None
+    if m is not None and (m.kind in ("scalar", "pooled") and m.per_sample is not None
+                          or m.kind == "task" and m.per_task is not None):
+        return m, st["stat"]
+    return None
 
 
 def column_for(key: str, narrow: bool = False) -> Column:

@@ -62,6 +62,14 @@ def ttfa_ms(s: Sample) -> float | None:
     return None if s.first_answer_ns is None else (s.first_answer_ns - s.sent_ns) / 1e6
 
 
+def ttfa_slo_ms(s: Sample) -> float:
+    """TTFA as an SLO holds it (bench.metrics.definitions): a stream not split in thought and
+    answer answers from its first token; a call that thought and gave no answer token, at its end."""
+    if s.answer_tokens is None:
+        return ttft_ms(s)
+    return ((s.end_ns if s.first_answer_ns is None else s.first_answer_ns) - s.sent_ns) / 1e6
+
+
 def thinking_ms(s: Sample) -> float | None:
     """Time spent thinking as the client sees it: first token to first answer token."""
     return None if s.first_answer_ns is None or not s.token_ns else (s.first_answer_ns - s.token_ns[0]) / 1e6

@@ -7,7 +7,10 @@ Per task (samples sharing a task_id; a request-level sample is its own task) one
 - a `chat` span per LLM call ([sent, last token]) under its agent's span, with
   `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`, `gen_ai.usage.cache_read.input_tokens`
   (when the backend reported it), `gen_ai.request.max_tokens`, `bench.step` and, for a compaction
-  call, `bench.call_kind: compaction`; a failed call has status ERROR and `error.type`;
+  call, `bench.call_kind: compaction`; a failed call has status ERROR and `error.type`; a call
+  whose stream was split in thought and answer (docs/reasoning.md) also has
+  `gen_ai.usage.reasoning.output_tokens` (the GenAI conventions' name: thought tokens, counted in
+  output_tokens), `bench.usage.answer_tokens` and `bench.ttfa_ms` (time to first answer token);
 - `execute_tool` spans for the tool calls of a step (`meta.tool_calls` of it), each covering the
   recorded tool wait (`wait_start_ns`..`wait_end_ns` on the request that followed): the harness
   records when the parallel group ended, not each tool, so each span has the group's duration.
@@ -21,6 +24,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from bench.metrics import sample_values as sv
 from bench.results import store
 from bench.types import Sample
 
@@ -74,6 +78,16 @@ def task_spans(run_id: str, task: str, samples: list[Sample], to_unix, model: st
     return spans
 
 
+def _reasoning(s: Sample) -> dict:
+    """A split stream's thought and answer counts and its time to first answer (none for a
+    stream the backend did not split)."""
+    if s.answer_tokens is None:
+        return {}
+    ttfa = sv.ttfa_ms(s)
+    return {"gen_ai.usage.reasoning.output_tokens": int(s.reasoning_tokens or 0),
+            "bench.usage.answer_tokens": int(s.answer_tokens), "bench.ttfa_ms": None if ttfa is None else float(ttfa)}
+
+
 def _calls(run_id: str, trace: str, agent_span: str, group: list[Sample], to_unix, model: str) -> list[dict]:
     spans = []
     by_step = {(s.meta.get("step"), s.meta.get("kind")): s for s in group}
@@ -83,7 +97,7 @@ def _calls(run_id: str, trace: str, agent_span: str, group: list[Sample], to_uni
                  "gen_ai.usage.input_tokens": int(s.prompt_tokens), "gen_ai.usage.output_tokens": int(s.output_tokens),
                  "gen_ai.usage.cache_read.input_tokens": s.cached_prompt_tokens, "bench.request_id": s.request_id,
                  "bench.step": s.meta.get("step"), "bench.call_kind": "compaction" if compaction else None,
-                 "error.type": s.error.split(":")[0] if s.error else None}
+                 "error.type": s.error.split(":")[0] if s.error else None, **_reasoning(s)}
         spans.append(_span(trace, _id(16, run_id, s.request_id), agent_span, f"chat {model}", to_unix(s.sent_ns),
                            to_unix(s.end_ns), attrs, s.error))
         if s.meta.get("wait_kind") != "tool":

@@ -57,4 +57,4 @@ def test_slo_values_of_a_request_its_columns_and_a_task_agree():
     task = samples[:4]
     assert slo.unit_value(task, "task_latency_ms") == (max(s.end_ns for s in task) - task[0].sent_ns) / 1e6
     assert slo.unit_value(task, "ttft_ms") == max(METRICS["ttft_ms"].per_sample(s) for s in task)
-    assert set(REQUEST_SLO) == {"ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"}
+    assert set(REQUEST_SLO) == {"ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ttfa_ms"}

@@ -1,6 +1,7 @@
 """Reasoning workloads without a model: thinking lengths drawn and forced in requests, the history
 policies' exact prompt structure, the prefix-cache prediction, the driver's checks, validation."""
 import asyncio
+import dataclasses
 import textwrap
 
 import pytest
@@ -264,3 +265,72 @@ def test_a_model_without_think_tokens_is_a_one_line_error_at_load(tmp_path, tiny
         config.load(path)
     assert "workload.thinking_tokens: the model's tokenizer has no single token for <think>" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_ttfa_ms_is_an_slo_key():
+    """ttfa_ms holds a threshold like ttft_ms: per request (the summaries' columns and one
+    sample at a time agree), per task (its worst call), relative in a capacity search; a plain
+    stream answers from its first token, a thought with no answer token at its end."""
+    from bench.config import SLO_KEYS, SLOSpec
+    from bench.metrics import core, sample_values as sv
+    from bench.metrics import slo as slo_rules
+
+    assert "ttfa_ms" in SLO_KEYS
+    assert SLOSpec.model_validate({"ttfa_ms": "3x"}).relative() == {"ttfa_ms": 3.0}
+    assert "ttfa_ms" not in SLOSpec(ttft_ms=5).model_dump()       # run.json's slo as before when unset
+    with pytest.raises(ValueError, match="is not a threshold"):
+        SLOSpec.model_validate({"ttfa_ms": 0})
+    # TTFT 10 ms each; TTFA 15, 19 ms (thoughts 4, 8); a plain stream (TTFA = TTFT = 10 ms); a thought
+    # of 3 with no answer token (ends at 13 ms)
+    t3 = 3 * 10**9
+    stamps = tuple(t3 + (10 + k) * 10**6 for k in range(4))          # 3 thought tokens and </think>
+    no_answer = Sample("r3", None, t3, t3, stamps, stamps, 5, None, 4, reasoning_tokens=3, answer_tokens=0)
+    samples = [reasoning_sample(0, 4, 2), reasoning_sample(1, 8, 1),
+               Sample("p", None, 5 * 10**9, 5 * 10**9, (5 * 10**9 + 10**7, 5 * 10**9 + 2 * 10**7),
+                      (5 * 10**9 + 10**7, 5 * 10**9 + 2 * 10**7), 3, None, 2), no_answer]
+    assert [sv.ttfa_slo_ms(s) for s in samples] == [15.0, 19.0, 10.0, 13.0]
+    for limit, met in ((16.0, 3), (19.0, 4), (12.0, 1)):
+        assert sum(core.meets_slo(s, {"ttfa_ms": limit}) for s in samples) == met
+        out = core.summarize(samples, {"ttfa_ms": limit})
+        assert out["slo_attainment"] == met / 4, (limit, out["slo_attainment"])
+        assert out["ttft_ms_p50"] == 10.0                       # TTFT met by all: the answer is what misses
+    # a task's value is its worst call's; a capacity probe's attainment counts tasks
+    task = [dataclasses.replace(s, task_id="t") for s in samples[:2]]
+    assert slo_rules.unit_value(task, "ttfa_ms") == 19.0
+    assert slo_rules.attainment(task, {"ttfa_ms": 18.0}, tasks=True) == (0, 1)
+    assert slo_rules.attainment(task, {"ttfa_ms": 19.0}, tasks=True) == (1, 1)
+
+
+def test_thought_counts_reach_otel_spans_and_profile_back(tmp_path):
+    """`bench export-otel` puts each split call's thought count in the GenAI conventions'
+    gen_ai.usage.reasoning.output_tokens (with the answer count and TTFA); `bench profile` reads
+    it back, so a run's spans profile into a thinking workload. A plain call has none of them."""
+    import json as _json
+
+    from bench import cli
+    from bench.profile.command import read_logs
+    from bench.profile.profile import build
+    from tests.helpers.synth import write_run
+
+    samples = []
+    for k in range(3):                   # 3 tasks of 2 steps: thoughts 4 and 8, answers 2 and 1
+        for j, (thought, answer) in enumerate(((4, 2), (8, 1))):
+            s = reasoning_sample(2 * k + j, thought, answer, f"t{k}")
+            samples.append(dataclasses.replace(s, request_id=f"t{k}-{j}", meta={"step": j}))
+    plain = Sample("p", "t9", 9 * 10**9, 9 * 10**9, (9 * 10**9 + 10**7,), (9 * 10**9 + 10**7,), 3, None, 1)
+    run_dir = write_run(tmp_path / "runs", "r1", samples + [plain], workload="agentic")
+    out = tmp_path / "spans.jsonl"
+    assert cli.main(["export-otel", str(run_dir), "--out", str(out)]) == 0
+    chats = {}
+    for line in out.read_text().splitlines():
+        span = _json.loads(line)
+        attrs = {a["key"]: next(iter(a["value"].values())) for a in span["attributes"]}
+        if attrs["gen_ai.operation.name"] == "chat":
+            chats[attrs["bench.request_id"]] = attrs
+    assert chats["t0-0"]["gen_ai.usage.reasoning.output_tokens"] == "4"          # OTLP/JSON ints are strings
+    assert chats["t0-0"]["gen_ai.usage.output_tokens"] == "7"                   # thought + </think> + answer
+    assert chats["t0-0"]["bench.usage.answer_tokens"] == "2" and chats["t0-0"]["bench.ttfa_ms"] == 15.0
+    assert chats["t2-1"]["gen_ai.usage.reasoning.output_tokens"] == "8"
+    assert not {"gen_ai.usage.reasoning.output_tokens", "bench.ttfa_ms"} & set(chats["p"])
+    p = build(read_logs([str(out)]))
+    assert sorted(p.values["reasoning_tokens"]) == [4, 4, 4, 8, 8, 8]

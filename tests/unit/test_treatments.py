@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import config, registry
@@ -107,6 +108,75 @@ def test_identical_runs_give_no_verdict():
 def test_one_repetition_per_arm_gives_no_verdict():
     rows = experiment._effects("x", 1, [_run(20, 10, 0.05)], [_run(40, 20, 0.05)], {})
     assert rows and all(r["verdict"] == NO_DRIFT for r in rows if r["ci_low"] is not None)
+
+
+def test_zero_spread_arms_get_a_verdict():
+    """Forced lengths make a token count the same in every run: a difference with no spread is
+    certain (interval = the point), no spread and no difference is equivalent; never a crash."""
+    from bench.analysis import verdicts
+
+    base = stats.Change("reasoning_tokens_per_task_mean", 192.0, 768.0, None, None, None, "")
+    a, b = np.full(3, 192.0), np.full(3, 768.0)
+    for paired in (True, False):
+        c = verdicts.judge(base, a, b, paired, 0.05 / 6, stats.MIN_EFFECT_PCT)
+        assert c.verdict == "regression" and c.change_pct == pytest.approx(300)      # fewer is better
+        assert c.ci_low_pct == pytest.approx(300) and c.ci_high_pct == pytest.approx(300)
+        assert c.mde_pct == pytest.approx(0, abs=1e-9)
+        assert verdicts.judge(base, b, a, paired, 0.05, stats.MIN_EFFECT_PCT).verdict == "improvement"
+        assert verdicts.judge(base, a, a.copy(), paired, 0.05, stats.MIN_EFFECT_PCT).verdict == "equivalent"
+    one = verdicts.judge(base, a[:1], b, False, 0.05, stats.MIN_EFFECT_PCT)      # one run against a steady side
+    assert one.verdict == "regression"
+
+
+def _task_run(thought: int, step_ms: float, tasks: int = 4, steps: int = 3, wobble: float = 0.0) -> list[Sample]:
+    """Tasks one after another, `steps` calls each thinking `thought` tokens then answering 2."""
+    out, t = [], 0
+    for k in range(tasks):
+        for j in range(steps):
+            n = thought + 1 + 2
+            gap = int(step_ms * (1 + wobble * ((k + j) % 3 - 1)) * 1e6 / n)
+            stamps = tuple(t + (i + 1) * gap for i in range(n))
+            out.append(Sample(f"t{k}-{j}", f"t{k}", t, t, stamps, stamps, 10, None, n, reasoning_tokens=thought,
+                              answer_tokens=2, first_answer_ns=stamps[thought + 1]))
+            t = stamps[-1]
+    return out
+
+
+def test_an_experiment_judges_the_keys_its_config_names():
+    """`judge` adds keys to the family: thought tokens per task (no spread: certain) and task
+    latency get verdicts; without it they are shown, not judged."""
+    specs = _specs(repetitions=2, treatments=["spec-ngram"], judge=["task_latency_ms_p50",
+                                                                    "reasoning_tokens_per_task_mean"])
+    assert all(s.treatment.judge == ["task_latency_ms_p50", "reasoning_tokens_per_task_mean"] for s in specs)
+    assert "judge" not in _specs(repetitions=2, treatments=["spec-ngram"])[0].treatment.model_dump()
+    base = [_task_run(64, 100, wobble=0.02), _task_run(64, 104, wobble=0.03)]
+    treat = [_task_run(256, 380, wobble=0.02), _task_run(256, 400, wobble=0.03)]
+    extra = ("reasoning_tokens_per_task_mean", "task_latency_ms_p50")
+    rows = {r["metric"]: r for r in experiment._effects("think-256", 1, base, treat, {}, True, extra)}
+    tok = rows["reasoning_tokens_per_task_mean"]
+    assert (tok["baseline"], tok["value"]) == (192, 768) and tok["ratio"] == pytest.approx(4)
+    assert tok["verdict"] == "regression"
+    assert tok["ci_low"] == pytest.approx(4) and tok["ci_high"] == pytest.approx(4)
+    assert rows["task_latency_ms_p50"]["ratio"] > 3 and rows["task_latency_ms_p50"]["verdict"] == "regression"
+    assert rows["ttft_ms_p50"]["verdict"] != "not judged" and rows["e2e_ms_p50"]["verdict"] == "not judged"
+    assert rows["ttft_ms_p50"]["ci_level"] == pytest.approx(1 - 0.05 / 5)          # five judged together
+    plain = {r["metric"]: r for r in experiment._effects("think-256", 1, base, treat, {}, True)}
+    assert plain["reasoning_tokens_per_task_mean"]["verdict"] == "not judged"
+    assert "reasoning_tokens_per_task_mean" in experiment.stats_rule(extra)
+
+
+@pytest.mark.parametrize("extra,msg", [
+    ({"judge": ["ttft_ms_p50"]}, "judge: only an A/B experiment judges"),
+    ({"treatments": ["spec-ngram"], "judge": "ttft_ms_p50"}, "judge: 'ttft_ms_p50': expected a non-empty list"),
+    ({"treatments": ["spec-ngram"], "judge": ["ttft_ms_p50", "ttft_ms_p50"]}, "appears twice"),
+    ({"treatments": ["spec-ngram"], "judge": ["ttft"]}, "judge[0]: 'ttft' cannot be judged (not a summary key"),
+    ({"treatments": ["spec-ngram"], "judge": ["tasks_s", "answer_tokens_p50"]},
+     "judge[1]: 'answer_tokens_p50' cannot be judged (neither direction is better)"),
+])
+def test_bad_judge_keys_are_one_line_errors(extra, msg):
+    with pytest.raises(UserError) as err:
+        _specs(**extra)
+    assert msg in str(err.value) and "\n" not in str(err.value)
 
 
 def test_fp8_kv_bytes_are_half_of_bf16(tiny_path):
