@@ -235,10 +235,26 @@ class _Bench:
     it runs, by pid and start time, so that what it leaves behind can be told from other
     sessions' processes on this shared machine."""
 
-    def __init__(self, args: list[str], env: dict[str, str]):
-        self.proc = subprocess.Popen([sys.executable, "-c", BENCH_WITH_CTRL_C, "run", *args, "--no-progress"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    def __init__(self, args: list[str], env: dict[str, str], stderr_path):
+        self.stderr_path = stderr_path   # a file, not a pipe nobody reads while it runs (Ray's actors log to it)
+        with open(stderr_path, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-c", BENCH_WITH_CTRL_C, "run", *args, "--no-progress"],
+                                         stdout=subprocess.DEVNULL, stderr=err, env=env)
         self.seen: dict[int, tuple[float, str]] = {}
+
+    def wait(self, timeout_s: float) -> tuple[int, str]:
+        """Its exit code and stderr."""
+        return self.proc.wait(timeout_s), open(self.stderr_path).read()
+
+    def end(self) -> None:
+        """If a failed assertion left it running: Ctrl-C, then SIGKILL."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def note_children(self) -> None:
         try:
@@ -335,11 +351,14 @@ def test_a_run_that_starts_its_own_local_ray_leaves_no_ray_process_behind_after_
         cfg = _config(tmp_path, "own", {"kind": "concurrency", "concurrency": 4, "requests": 100_000, "workers": 2,
                                         "executor": "ray"}, delay_ms=20)
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmp}
-        bench = _Bench([cfg, "--results-dir", str(res)], env)
-        bench.wait_for(lambda: _lines(res) >= 20, timeout_s=180)   # noting its processes as they start
-        bench.proc.send_signal(signal.SIGINT)
-        _, err = bench.proc.communicate(timeout=60)
-        assert bench.proc.returncode == 130, err
+        bench = _Bench([cfg, "--results-dir", str(res)], env, tmp_path / "stderr.txt")
+        try:
+            bench.wait_for(lambda: _lines(res) >= 20, timeout_s=180)   # noting its processes as they start
+            bench.proc.send_signal(signal.SIGINT)
+            rc, err = bench.wait(60)
+        finally:
+            bench.end()
+        assert rc == 130, err
         assert "Traceback" not in err and "partial results were kept" in err, err
         meta, samples = _run(res)
         assert meta["status"] == "partial" and meta["n_samples"] == len(samples) >= 20
