@@ -67,6 +67,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"interrupted by {sig.signal_name}: partial results were kept in {args.results_dir}",
               file=sys.stderr)
         return 130 if sig.signal_name == "SIGINT" else 143
+    finally:   # a local Ray this process started stops with it, on every way out (docs/ray.md)
+        if (ray_pool := sys.modules.get("bench.run.ray_pool")) is not None:   # imported only if Ray was asked for
+            ray_pool.disconnect()
     print_summary([r for r in results if not_run_reason(r.meta) is None], brief=args.brief)
     # one line per arm and reason (an arm's repetitions share it); the run folders are named there
     not_run: dict[tuple[str, str, str], list[str]] = {}

@@ -7,7 +7,10 @@ since a threaded actor may run two calls at once, out of order), samples go out 
 streaming generator call per actor, a batch per item, yielded as soon as the loop hands them
 over, so they reach the one results writer in this process as they finish. An actor or node
 that dies ends its stream with an error: the run keeps what had arrived, and the sessions still
-held by that actor are counted as lost (bench.run.workers._Run.died).
+held by that actor are counted as lost (bench.run.workers._Run.died). On Ctrl-C the actors stop
+starting sessions and the readers go on taking their batches for a grace period (_drain), so
+the requests already in flight finish and reach disk; what an actor still held after it is
+counted lost (bench.run.workers._Run._interrupted_summaries).
 
 Clocks: hosts do not share CLOCK_MONOTONIC, so the start time goes out as wall-clock ns as well;
 each actor times its requests on its own clock and shifts the stamps onto this process's
@@ -15,7 +18,9 @@ each actor times its requests on its own clock and shifts the stamps onto this p
 
 Placement: one bundle per actor in a placement group (strategy SPREAD by default: across nodes
 where it can), each bundle `cpus` CPUs plus any custom resources the config names (a label that
-marks client nodes, say). The cluster is the one RAY_ADDRESS names, else a local one.
+marks client nodes, say). The cluster is the one RAY_ADDRESS names, else the one `ray start`
+left on this host, else a local one that this process stops when its command ends (connect,
+disconnect).
 
 Ray is imported here only: `bench` without the `ray` extra never imports this module.
 """
@@ -27,6 +32,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 from typing import Any
 
 from bench.run.worker_process import _send as _pickle_send
@@ -153,9 +159,13 @@ class RayPool(WorkerPool):
         self.run_now = None
 
     # ---- start and stop ---------------------------------------------------------------------
+    async def run(self, *args, **kwargs):
+        if not self.started:   # here, on the event loop's thread, not in _start's executor thread
+            connect(ray_module())
+        return await super().run(*args, **kwargs)
+
     def _start(self) -> None:
         ray = ray_module()
-        connect(ray)
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -263,8 +273,16 @@ class RayPool(WorkerPool):
         else:
             self.dead_actors.add(k)   # its loop ended (closing)
 
-    def _drain(self, run, seconds: float) -> None:
-        """Ctrl-C: the event loop is ending; what the readers already handed over is all we keep."""
+    async def _drain(self, run, seconds: float) -> None:
+        """Ctrl-C (the run's task cancelled; the event loop still runs): the readers go on handing
+        each actor's batches to the run, its samples to disk, until every actor has reported done
+        (it stopped starting sessions and its in-flight requests finished) or `seconds` pass."""
+        end = time.monotonic() + seconds
+        while run.open() and (left := end - time.monotonic()) > 0:
+            run.wake.clear()
+            woken = asyncio.ensure_future(run.wake.wait())
+            await asyncio.wait([woken], timeout=left)   # not wait_for: this task is being cancelled
+            woken.cancel()
 
 
 class _ActorConn:
@@ -277,19 +295,35 @@ class _ActorConn:
         self.pool._put(self.k, data)
 
 
+_connected = False   # connect() called ray.init: disconnect() calls ray.shutdown
+
+
 def connect(ray) -> None:
-    """Join the cluster RAY_ADDRESS names, else the one running on this host (`ray start`), else
-    start a local one for this process (a convenience: two of its agent processes, dashboard and
-    runtime-env, outlived this process here with Ray 2.60; docs/ray.md)."""
+    """Join the cluster RAY_ADDRESS names, else the one `ray start` last started on this host
+    (recorded under Ray's temp folder), else start a local one for this process: Ray's own
+    order (ray.init without an address). Not `address="auto"`: that joins any GCS process it
+    finds on the host, another process's private local Ray included, which goes when that
+    process exits.
+
+    Call it on a thread that lives as long as the process (the main thread): a local Ray's
+    processes are tied to the thread that started them (Linux PR_SET_PDEATHSIG) and were
+    killed when it ended (an executor thread, here), which left its agents orphaned and this
+    process's Ray calls hanging for 60 s at exit. disconnect() stops them."""
+    global _connected
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(configure_logging=False)
-        return
-    try:
-        ray.init(address="auto", configure_logging=False)
-    except ConnectionError:
-        ray.init(include_dashboard=False, configure_logging=False)
+    ray.init(include_dashboard=False, configure_logging=False)   # the dashboard applies to a new one only
+    _connected = True
+
+
+def disconnect() -> None:
+    """Undo connect() at the end of a command: ray.shutdown() stops the local Ray this process
+    started (raylet, GCS, its agents, the actors) or leaves a cluster it joined. A connection
+    this module did not make (a test's cluster) is left alone. No Ray import when none was made."""
+    global _connected
+    if _connected:
+        _connected = False
+        ray_module().shutdown()
 
 
 # Ray's own multi-node test cluster, for tests and scripts on one machine: small object stores

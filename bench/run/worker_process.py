@@ -96,7 +96,10 @@ async def _worker(index: int, inbox, outbox, backend: Backend, node: str | None 
 
     loop = asyncio.get_running_loop()
     messages: asyncio.Queue = asyncio.Queue()
-    halts: dict[int, str] = {}   # run (its t0_ns) -> why the parent's stop check ended it
+    # run (its t0_ns) -> why the parent's stop check ended it, or why it stopped the run (Ctrl-C,
+    # a server gone): either way no session still queued here starts; those in flight finish
+    halts: dict[int | tuple[str, int], str] = {}
+    run_now: list[int] = []   # the last run's t0_ns the reader saw a "go" for
 
     # The inbox is read by a thread, never by the loop: the loop blocks writing samples when the
     # parent is busy, and the parent blocks writing sessions when we are; a loop that did both
@@ -112,8 +115,13 @@ async def _worker(index: int, inbox, outbox, backend: Backend, node: str | None 
             if msg[0] == "share":   # here, before the sessions that refer to it are unpickled
                 _SHARED[msg[1]] = msg[2]
                 continue
+            if msg[0] == "go":
+                run_now[:] = [msg[1]]
             if msg[0] == "halt":   # set here, not queued behind sessions the Driver may still take
                 halts[msg[2]] = msg[1]
+            elif msg[0] == "stop" and run_now:   # the same, for the run in progress, marked aborted
+                halts.setdefault(run_now[0], msg[1])
+                halts[("stop", run_now[0])] = msg[1]
             loop.call_soon_threadsafe(messages.put_nowait, msg)   # a halt too: it ends items()' wait
 
     await backend.start()
@@ -194,6 +202,8 @@ async def _drive(backend, messages: asyncio.Queue, outbox, halts: dict[int, str]
     if pending or stats.finished_ids:
         flush()
     halts.pop(t0_ns, None)
+    if (why := halts.pop(("stop", t0_ns), None)) is not None:   # the Driver may have ended before items() read it
+        stats.aborted = stats.aborted or why
     return stats, lags
 
 

@@ -141,8 +141,9 @@ class WorkerPool:
                 run.died(k, f"worker {k} (pid {proc.pid}) died, exit code {proc.exitcode}")
         run.wake.set()
 
-    def _drain(self, run: _Run, seconds: float) -> None:
-        """Read what the workers send for up to `seconds`, without the event loop (it is ending)."""
+    async def _drain(self, run: _Run, seconds: float) -> None:
+        """Read what the workers send for up to `seconds`, polling the pipes here (whether or not
+        the event loop still runs its readers)."""
         end = time.monotonic() + seconds
         while run.open() and time.monotonic() < end:
             for k in run.open():
@@ -249,7 +250,8 @@ class _Run:
                     pool._send(k, ("stop", "interrupted"))
                 except OSError:
                     pass
-            pool._drain(self, DRAIN_S)
+            await pool._drain(self, DRAIN_S)
+            pool.worker_summaries = self._interrupted_summaries()
             raise
         finally:
             pool._unlisten(self)
@@ -267,6 +269,24 @@ class _Run:
         stats.dead_workers = self.dead
         pool.stats = stats
         return stats
+
+    def _interrupted_summaries(self) -> list[dict]:
+        """Each worker's entry for run.json after an interruption, once the drain is over. A
+        worker that reported done gives its own summary, and `lost_sessions`: those it started and
+        did not finish (none, normally: its in-flight requests finish before it reports done).
+        One that did not report done within the grace period lost what it still held: the
+        sessions it was given less those it reported finished, as with a worker that died."""
+        out = []
+        for k in self.live:
+            s, summary = self.done.get(k, (None, {}))
+            if s is not None:
+                summary = summary | {"lost_sessions": s.started_sessions - s.finished_sessions,
+                                     "unstarted_sessions": self.sent[k] - s.started_sessions}
+            elif k not in self.done:
+                summary = {"interrupted": f"not done within {DRAIN_S:g} s of the stop",
+                           "lost_sessions": self.sent[k] - self.finished[k]}
+            out.append(summary | self.pool._where(k) | {"worker": k, "finished_sessions": self.finished[k]})
+        return out
 
     async def _feed(self, items: Iterator[tuple[Session, int | None]]) -> None:
         """Open loop: hand sessions out round-robin 300-400 ms ahead of their due times, a tick's

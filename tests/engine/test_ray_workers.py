@@ -2,11 +2,17 @@
 own multi-node test cluster: a head and one more node, one CPU each, so two one-CPU actors land
 on different nodes), against the real stub server, through the CLI in this process.
 
-The cluster starts once for the module (about 13 s here); the runs are short."""
+The cluster starts once for the module (about 13 s here); the runs are short. One test runs
+`bench run` as a subprocess with no cluster given: its own local Ray must leave nothing behind."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -216,3 +222,148 @@ def test_an_experiment_over_ray_keeps_its_arms_interleaved_on_one_node(cluster, 
                                            "treatment=slow,rep=1"]
     assert all(m["status"] == "complete" for m in metas) and len({m["suite"] for m in metas}) == 1
     assert len(list(res.glob("*.experiment.json"))) == 1
+
+
+# A run started as a user's terminal starts it, with SIGINT raising KeyboardInterrupt whatever
+# this process was given (tests/engine/test_interrupt.py says why).
+BENCH_WITH_CTRL_C = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "sys.argv[0] = 'bench'; runpy.run_module('bench', run_name='__main__', alter_sys=True)")
+
+
+class _Bench:
+    """`bench run` in a subprocess; every process it starts (its Ray's included) is noted while
+    it runs, by pid and start time, so that what it leaves behind can be told from other
+    sessions' processes on this shared machine."""
+
+    def __init__(self, args: list[str], env: dict[str, str], stderr_path):
+        self.stderr_path = stderr_path   # a file, not a pipe nobody reads while it runs (Ray's actors log to it)
+        with open(stderr_path, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-c", BENCH_WITH_CTRL_C, "run", *args, "--no-progress"],
+                                         stdout=subprocess.DEVNULL, stderr=err, env=env)
+        self.seen: dict[int, tuple[float, str]] = {}
+
+    def wait(self, timeout_s: float) -> tuple[int, str]:
+        """Its exit code and stderr."""
+        return self.proc.wait(timeout_s), open(self.stderr_path).read()
+
+    def end(self) -> None:
+        """If a failed assertion left it running: Ctrl-C, then SIGKILL."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def note_children(self) -> None:
+        try:
+            kids = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            return
+        for p in kids:
+            try:
+                self.seen.setdefault(p.pid, (p.create_time(), f"{p.name()}: {' '.join(p.cmdline())[-100:]}"))
+            except psutil.Error:
+                pass
+
+    def wait_for(self, cond, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not cond() and self.proc.poll() is None:
+            assert time.monotonic() < deadline, "timed out"
+            self.note_children()
+            time.sleep(0.1)
+
+    def left_behind(self, grace_s: float = 10) -> list[str]:
+        """The processes it started that are still running (a zombie has ended: it only waits
+        to be reaped, and orphans here are reparented to a pid 1 that may never reap them)."""
+        deadline = time.monotonic() + grace_s
+        while True:
+            left = []
+            for pid, (created, cmd) in self.seen.items():
+                try:
+                    p = psutil.Process(pid)
+                    if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                        left.append(f"{pid} {cmd}")
+                except psutil.Error:
+                    pass
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.5)
+
+
+def _lines(res) -> int:
+    files = list(res.glob("*/samples.jsonl")) if res.exists() else []
+    return sum(1 for _ in open(files[0])) if files else 0
+
+
+def test_ctrl_c_collects_what_the_actors_on_two_nodes_finished_and_ends_the_run_partial(cluster, tmp_path):
+    """Ctrl-C (a real SIGINT to this process, as a terminal sends it: asyncio cancels the run)
+    once samples are on disk: the actors stop starting sessions, their in-flight requests finish
+    and reach disk within the grace period, and the run ends `partial` with each actor's
+    finished and lost counts. In this process, on the module's cluster: a subprocess would pay
+    for its imports and its connection to Ray again."""
+    res = tmp_path / "res"
+    cfg = _config(tmp_path, "ctrl-c", {"kind": "concurrency", "concurrency": 8, "requests": 100_000,
+                                       "workers": 2} | RAY, delay_ms=40)
+    sent: list[int] = []
+
+    def ctrl_c() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _lines(res) < 40:
+            time.sleep(0.05)
+        sent.append(_lines(res))
+        os.kill(os.getpid(), signal.SIGINT)
+    # asyncio.run turns SIGINT into cancelling the run only where SIGINT raises KeyboardInterrupt
+    # (a background shell job starts with it ignored: tests/engine/test_interrupt.py)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    thread = threading.Thread(target=ctrl_c, daemon=True)
+    try:
+        thread.start()
+        rc = cli.main(["run", cfg, "--results-dir", str(res), "--no-progress"])
+    finally:
+        thread.join(5)
+        signal.signal(signal.SIGINT, before)
+    assert rc == 130 and sent
+    meta, samples = _run(res)
+    assert meta["status"] == "partial" and meta["error"] == "interrupted"
+    assert meta["n_samples"] == len(samples) == len({s["request_id"] for s in samples}) >= sent[0] >= 40
+    assert all(s["error"] is None and len(s["token_ns"]) == 4 for s in samples)   # whole, none cut
+    workers = meta["load_workers"]["per_worker"]
+    assert sorted(w["worker"] for w in workers) == [0, 1] and len({w["node"] for w in workers}) == 2, workers
+    for w in workers:
+        # each actor reported done within the grace period: every session it finished is on disk
+        # (one request each), none in flight was lost; what it held queued never started
+        mine = sum(1 for s in samples if s["meta"]["worker"] == w["worker"])
+        assert "interrupted" not in w and w["lost_sessions"] == 0, w
+        assert w["finished_sessions"] == mine > 0 and w["unstarted_sessions"] >= 0, (w, mine)
+
+
+def test_a_run_that_starts_its_own_local_ray_leaves_no_ray_process_behind_after_ctrl_c(tmp_path):
+    """`bench run` in a subprocess with no RAY_ADDRESS, and a Ray temp folder of its own (else it
+    would join this module's cluster, which Ray records as the host's current one): it starts a
+    local Ray; Ctrl-C'd mid-run (the exit path with the most to undo: the normal and the failed
+    ones end through the same `finally`), it keeps what it measured, and once it has exited none
+    of the processes it started (raylet, GCS, agents, workers) is running."""
+    ray_tmp = tempfile.mkdtemp(prefix="bench-ray-", dir="/tmp")   # short: Ray's socket paths live under it
+    try:
+        res = tmp_path / "res"
+        cfg = _config(tmp_path, "own", {"kind": "concurrency", "concurrency": 4, "requests": 100_000, "workers": 2,
+                                        "executor": "ray"}, delay_ms=20)
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmp}
+        bench = _Bench([cfg, "--results-dir", str(res)], env, tmp_path / "stderr.txt")
+        try:
+            bench.wait_for(lambda: _lines(res) >= 20, timeout_s=180)   # noting its processes as they start
+            bench.proc.send_signal(signal.SIGINT)
+            rc, err = bench.wait(60)
+        finally:
+            bench.end()
+        assert rc == 130, err
+        assert "Traceback" not in err and "partial results were kept" in err, err
+        meta, samples = _run(res)
+        assert meta["status"] == "partial" and meta["n_samples"] == len(samples) >= 20
+        assert all(w["lost_sessions"] == 0 for w in meta["load_workers"]["per_worker"])
+        assert any(cmd.startswith("raylet") for _, cmd in bench.seen.values()), bench.seen   # it did start its own
+        assert bench.left_behind() == []
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -118,3 +118,49 @@ def test_the_parent_asks_stop_after_a_messages_samples_and_halts_every_worker():
     assert [x.got for x in inboxes] == [[("halt", "met", 123)]] * 2
     run._handle(0, ("samples", [sample("d")], 3, None, ["d"]))      # asked once: halted already
     assert len(asked) == 2 and inboxes[0].got == [("halt", "met", 123)]
+
+
+def test_a_stopped_worker_starts_none_of_its_queued_sessions_and_marks_its_run_aborted():
+    """Ctrl-C in the parent sends ("stop", "interrupted"): it takes effect at once, not behind
+    the sessions already queued in the worker, and its in-flight request still finishes."""
+    async def scenario():
+        r_in, w_in = mp.Pipe(duplex=False)
+        r_out, w_out = mp.Pipe(duplex=False)
+        backend = FakeBackend(gated=True)
+        worker = asyncio.create_task(worker_process._worker(0, r_in, w_out, backend))
+        await until(r_out.poll)
+        assert pickle.loads(r_out.recv_bytes()) == ("ready", 0)
+        t0 = now_ns()
+        _send(w_in, ("go", t0, None, 1, False, 0))     # closed loop, one slot, 5 sessions queued
+        _send(w_in, ("sessions", [(session(i), None) for i in range(5)]), set())
+        await until(lambda: backend.started == ["r0"])
+        _send(w_in, ("stop", "interrupted"))
+        await asyncio.sleep(0.1)                        # the inbox thread has it before the slot frees
+        backend.gate.set()
+        messages = await messages_until_done(r_out)
+        _send(w_in, ("quit",))
+        await asyncio.wait_for(worker, 10)
+        w_in.close()
+        return backend, messages
+
+    backend, messages = asyncio.run(scenario())
+    assert backend.started == ["r0"]                    # r1..r4 never started
+    stats = messages[-1][2]
+    assert (stats.started_sessions, stats.finished_sessions) == (1, 1) and stats.aborted == "interrupted"
+    assert [s.request_id for m in messages if m[0] == "samples" for s in m[1]] == ["r0"]
+
+
+def test_after_an_interruption_each_worker_says_what_it_finished_and_what_was_lost():
+    pool = SimpleNamespace(on_sample=lambda s: None, _send=lambda k, msg, share=False: None,
+                           _where=lambda k: {"node": f"n{k}"})
+    run = _Run(pool, [0, 1, 2], [2, 2, 2], t0=1, deadline=None)
+    run.sent = {0: 6, 1: 6, 2: 6}
+    run._handle(0, ("samples", [sample("a"), sample("b")], 2, None, []))
+    run._handle(0, ("done", 0, SimpleNamespace(started_sessions=2, finished_sessions=2), {"send_lag_ms_p99": 0.1}))
+    run._handle(1, ("samples", [sample("c")], 1, None, []))   # no "done" within the grace period
+    run.died(2, "load actor 2 died")
+    by = {w["worker"]: w for w in run._interrupted_summaries()}
+    assert by[0] == {"send_lag_ms_p99": 0.1, "lost_sessions": 0, "unstarted_sessions": 4, "node": "n0",
+                     "worker": 0, "finished_sessions": 2}
+    assert by[1]["lost_sessions"] == 5 and "not done within" in by[1]["interrupted"] and by[1]["finished_sessions"] == 1
+    assert by[2]["lost_sessions"] == 6 and by[2]["died"] == "load actor 2 died"
