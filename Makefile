@@ -44,11 +44,14 @@ baseline:
 lint: $(STAMP)
 	$(BIN)/ruff check bench tests scripts
 
-# The unit tests in parallel (one process per core: they time nothing), then the engine tests one
-# at a time (they time things and share the cores with the engine).
+# The unit tests in parallel (one process per core: they time nothing); then the engine tests whose
+# checks do not rest on timings, two modules at a time (one per core; a module keeps its engine or
+# server in one process: --dist loadfile); then the `timed` ones (capacity, wall time, send lag)
+# one at a time, with the cores to themselves.
 test: lint
 	$(BIN)/python -m pytest -q -m unit -n auto
-	$(BIN)/python -m pytest -q -m "not unit"
+	$(BIN)/python -m pytest -q -m "not unit and not timed" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -m "not unit and timed"
 
 # `time` prints how long it took: it should stay under a minute on 2 cores.
 test-fast: $(STAMP)

@@ -26,6 +26,8 @@ from bench.run.runner import SWITCH_INTERVAL_S
 from bench.workloads.agent_replay import AgentReplayParams, AgentReplayWorkload
 from tests.helpers.paths import DATA as TEST_DATA
 
+pytestmark = pytest.mark.timed   # session wall times (`make test` runs it alone)
+
 
 DATA = TEST_DATA / "agent_sessions"
 FACTOR, SLOW_MS = 0.05, 600

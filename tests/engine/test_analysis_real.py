@@ -29,6 +29,8 @@ from bench.results import store
 from bench.analysis import trend
 from tests.helpers.paths import ROOT
 
+pytestmark = pytest.mark.timed   # runs pinned to cores, compared by latency (`make test` runs it alone)
+
 
 BURNERS = 12
 THROUGHPUT = ("request_s", "output_tok_s")

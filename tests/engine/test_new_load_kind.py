@@ -76,6 +76,7 @@ def test_the_kind_validates_and_answers_the_driver(burst):
         config.load_doc(BASE | {"load": {"kind": "burst", "rate": 8, "size": 0, "requests": 12}}, "b.yaml")
 
 
+@pytest.mark.timed   # 16/s must meet its SLO: beside another engine module it once met none (`make test` runs it alone)
 def test_a_capacity_search_probes_the_new_kind(burst, tmp_path):
     doc = BASE | {"load": {"kind": "capacity", "search": {"over": "burst", "low": 16, "high": 256,
                                                            "growth": 4, "precision_pct": 100, "time_cap_s": 90,

@@ -24,6 +24,8 @@ ray = pytest.importorskip("ray", reason="the `ray` extra is not installed")
 from bench import cli  # noqa: E402
 from bench.telemetry.client import MAX_SEND_LAG_P99_MS  # noqa: E402
 
+pytestmark = pytest.mark.timed   # send lag and a suite's wall time (`make test` runs it alone)
+
 
 @pytest.fixture(scope="module")
 def cluster():

@@ -6,6 +6,8 @@ import pytest
 
 from bench.selftest import command as selftest
 
+pytestmark = pytest.mark.timed   # a rate and a CPU cost per chunk (`make test` runs it alone)
+
 
 def test_selftest_measures_and_soak_does_not_leak(capsys):
     out = asyncio.run(selftest._selftest([50.0], 1.0, 8, 32, 3000, print, workers=2))

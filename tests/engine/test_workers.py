@@ -14,6 +14,8 @@ from bench.run import workers
 from bench.run.worker_choice import pick_workers
 from bench.telemetry.client import merge_client
 
+pytestmark = pytest.mark.timed   # probe durations and send lag (`make test` runs it alone)
+
 
 def _config(tmp_path, load: dict, delay_ms: float = 0.0) -> str:
     cfg = tmp_path / "w.yaml"
