@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.metrics import slo  # noqa: E402
+from bench.metrics import saturation, slo  # noqa: E402
 from bench.results.run import read  # noqa: E402
 
 SERVER = {"args": ["--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "8"],
@@ -60,14 +60,14 @@ def judge(run_dir: Path, thresholds: dict[str, float], steady_s: float) -> dict:
     units = slo.units_of(samples, thresholds, tasks=False, scheduled=True)
     t0 = min(s.scheduled_ns for s in samples)
     verdict, backlog = slo.final_verdict(units, t0, t0 + int(steady_s * 1e9), PERCENTILE / 100, 0.1)
-    served = slo.achieved_share(backlog, run.spec.load.offered, True)
+    served = saturation.achieved_share(backlog, run.spec.load.offered, True)
     return {"rate": run.spec.load.offered, "units": verdict.units, "attainment": verdict.attainment,
-            "call": verdict.call or "unsure", "saturated": slo.past_saturation(backlog),
+            "call": verdict.call or "unsure", "saturated": saturation.past_saturation(backlog),
             "served_share": served, "in_flight": (backlog.in_flight_start, backlog.in_flight_end),
             # a long steady run is held by the confirmation's own rule: its attainment over the window
             # (p90 from the scheduled time within the threshold <=> attainment >= 90%), not shown
             # missed, not past saturation, >= 95% of its due load served
-            "met": slo.confirmation_held(verdict, slo.past_saturation(backlog), served, PERCENTILE / 100)}
+            "met": slo.confirmation_held(verdict, saturation.past_saturation(backlog), served, PERCENTILE / 100)}
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from bench.metrics import slo
+from bench.metrics import saturation, slo
 
 NS = 1_000_000_000
 TARGET = 0.9
@@ -91,7 +91,7 @@ def probe(rng, rate, c, cv, mean_s, duration, look, limit) -> tuple[bool, bool]:
     interim = slo.interim_call(units(t_look), 0, t_look, TARGET, ALPHA, open_loop=True)
     end = t_look if interim else int(duration * NS)
     final, backlog = slo.final_verdict([u for u in units(None) if u.start_ns < end], 0, end, TARGET, ALPHA)
-    met = slo.probe_met(interim, final, slo.past_saturation(backlog))
+    met = slo.probe_met(interim, final, saturation.past_saturation(backlog))
     return met, (not met and (interim in ("missed", "saturated") or final.call == "missed"))
 
 
@@ -100,8 +100,8 @@ def confirmed(rng, rate, c, cv, mean_s, duration, limit) -> bool:
     no interim look, held by the search's own rule (slo.confirmation_held)."""
     units = units_from(rng, rate, c, cv, mean_s, duration, limit)(None)
     final, backlog = slo.final_verdict(units, 0, int(duration * NS), TARGET, ALPHA)
-    return slo.confirmation_held(final, slo.past_saturation(backlog), slo.achieved_share(backlog, rate, True),
-                                 TARGET)
+    served = saturation.achieved_share(backlog, rate, True)
+    return slo.confirmation_held(final, saturation.past_saturation(backlog), served, TARGET)
 
 
 SETTINGS = [   # (name, slots, service cv, mean service s, rate, probe s, look s)

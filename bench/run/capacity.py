@@ -24,7 +24,7 @@ import numpy as np
 from bench import registry
 from bench.config import RunSpec, SLOSpec
 from bench.metrics import search_steps as steps
-from bench.metrics import slo
+from bench.metrics import saturation, slo
 from bench.results.capacity_file import SCHEMA
 from bench.results.files import atomic_write_json, new_run_id
 from bench.results.run import Run
@@ -187,13 +187,13 @@ class ProbeMarks:
         end = w.window_end(self.duration_s)
         units = w.units_at(end, None)
         v, bl = slo.final_verdict(units, t0, end, st.target, st.alpha)
-        achieved = slo.achieved_share(bl, load, st.kind.per_second)
+        achieved = saturation.achieved_share(bl, load, st.kind.per_second)
         units_s = summary.get("tasks_s" if st.tasks else "request_s", 0.0)
         pct_stats, pressure = percentile_stats(units, w.samples(), st.thresholds, st.target * 100, st.tasks,
                                                w.scheduled)
         share = v.attainment
         if w.scheduled:
-            sat = w.reason == "saturated" or slo.past_saturation(bl)
+            sat = w.reason == "saturated" or saturation.past_saturation(bl)
         else:   # a closed loop's backlog cannot grow: flat throughput at rising latency, while raising
             raising = self.role == "search" and all(p.slo_met for p in st.probes)
             sat = raising and v.units >= steps.SATURATED_MIN_UNITS and steps.saturated(

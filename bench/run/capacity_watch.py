@@ -7,7 +7,7 @@ from itertools import takewhile
 
 from bench.config import RunSpec
 from bench.load.base import LoadKind
-from bench.metrics import slo
+from bench.metrics import saturation, slo
 from bench.run.driver import now_ns, seeded
 from bench.run.progress import Progress
 from bench.types import Sample
@@ -113,4 +113,4 @@ class Watch:
 
     def _saturated(self, stats, now: int) -> bool:
         units = self.units_at(now, set(stats.finished_ids))
-        return slo.past_saturation(slo.backlog(units, slo.warmup_end_ns(units, stats.t0_ns, now), now))
+        return saturation.past_saturation(saturation.backlog(units, slo.warmup_end_ns(units, stats.t0_ns, now), now))
