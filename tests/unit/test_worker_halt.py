@@ -35,6 +35,21 @@ async def messages_until_done(conn) -> list:
     return out
 
 
+async def queued_worker():
+    """A worker loop in this process on real pipes, one slot: r0 in flight (gated), r1..r4 queued."""
+    r_in, w_in = mp.Pipe(duplex=False)
+    r_out, w_out = mp.Pipe(duplex=False)
+    backend = FakeBackend(gated=True)
+    worker = asyncio.create_task(worker_process._worker(0, r_in, w_out, backend))
+    await until(r_out.poll)
+    assert pickle.loads(r_out.recv_bytes()) == ("ready", 0)
+    t0 = now_ns()
+    _send(w_in, ("go", t0, None, 1, False, 0))     # closed loop, one slot, 5 sessions queued
+    _send(w_in, ("sessions", [(session(i), None) for i in range(5)]), set())
+    await until(lambda: backend.started == ["r0"])
+    return w_in, r_out, backend, worker, t0
+
+
 def test_a_halted_worker_starts_none_of_its_queued_sessions(monkeypatch):
     halts_seen: list[dict] = []
     real_drive = worker_process._drive
@@ -45,16 +60,7 @@ def test_a_halted_worker_starts_none_of_its_queued_sessions(monkeypatch):
     monkeypatch.setattr(worker_process, "_drive", spy)
 
     async def scenario():
-        r_in, w_in = mp.Pipe(duplex=False)
-        r_out, w_out = mp.Pipe(duplex=False)
-        backend = FakeBackend(gated=True)
-        worker = asyncio.create_task(worker_process._worker(0, r_in, w_out, backend))
-        await until(r_out.poll)
-        assert pickle.loads(r_out.recv_bytes()) == ("ready", 0)
-        t0 = now_ns()
-        _send(w_in, ("go", t0, None, 1, False, 0))     # closed loop, one slot, 5 sessions queued
-        _send(w_in, ("sessions", [(session(i), None) for i in range(5)]), set())
-        await until(lambda: backend.started == ["r0"])
+        w_in, r_out, backend, worker, t0 = await queued_worker()
         _send(w_in, ("halt", "met", t0))
         await until(lambda: halts_seen and halts_seen[0].get(t0) == "met")   # the inbox thread's
         backend.gate.set()                              # the one in flight finishes ...
@@ -124,16 +130,7 @@ def test_a_stopped_worker_starts_none_of_its_queued_sessions_and_marks_its_run_a
     """Ctrl-C in the parent sends ("stop", "interrupted"): it takes effect at once, not behind
     the sessions already queued in the worker, and its in-flight request still finishes."""
     async def scenario():
-        r_in, w_in = mp.Pipe(duplex=False)
-        r_out, w_out = mp.Pipe(duplex=False)
-        backend = FakeBackend(gated=True)
-        worker = asyncio.create_task(worker_process._worker(0, r_in, w_out, backend))
-        await until(r_out.poll)
-        assert pickle.loads(r_out.recv_bytes()) == ("ready", 0)
-        t0 = now_ns()
-        _send(w_in, ("go", t0, None, 1, False, 0))     # closed loop, one slot, 5 sessions queued
-        _send(w_in, ("sessions", [(session(i), None) for i in range(5)]), set())
-        await until(lambda: backend.started == ["r0"])
+        w_in, r_out, backend, worker, t0 = await queued_worker()
         _send(w_in, ("stop", "interrupted"))
         await asyncio.sleep(0.1)                        # the inbox thread has it before the slot frees
         backend.gate.set()
