@@ -50,16 +50,3 @@ def test_each_confirmation_leaves_the_next_one_its_time(tmp_path):
     assert st.reserve_s() == pytest.approx(12.0)
     assert st.confirm_budget_s(30.0) == pytest.approx(18.0)     # room for one more after it
     assert st.confirm_budget_s(20.0) == pytest.approx(20.0)     # no room: this one takes it all
-
-
-def test_a_confirmed_capacity_reads_in_short_lines():
-    from bench.results import capacity_file
-    d = {"label": "c", "name": "c", "workload": "chat", "backend": "openai",
-         "slo": {"ttft_ms": 100.0, "percentile": 90}, "units_s_unit": "requests/s", "unit": "requests/s",
-         "bracket_low": 12.0, "bracket_high": 16.0,
-         "bracket_high_missed": True, "capacity": 12.0, "confirmed": True, "over": "rate", "schema": 2,
-         "achieved_units_s": 11.9, "achieved_share": 0.99, "probes": [], "stopped": "converged"}
-    text = capacity_file.describe(d)
-    assert text.splitlines()[0] == "c: 12 requests/s (confirmed, served 11.9 requests/s, 99% of those due)"
-    assert "bracket [12, 16] requests/s; 0 probes, stopped: converged" in text
-    assert all(len(line) <= 100 for line in text.splitlines()), text

@@ -1,0 +1,79 @@
+"""A capacity search's file and what reads it (bench/results/capacity_file.py): the lines bench
+run and bench summary print, old files upgraded, two searches compared, a forecast from one."""
+from __future__ import annotations
+
+import pytest
+
+def cap_doc(over="rate", capacity=6.0, lo=6.0, hi=8.0, unit="requests/s", units_s_unit="requests/s"):
+    probe = lambda load, met, units_s: {"run_id": f"r{load}", "load": load, "slo_met": met, "units_s": units_s,  # noqa: E731
+                                        "output_tok_s": units_s * 10, "total_tok_s": units_s * 60,
+                                        "slo_ttft_ms_p90_per_unit": 100.0}
+    return {"schema": 2, "search": "s", "name": "n", "label": "cap", "workload": "chat", "backend": "vllm",
+            "model": "tiny", "over": over, "unit": unit, "units_s_unit": units_s_unit, "units_s_at_capacity": 3.0,
+            "slo": {"ttft_ms": 250.0, "percentile": 90.0}, "slo_relative": None, "capacity": capacity,
+            "confirmed": capacity is not None, "achieved_units_s": capacity and capacity * 0.97,
+            "bracket_low": lo, "bracket_high": hi, "bracket_missing": None, "bracket_missing_why": None,
+            "stopped": "converged", "probes": [probe(4.0, True, 4.0), probe(8.0, False, 6.0)]}
+
+
+def test_forecast_from_a_capacity_file_by_hand():
+    from bench.analysis import forecast
+
+    f = forecast.from_capacity(cap_doc(), target_rate=20, price_per_gpu_hour=2.0)
+    # 20 req/s at 6 per replica: ceil(3.33) = 4 replicas, $8/hour, 72,000 requests/hour
+    assert f.replicas == 4 and f.cost_per_hour == 8.0 and f.cost_per_unit == pytest.approx(8 / 72000)
+    assert f.band["replicas"] == (3, 4)                        # 20/8 -> 3, 20/6 -> 4
+    assert f.slos == {"ttft_ms_p90": 250.0}
+    assert f.cost_per_mtok == pytest.approx(8 / (72000 * 60) * 1e6)   # 60 tokens per request
+    # over concurrency: the units served at capacity are the rate per replica
+    g = forecast.from_capacity(cap_doc(over="concurrency", unit="concurrent sessions", units_s_unit="tasks/s"),
+                               target_rate=10, price_per_gpu_hour=1.0)
+    assert g.unit == "task" and g.capacity == 3.0 and g.replicas == 4
+    assert forecast.from_capacity(cap_doc(capacity=None, lo=None, hi=4.0), 1, 1).replicas is None
+
+
+def test_capacity_line_reads_like_the_answer():
+    from bench.analysis.summary import capacity_line
+
+    line = capacity_line(cap_doc(over="concurrency", unit="concurrent sessions", units_s_unit="tasks/s"))
+    assert "ttft_ms <= 250 for 90% of tasks" in line and "6 concurrent sessions (confirmed" in line
+    assert "served 3 tasks/s = 10,800 tasks/hour" in line and "bracket [6, 8]" in line
+    high = capacity_line(cap_doc(hi=None) | {"bracket_missing": "high", "bracket_missing_why": "the time cap"})
+    assert "no upper side: every probe met (the time cap)" in high
+    low = capacity_line(cap_doc(capacity=None, lo=None, hi=4.0) | {"bracket_missing": "low"})
+    assert "capacity none" in low and "even the lowest load probed missed" in low
+    assert "capacity not confirmed" in capacity_line(cap_doc(capacity=None))
+    rel = cap_doc() | {"slo_relative": {"ttft_ms": {"unloaded_x": 3.0, "unloaded_ms": 83.3}}}
+    assert "ttft_ms <= 250 (3x unloaded)" in capacity_line(rel)
+
+
+def test_an_old_capacity_file_reads_with_a_bracket_and_no_confirmation():
+    from bench.results import capacity_file
+
+    old = {k: v for k, v in cap_doc().items() if k not in ("schema", "bracket_low", "bracket_high", "confirmed")}
+    d = capacity_file.upgrade(old | {"ci_low": 4.0, "ci_high": 8.0, "capacity": 6.0})
+    assert (d["bracket_low"], d["bracket_high"], d["confirmed"]) == (4.0, 8.0, False) and "ci_low" not in d
+    lower = capacity_file.upgrade(old | {"ci_low": 4.0, "ci_high": None, "capacity": 4.0})
+    assert lower["bracket_missing"] == "high"
+
+
+def test_two_searches_differ_only_when_their_brackets_are_disjoint():
+    from bench.results.capacity_file import differ
+
+    assert differ(cap_doc(lo=4, hi=8), cap_doc(lo=6, hi=12)) is False
+    assert differ(cap_doc(lo=4, hi=8), cap_doc(lo=9, hi=12)) is True
+    assert differ(cap_doc(lo=16, hi=None), cap_doc(lo=4, hi=8)) is True      # every probe met up to 16
+    assert differ(cap_doc(lo=None, hi=None), cap_doc()) is None
+
+
+def test_a_confirmed_capacity_reads_in_short_lines():
+    from bench.results import capacity_file
+    d = {"label": "c", "name": "c", "workload": "chat", "backend": "openai",
+         "slo": {"ttft_ms": 100.0, "percentile": 90}, "units_s_unit": "requests/s", "unit": "requests/s",
+         "bracket_low": 12.0, "bracket_high": 16.0,
+         "bracket_high_missed": True, "capacity": 12.0, "confirmed": True, "over": "rate", "schema": 2,
+         "achieved_units_s": 11.9, "achieved_share": 0.99, "probes": [], "stopped": "converged"}
+    text = capacity_file.describe(d)
+    assert text.splitlines()[0] == "c: 12 requests/s (confirmed, served 11.9 requests/s, 99% of those due)"
+    assert "bracket [12, 16] requests/s; 0 probes, stopped: converged" in text
+    assert all(len(line) <= 100 for line in text.splitlines()), text
