@@ -296,14 +296,17 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     confirms = [p for p in d["probes"] if p["role"] == "confirm"]   # their time was kept back
     confirm = confirms[0]
     assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search if p["slo_met"])
-    if confirm["stop"] == "time_cap":   # a loaded machine: the run's set-up outgrew its share of the time
-        assert len(confirms) == 1 or confirms[1]["load"] < confirm["load"]    # then a step down
-        assert d["confirmed"] is (d["capacity"] is not None)
-        return
-    assert d["confirmed"] == confirm["slo_met"] and confirm["verdict"] in ("met", "unsure")
-    if d["confirmed"]:
-        assert d["capacity"] == confirm["load"] and confirm["achieved_share"] >= 0.95
     assert "slo_e2e_ms_p90_per_unit" in confirm and "e2e_ms_p90" not in confirm
+    # The first confirmation holds on an idle machine. On a loaded one (a unit-test worker beside
+    # another, first imports compiling) the run's set-up may outgrow its share of the time, or the
+    # client itself fall behind at the widened top load (it missed there once, in a fresh clone):
+    # then the search steps down and confirms again, and the capacity is the load that held.
+    for a, b in zip(confirms, confirms[1:]):
+        assert not a["slo_met"] and b["load"] < a["load"], confirms
+    held = [p for p in confirms if p["slo_met"]]
+    assert d["confirmed"] is bool(held) and d["capacity"] == (held[0]["load"] if held else None), d
+    for p in held:
+        assert p["verdict"] in ("met", "unsure") and p["achieved_share"] >= 0.95, p
 
 
 def test_a_probe_with_too_few_units_that_looked_good_moves_the_search_up():
