@@ -52,12 +52,11 @@ lint: $(STAMP)
 
 # The unit tests in parallel (one process per core: they time nothing); then the engine tests whose
 # checks do not rest on timings, two modules at a time (one per core; a module keeps its engine or
-# server in one process, and a folder that shares one engine stays in one process: --dist
-# loadgroup, groups set in tests/conftest.py); then the `timed` ones (capacity, wall time, send lag)
+# server in one process: --dist loadfile); then the `timed` ones (capacity, wall time, send lag)
 # one at a time, with the cores to themselves.
 test: lint
 	$(BIN)/python -m pytest -q -m unit -n auto
-	$(BIN)/python -m pytest -q -m "not unit and not timed" -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -m "not unit and not timed" -n 2 --dist loadfile
 	$(BIN)/python -m pytest -q -m "not unit and timed"
 
 # `time` prints how long it took: it should stay under a minute on 2 cores.

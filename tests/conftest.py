@@ -27,24 +27,12 @@ os.environ.setdefault("VLLM_CPU_CI_ENV", "1")
 KINDS = ("unit", "engine")
 
 
-# Engine-test folders whose modules share one engine (a package-scoped fixture): `make test` runs
-# each such folder in one worker process (`--dist loadgroup`), so the engine starts once, not once
-# per module (a vLLM start is about 30 s of a core here).
-SHARED_ENGINE_FOLDERS = ("vllm_tiny",)
-
-
-@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups off the items
 def pytest_collection_modifyitems(config, items):
-    """A test's kind is its folder's. An engine test's xdist group is its module (its module-scoped
-    engine or server starts once), or its folder where the folder shares one engine."""
+    """A test's kind is its folder's."""
     for item in items:
         kind = next((k for k in KINDS if f"/tests/{k}/" in str(item.path)), None)
         if kind is not None:
             item.add_marker(getattr(pytest.mark, kind))
-        if kind == "engine":
-            folder = item.path.parent.name
-            group = folder if folder in SHARED_ENGINE_FOLDERS else item.path.stem
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
