@@ -27,7 +27,8 @@ def _runs(results: Path) -> dict[str, tuple[dict, list[dict]]]:
     for p in results.glob("*/run.json"):
         meta = json.loads(p.read_text())
         samples = [json.loads(line) for line in open(p.parent / "samples.jsonl")]
-        out[meta["config"]["load"]["executor"]] = (meta, [s for s in samples if not s["warmup"]])
+        # a local run's config is dumped without `executor` (as before Ray: test_ray_config.py)
+        out[meta["config"]["load"].get("executor", "local")] = (meta, [s for s in samples if not s["warmup"]])
     return out
 
 
