@@ -31,8 +31,10 @@ def spec_of(batch: int, ttft_ms: float):
                  # compares is which side of the other's bracket each lies, not its width
                  "search": {"over": "concurrency", "low": 1, "high": 16, "time_cap_s": 60, "precision_pct": 100,
                             "min_duration_s": 2, "max_duration_s": 4, "confirm_s": 4}},
-        # a request decodes 128 tokens (D): waiting for one misses D/4, a batched start meets it
-        "slo": {"ttft_ms": ttft_ms, "percentile": 90}}, "test")
+        # a request decodes 128 tokens (D): waiting for one misses D/4, a batched start meets it.
+        # The 80th percentile: a verdict of "met" needs half the units of the 90th (12 vs 24,
+        # bench.metrics.slo.units_needed), so the probes at low loads end in half the time.
+        "slo": {"ttft_ms": ttft_ms, "percentile": 80}}, "test")
     return spec
 
 

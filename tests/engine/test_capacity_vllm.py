@@ -47,6 +47,12 @@ skip_without_vllm()
 OPTIONS = {"max_model_len": 512, "max_num_seqs": 2, "enable_prefix_caching": False,
            "env": {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_CI_ENV": "0",
                    "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}}
+# The SLO at the 80th percentile, not the 90th: a verdict of "met" needs about half the units
+# (bench.metrics.slo.units_needed: 11 vs 24), so the probes at low loads, which gather a unit per
+# request's decode, end in half the time. The capacity stays structural: from 3 sessions on every
+# request waits about D/2 for a slot (all miss), with 2 none waits (all meet).
+PERCENTILE = 80
+TARGET = PERCENTILE / 100
 SEARCH = {"over": "concurrency", "low": 1, "high": 16, "precision_pct": 15, "time_cap_s": 120,
           "min_duration_s": 2, "max_duration_s": 4, "confirm_s": 4}
 
@@ -64,7 +70,7 @@ def spec_of(ttft_ms: float, **search):
         "name": "cap", "model": "tiny", "backend": {"name": "vllm", "options": OPTIONS},
         "workload": {"file": "chat", "scale": 0.05, "output_tokens": {"dist": "fixed", "value": 2560}},
         "load": {"kind": "capacity", "warmup": 2, "search": SEARCH | search},
-        "slo": {"ttft_ms": ttft_ms, "percentile": 90}}, "test")
+        "slo": {"ttft_ms": ttft_ms, "percentile": PERCENTILE}}, "test")
     return spec
 
 
@@ -112,10 +118,10 @@ def test_probes_are_normal_runs_marked(reruns, engine):
     assert [p["load"] for p in search][:3] == [1, 2, 4]       # raised geometrically from low
     for p in d["probes"]:
         assert p["stop"] in ("met", "missed", "saturated", "end", "duration")
-        assert p["units"] >= 1 and 0 <= p["attainment"] <= 1 and "slo_ttft_ms_p90_per_unit" in p
+        assert p["units"] >= 1 and 0 <= p["attainment"] <= 1 and f"slo_ttft_ms_p{PERCENTILE}_per_unit" in p
         assert "ttft_ms_p90" not in p                  # the summary's name, for another quantity
     good = [p for p in d["probes"] if p["slo_met"]]
-    assert all(p["verdict"] == "met" and p["attainment_bounds"][0] >= 0.9 or p["stop"] == "met" for p in good)
+    assert all(p["verdict"] == "met" and p["attainment_bounds"][0] >= TARGET or p["stop"] == "met" for p in good)
     assert d["units_s_at_capacity"] > 0 and d["probes"][-1]["role"] == "confirm"
 
 
@@ -127,10 +133,10 @@ def test_a_grid_sweep_brackets_the_capacity(reruns, engine, loop, tmp_path, ttft
     spec, th, verdicts = spec_of(ttft_ms), {"ttft_ms": ttft_ms}, {}
     for load in (2, 3, 4):
         probe = capacity.probe_spec(spec, load, 4, False)
-        watch = Watch(Progress(), probe, th, 0.9, False, 0.1, None)
+        watch = Watch(Progress(), probe, th, TARGET, False, 0.1, None)
         r = loop.run_until_complete(run_one(probe, engine, tmp_path, watch))
         k, n = slo.attainment(watch.samples(), th, False)
-        verdicts[load] = r.status == "complete" and k / n >= 0.9
+        verdicts[load] = r.status == "complete" and k / n >= TARGET
     low, high = max(d["bracket_low"] for d in reruns), min(d["bracket_high"] for d in reruns)
     assert all(ok for x, ok in verdicts.items() if x <= low), (verdicts, low, high)
     assert not any(ok for x, ok in verdicts.items() if x >= high), (verdicts, low, high)
