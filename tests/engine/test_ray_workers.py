@@ -182,7 +182,7 @@ def test_a_suite_spread_over_two_nodes_takes_less_wall_time_than_serially(cluste
         "workload": {"kind": "chat", "input_tokens": {"dist": "fixed", "value": 8},
                      "output_tokens": {"dist": "fixed", "value": 4}},
         "backend": {"name": "openai", "options": {"metrics_url": None}},
-        "load": {"kind": "rate", "rate": 5, "duration_s": 3}, "runs": runs}))
+        "load": {"kind": "rate", "rate": 5, "duration_s": 2}, "runs": runs}))
     warm = ray.remote(num_cpus=1)(_import_runner)
     assert len(set(ray.get([warm.remote() for _ in range(2)]))) == 2   # one per node, both warm
     walls, metas = {}, {}
