@@ -1,15 +1,16 @@
 """compare, trend, report and forecast on real runs of the tiny model through the HF backend.
 
-The runs are real `bench run` processes (runner.run_all inside), all started together so that
-the swings in load of this shared 2-core machine hit them alike, each pinned to a core:
+The runs are real `bench run` processes (runner.run_all inside), each pinned to a core:
 - core 1: the base config twice (a1, a2) and the same config at twice the load (concurrency 2;
-  with batch size 1 each request waits for the other's whole decode): each gets 1/3 of the core;
-- core 0: the base config again (started last, so it is the newest), made slower on purpose
-  without changing its config: twelve CPU-burning processes share the core with it. Four (1/5
+  with batch size 1 each request waits for the other's whole decode), started together so that
+  the swings in load of this shared 2-core machine hit them alike: each gets 1/3 of the core;
+- core 0: the base config again (started once the others measure, so it is the newest), made
+  slower on purpose without changing its config: once its model is loaded, twelve CPU-burning
+  processes share the core with it. Four (1/5
   of the core) were too few: the scheduler favours a task that sleeps between tokens, and the
   run came out 1.3x slower at best and, on a VM whose vCPUs the host stalled unevenly, once 1.3x
   faster than a1 and a2. With twelve it ran 5x slower (e2e and TPOT p50, 3 runs of the fixture).
-About a minute in all.
+About 45 s in all.
 """
 import math
 import re
@@ -76,21 +77,23 @@ def runs(tmp_path_factory, tiny_path):   # tiny_path: the model is built before 
     root = tmp_path_factory.mktemp("results")
     double = {**DOC, "load": {**DOC["load"], "concurrency": 2}}
     core1 = ("taskset", "-c", "1")
-    # Four burners from the start slow the slowed run's start-up, so it starts measuring after
-    # the others (the newest run); the other eight come once its model is loaded: with all twelve
-    # from the start its imports alone took about a minute.
-    burners = [_burner() for _ in range(4)]
+    # The slowed run starts once the other three measure (a run.json is written as a run starts,
+    # its model loaded), so it is the newest; its imports have core 0 to themselves (four burners
+    # there from the start made it newest too, but its start-up took 30 s). The burners come once
+    # its model is loaded: with all twelve from the start its imports alone took about a minute.
+    burners: list[subprocess.Popen] = []
     try:
         procs = [_bench_run(DOC, root / "a1", core1), _bench_run(DOC, root / "a2", core1),
                  _bench_run(double, root / "double", core1)]
-        time.sleep(1.0)
+        for p, name in zip(procs, ("a1", "a2", "double")):
+            _wait_for(p, lambda name=name: list((root / name).glob("*/run.json")))
         procs.append(_bench_run(DOC, root / "slowed", ("taskset", "-c", "0")))
         slowed = root / "slowed"
         _wait_for(procs[-1], lambda: list(slowed.glob("*/run.json")))
-        burners += [_burner() for _ in range(BURNERS - 4)]
+        burners += [_burner() for _ in range(BURNERS)]
         # ... and go once its last sample is on disk: its summary need not be slow too
         _wait_for(procs[-1], lambda: _samples_on_disk(slowed) >= DOC["load"]["warmup"] + DOC["load"]["requests"])
-        for p in burners[4:]:
+        for p in burners:
             p.kill()
         assert [p.wait(timeout=500) for p in procs] == [0, 0, 0, 0]
     finally:

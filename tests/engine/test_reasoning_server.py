@@ -13,7 +13,7 @@ from bench.config_server import ServerSpec
 from bench.run.driver import measure, now_ns
 from bench.run.server import ManagedServer
 from bench.types import Request
-from tests.engine.test_reasoning import check_thinking
+from tests.engine.vllm_tiny.test_reasoning import check_thinking
 from tests.engine.test_server import PLAIN_TEMPLATE
 from tests.helpers.vllm_present import skip_without_vllm
 

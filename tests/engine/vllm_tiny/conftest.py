@@ -6,7 +6,9 @@ so the counters read from its snapshot would otherwise mix.
 
 What sharing asks of the tests here: each reads counters as deltas over its own requests, and
 uses prompts no other test sends (tests/helpers/vllm_helpers.py: distinct salts; the agent
-sessions' tokenized text), so prefix-cache hits stay each test's own."""
+sessions' tokenized text; the reasoning tests' own seeds), so prefix-cache hits stay each test's
+own. The engine has a reasoning parser (deepseek_r1: the tiny model's tokenizer has <think> and
+</think>) for test_reasoning.py; a request without a thinking budget decodes as without one."""
 from __future__ import annotations
 
 import asyncio
@@ -34,7 +36,7 @@ def engine(loop):
 
     # Created in the test process: vLLM spawns its engine core and worker from here.
     backend = VLLMBackend(resolve_model("tiny"), {
-        "max_model_len": MAX_LEN, "enable_prefix_caching": True,
+        "max_model_len": MAX_LEN, "enable_prefix_caching": True, "reasoning_parser": "deepseek_r1",
         "env": {"VLLM_CPU_KVCACHE_SPACE": KV_GIB}}, seed=0)
     loop.run_until_complete(backend.start())
     yield backend

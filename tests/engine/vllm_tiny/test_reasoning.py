@@ -1,7 +1,8 @@
 """Reasoning on real engines with the tiny model (its tokenizer has <think> and </think>): every
 request thinks and answers exactly as its workload drew, time to first answer follows TTFT, and
 on vLLM with prefix caching the cached prompt tokens of keep / drop / last conversations are what
-the prompts' structure predicts. One vLLM engine for the module; small token counts."""
+the prompts' structure predicts. The folder's shared vLLM engine (conftest.py: its deepseek_r1
+reasoning parser finds the tiny model's think markers); small token counts."""
 from __future__ import annotations
 
 import asyncio
@@ -57,18 +58,6 @@ def test_hf_forces_thinking_and_answer_lengths(tiny_path, tiny_tokenizer):
 
 
 skip_without_vllm()
-
-
-@pytest.fixture(scope="module")
-def engine(loop, tiny_path):
-    from bench.backends.vllm_engine import VLLMBackend
-
-    backend = VLLMBackend(tiny_path, {"max_model_len": 1024, "enable_prefix_caching": True,
-                                      "reasoning_parser": "deepseek_r1",
-                                      "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}}, seed=0)
-    loop.run_until_complete(backend.start())
-    yield backend
-    loop.run_until_complete(backend.stop())
 
 
 def test_vllm_forces_thinking_and_answer_lengths(engine, loop, tiny_tokenizer):
