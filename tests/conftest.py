@@ -38,7 +38,7 @@ KINDS = ("unit", "engine")
 SHARED_ENGINE_FOLDERS = ("tests/engine/vllm_tiny/",)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)   # optional: a run without xdist has no such hook
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadfile`, except that a folder sharing one engine is one work unit. (xdist's
     loadgroup needs a mark on every module, and treats each unmarked test as its own unit.)"""

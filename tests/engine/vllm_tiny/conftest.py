@@ -34,7 +34,8 @@ def engine(loop):
     from bench.backends.vllm_engine import VLLMBackend
     from bench.models import resolve_model
 
-    # Created in the test process: vLLM spawns its engine core and worker from here.
+    # Created in the test process: vLLM spawns its engine core from here (its worker runs inside
+    # it: tests/conftest.py).
     backend = VLLMBackend(resolve_model("tiny"), {
         "max_model_len": MAX_LEN, "enable_prefix_caching": True, "reasoning_parser": "deepseek_r1",
         "env": {"VLLM_CPU_KVCACHE_SPACE": KV_GIB}}, seed=0)
