@@ -6,10 +6,10 @@ The runs are real `bench run` processes (runner.run_all inside), each pinned to 
   the swings in load of this shared 2-core machine hit them alike: each gets 1/3 of the core;
 - core 0: the base config again (started once the others measure, so it is the newest), made
   slower on purpose without changing its config: once its model is loaded, twelve CPU-burning
-  processes share the core with it. Four (1/5
-  of the core) were too few: the scheduler favours a task that sleeps between tokens, and the
-  run came out 1.3x slower at best and, on a VM whose vCPUs the host stalled unevenly, once 1.3x
-  faster than a1 and a2. With twelve it ran 5x slower (e2e and TPOT p50, 3 runs of the fixture).
+  processes share the core with it. Four (1/5 of the core) were too few: the scheduler favours
+  a task that sleeps between tokens, and the run came out 1.3x slower at best and, on a VM whose
+  vCPUs the host stalled unevenly, once 1.3x faster than a1 and a2. With twelve it ran 5x slower
+  (e2e and TPOT p50, 3 runs of the fixture).
 About 45 s in all.
 """
 import math
