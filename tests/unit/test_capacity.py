@@ -279,8 +279,7 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     (path,) = tmp_path.glob("*.capacity.json")
     d = json.loads(path.read_text())
     cut = [p for p in d["probes"] if p["stop"] == "time_cap"]   # a run cut at a cap is on disk, not returned
-    # the time cap ends it; on a loaded machine a probe at the top may lack units twice first
-    assert d["schema"] == 2 and d["stopped"] in ("time_cap", "too_few_units"), d["stopped"]
+    assert d["schema"] == 2
     assert len(runs) + len(cut) == len(d["probes"]) + 1
     rel = d["slo_relative"]["e2e_ms"]
     assert rel["unloaded_x"] == 50 and rel["unloaded_ms"] >= 20 and d["slo"]["e2e_ms"] == rel["threshold_ms"]
@@ -290,9 +289,23 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     search = [p for p in d["probes"] if p["role"] == "search"]
     shown = [{k: p.get(k) for k in ("load", "stop", "slo_met", "verdict", "effective_units")} for p in search]
     assert search[0]["load"] == 10 and search[0]["slo_met"], shown
-    # every probe shown either way met (a slow machine may leave the last one without enough units)
-    assert all(p["slo_met"] or p.get("inconclusive") or p["stop"] == "time_cap" for p in search), search
-    assert d["bracket_missing"] == "high" and d["bracket_missing_why"], d
+    # Every probe shown either way met (a slow machine may leave the last one without enough units),
+    # except where this machine's client could not drive the widened load: the fake serves any
+    # rate, but a unit-test worker beside another on 2 cores fell behind at 320/s once (in CI).
+    # Such a miss is above `high`, its run says the client did not keep up, and it is the upper
+    # side of the bracket.
+    missed = [p for p in search if not (p["slo_met"] or p.get("inconclusive") or p["stop"] == "time_cap")]
+    by_id = {r.run_id: r for r in runs}
+    for p in missed:
+        said = by_id[p["run_id"]].meta.get("warnings") or []
+        assert p["load"] > 20 and any("client" in w for w in said), (p, said)
+    # the time cap ends it; on a loaded machine a probe at the top may lack units twice first
+    # (or, with the client's limit as the upper side, the bisection may converge)
+    assert d["stopped"] in ("time_cap", "too_few_units") + (("converged",) if missed else ()), d["stopped"]
+    if missed:
+        assert d["bracket_missing"] is None and d["bracket_high"] == min(p["load"] for p in missed), d
+    else:
+        assert d["bracket_missing"] == "high" and d["bracket_missing_why"], d
     confirms = [p for p in d["probes"] if p["role"] == "confirm"]   # their time was kept back
     confirm = confirms[0]
     assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search if p["slo_met"])
