@@ -56,7 +56,13 @@ def percentile_stats(units: list[slo.Unit], samples: list[Sample], thresholds: d
     vals = {k: [v for u in groups.values() if (v := slo.unit_value(u, k)) is not None] for k in thresholds}
     out = {f"slo_{k}_p{pct:g}_per_unit": float(np.percentile(v, pct)) for k, v in vals.items() if v}
     pressure = [u.pressure for u in units]
-    return out, (float(np.percentile(pressure, pct)) if pressure else None)
+    if not pressure:
+        return out, None
+    # A unit that failed or did not finish has pressure inf; numpy interpolates between two of
+    # them as inf - inf = nan (with a RuntimeWarning). Between two infs the percentile is inf.
+    with np.errstate(invalid="ignore"):
+        at = float(np.percentile(pressure, pct))
+    return out, (math.inf if math.isnan(at) else at)
 
 
 def probe_spec(spec: RunSpec, load: float, duration_s: float, first: bool) -> RunSpec:

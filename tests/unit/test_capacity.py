@@ -356,3 +356,20 @@ def test_a_load_not_shown_met_is_the_brackets_upper_side():
          "achieved_units_s": 11.9, "achieved_share": 0.99, "probes": [], "stopped": "converged"}
     assert "bracket [12, 16] requests/s (16 not shown met" in capacity_file.describe(d)
     assert "not shown met" not in capacity_file.describe(d | {"bracket_high_missed": True})
+
+
+def test_the_slo_pressure_percentile_between_two_unfinished_units_is_inf():
+    """Units that failed or did not finish carry pressure inf; where the percentile falls between
+    two of them it is inf (numpy's interpolation alone gives nan, inf - inf, and a warning)."""
+    import warnings
+
+    from bench.run.capacity import percentile_stats
+
+    units = [slo.Unit(i, i + 1, True, True, 0.5, 1) for i in range(8)]
+    units += [slo.Unit(9, None, True, None, math.inf, None), slo.Unit(10, None, False, False, math.inf, None)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert percentile_stats(units, [], {}, 95, False, True)[1] == math.inf
+        assert percentile_stats(units, [], {}, 85, False, True)[1] == math.inf   # 0.5 to inf
+        assert percentile_stats(units, [], {}, 50, False, True)[1] == 0.5
+    assert percentile_stats([], [], {}, 90, False, True) == ({}, None)
