@@ -65,7 +65,8 @@ def _slo_text(d: dict[str, Any]) -> str:
 
 def describe(d: dict[str, Any]) -> str:
     """A search file's answer in three lines of at most about 100 columns (bench run and bench
-    summary print it): the label and the answer; the SLO; the bracket and how the search ended."""
+    summary print it): the label and the answer; the SLO; the bracket and how the search ended;
+    a fourth when the client fell behind at the bracket's upper side."""
     d = upgrade(d)
     units = "tasks" if d["units_s_unit"] == "tasks/s" else "requests"
     slo = (f"  SLO: {_slo_text(d)} for {d['slo']['percentile']:g}% of {units} "
@@ -86,7 +87,7 @@ def describe(d: dict[str, Any]) -> str:
         return "\n".join([f"{name}: no probe finished; stopped: {d['stopped']}", slo])
     if d["capacity"] is None:
         said = "not confirmed" if lo is not None else "none"
-        return "\n".join([f"{name}: capacity {said}", slo, bracket])
+        return "\n".join([f"{name}: capacity {said}", slo, bracket, *_client(d)])
     per_second = registry.load_class(d["over"]).per_second       # the load is itself units/s
     rate = d.get("achieved_units_s") if per_second else d.get("units_s_at_capacity")
     at = f", served {rate:.3g} {d['units_s_unit']}" if rate else ""
@@ -95,4 +96,14 @@ def describe(d: dict[str, Any]) -> str:
     if rate and d["units_s_unit"] == "tasks/s":
         at += f" = {rate * 3600:,.0f} tasks/hour"
     confirmed = "confirmed" if d.get("confirmed") else "not confirmed"
-    return "\n".join([f"{name}: {d['capacity']:.3g} {unit} ({confirmed}{at})", slo, bracket])
+    return "\n".join([f"{name}: {d['capacity']:.3g} {unit} ({confirmed}{at})", slo, bracket, *_client(d)])
+
+
+def _client(d: dict[str, Any]) -> list[str]:
+    """A fourth line when the client fell behind at the bracket's upper side: the miss there may
+    be partly the client's, so the capacity is what this client drove, not the server's limit."""
+    said = d.get("bracket_high_client_warnings") or []
+    if not said or d.get("bracket_high") is None:
+        return []
+    return [f"  at {d['bracket_high']:.3g}: {said[0].rsplit(': ', 1)[0]}; the client fell behind, "
+            "the miss may be partly its own"]

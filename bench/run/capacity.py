@@ -120,6 +120,11 @@ class Search:
         rest = remaining_s - self.reserve_s()
         return rest if rest >= self.reserve_s() else remaining_s
 
+    def _client_warnings(self, load: float) -> list[str]:
+        """The client's warnings in the last search probe at `load` (the bracket's upper side)."""
+        rows = [r for r in self.rows if r.get("role") == "search" and r["load"] == load]
+        return list(rows[-1].get("client_warnings") or []) if rows else []
+
     def doc(self) -> dict[str, Any]:
         good, bad = steps.bracket(self.probes)
         side = steps.missing_side(self.probes, self.integer)
@@ -146,6 +151,9 @@ class Search:
                 # the upper side shown to miss, or only not shown to meet (too few effective units)
                 "bracket_high_missed": bad.shown if bad else None,
                 "bracket_missing": side, "bracket_missing_why": why,
+                # where the client fell behind its schedule at the upper side, a miss there may be
+                # partly the client's (a client sharing the server's CPUs, or one too slow)
+                "bracket_high_client_warnings": self._client_warnings(bad.load) if bad else [],
                 "run_overhead_s": self.overhead_s, "hardware": self.hardware, "stopped": self.stopped,
                 "probes": self.rows}
 
@@ -174,7 +182,8 @@ class ProbeMarks:
         mark = self._head() | {"slo_met": None, "attainment": None, "stop": "running"}
         return {"capacity_probe": mark, "capacity_file": st.path.name}
 
-    def at_finish(self, meta: dict[str, Any], status: str, summary: dict[str, float]) -> dict[str, Any]:
+    def at_finish(self, meta: dict[str, Any], status: str, summary: dict[str, float],
+                  warnings: list[str]) -> dict[str, Any]:
         from bench.results.store import hardware
 
         st = self.search
@@ -185,9 +194,10 @@ class ProbeMarks:
             mark = self.at_start()["capacity_probe"] | {"stop": why, "slo_met": None}
             st.rows.append({"run_id": meta["run_id"], **mark, "status": "partial"})
             return {"capacity_probe": mark, "capacity_file": st.path.name}
-        return {"capacity_probe": self._judge(meta["run_id"], status, summary), "capacity_file": st.path.name}
+        return {"capacity_probe": self._judge(meta["run_id"], status, summary, warnings),
+                "capacity_file": st.path.name}
 
-    def _judge(self, run_id: str, status: str, summary: dict[str, float]) -> dict[str, Any]:
+    def _judge(self, run_id: str, status: str, summary: dict[str, float], warnings: list[str]) -> dict[str, Any]:
         st, w, load = self.search, self.watch, self.load
         t0 = w.t0_ns if w.t0_ns is not None else now_ns()
         end = w.window_end(self.duration_s)
@@ -227,7 +237,9 @@ class ProbeMarks:
                         "in_flight_start": bl.in_flight_start, "in_flight_end": bl.in_flight_end,
                         "little_in_flight": bl.little, "units_s": units_s,
                         "output_tok_s": summary.get("output_tok_s", 0.0),
-                        "total_tok_s": summary.get("total_tok_s", 0.0), **pct_stats})
+                        "total_tok_s": summary.get("total_tok_s", 0.0), **pct_stats,
+                        # the run's own warnings that the client fell behind (send or loop lag)
+                        "client_warnings": list(warnings)})
         return mark
 
 
@@ -281,7 +293,7 @@ async def _unloaded(st: Search, engine: Engine, results_dir: Path, progress: Pro
         def at_start(self):
             return mark
 
-        def at_finish(self, meta, status, summary):
+        def at_finish(self, meta, status, summary, warnings):
             return mark | {"capacity_probe": mark["capacity_probe"] | {"stop": status}}
 
     watch = Watch(progress, spec, {}, st.target, st.tasks, st.alpha, None)

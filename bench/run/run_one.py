@@ -42,7 +42,8 @@ class Marks(Protocol):
 
     def at_start(self) -> dict[str, Any]: ...
 
-    def at_finish(self, meta: dict[str, Any], status: str, summary: dict[str, float]) -> dict[str, Any]: ...
+    def at_finish(self, meta: dict[str, Any], status: str, summary: dict[str, float],
+                  warnings: list[str]) -> dict[str, Any]: ...
 
 
 def _status(stats, columns: SampleColumns) -> tuple[str, str | None]:
@@ -128,6 +129,6 @@ async def run_one(spec: RunSpec, engine: Engine, results_dir: Path, progress: Pr
             pieces.server = {"argv": engine.server.argv, "url": engine.server.url, "log": "server.log"}
         fields = assemble(pieces)
         if marks is not None:
-            fields |= marks.at_finish(writer.meta, status, fields["summary"])
+            fields |= marks.at_finish(writer.meta, status, fields["summary"], fields.get("warnings") or [])
         writer.finish(status, error=error, **fields, finished_at=time.time())
     return Run.made(writer.dir, spec)

@@ -264,6 +264,7 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     import asyncio
     import json
 
+    from bench.results import capacity_file
     from bench.run import capacity
     from bench.run.engines import Engine
     from bench.run.progress import Progress
@@ -304,8 +305,10 @@ def test_a_search_on_a_fake_engine_widens_confirms_and_writes_its_file(tmp_path,
     assert d["stopped"] in ("time_cap", "too_few_units") + (("converged",) if missed else ()), d["stopped"]
     if missed:
         assert d["bracket_missing"] is None and d["bracket_high"] == min(p["load"] for p in missed), d
+        assert d["bracket_high_client_warnings"] and "the client fell behind" in capacity_file.describe(d), d
     else:
         assert d["bracket_missing"] == "high" and d["bracket_missing_why"], d
+        assert "fell behind" not in capacity_file.describe(d)
     confirms = [p for p in d["probes"] if p["role"] == "confirm"]   # their time was kept back
     confirm = confirms[0]
     assert confirm["load"] == d["bracket_low"] == max(p["load"] for p in search if p["slo_met"])

@@ -77,3 +77,23 @@ def test_a_confirmed_capacity_reads_in_short_lines():
     assert text.splitlines()[0] == "c: 12 requests/s (confirmed, served 11.9 requests/s, 99% of those due)"
     assert "bracket [12, 16] requests/s; 0 probes, stopped: converged" in text
     assert all(len(line) <= 100 for line in text.splitlines()), text
+
+
+def test_a_client_that_fell_behind_at_the_upper_side_is_said():
+    """The upper side's probe warned that the client did not keep its schedule: a fourth line
+    says so (the miss there may be partly the client's); without warnings, three lines."""
+    from bench.results import capacity_file
+    d = {"label": "c", "name": "c", "workload": "chat", "backend": "vllm",
+         "slo": {"e2e_ms": 900.0, "percentile": 90}, "units_s_unit": "requests/s", "unit": "requests/s",
+         "bracket_low": 40.0, "bracket_high": 48.0, "bracket_high_missed": True, "capacity": 40.0,
+         "confirmed": True, "over": "rate", "schema": 2, "achieved_units_s": 39.5, "achieved_share": 0.99,
+         "probes": [], "stopped": "converged",
+         "bracket_high_client_warnings": ["send lag p99 54.16 ms > 1 ms: the client did not keep the "
+                                          "open-loop schedule"]}
+    lines = capacity_file.describe(d).splitlines()
+    assert lines[3] == ("  at 48: send lag p99 54.16 ms > 1 ms; the client fell behind, the miss may be "
+                        "partly its own"), lines
+    assert all(len(line) <= 100 for line in lines), lines
+    assert len(capacity_file.describe(d | {"bracket_high_client_warnings": []}).splitlines()) == 3
+    assert len(capacity_file.describe({k: v for k, v in d.items()
+                                       if k != "bracket_high_client_warnings"}).splitlines()) == 3
