@@ -21,8 +21,9 @@ class Probe:
     attainment: float
     units_s: float               # completed units (requests or tasks) per second
     pressure: float | None       # SLO pressure at the percentile (unit_pressure; saturation test)
-    # False for a probe not met but not shown missed either (too few effective units, attainment
-    # below the target): not a capacity, so the bracket's upper side, said as "not shown met"
+    # False for a probe not met but not shown missed either (unsure: too few effective units, or
+    # an interval around the target): not a capacity, so it can be the bracket's upper side,
+    # said as "not shown met"
     shown: bool = True
 
 

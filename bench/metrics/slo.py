@@ -329,6 +329,12 @@ def probe_met(interim: str | None, final: Verdict, saturated_: bool) -> bool:
     return interim == "met" or final.call == "met"
 
 
+def probe_missed(interim: str | None, final: Verdict, saturated_: bool) -> bool:
+    """A probe was shown to miss the SLO: called missed (at its interim look or its end), or past
+    saturation. A probe neither met nor missed was `unsure`: not shown met, not shown missed."""
+    return saturated_ or interim in ("missed", "saturated") or final.call == "missed"
+
+
 def confirmation_held(final: Verdict, saturated_: bool, achieved: float, target: float) -> bool:
     """A confirmation run held its load: over its stated length it met the SLO (its measured
     attainment at the target, not shown missed, stationary, at least MIN_BATCHES of units),

@@ -76,7 +76,7 @@ def describe(d: dict[str, Any]) -> str:
     why = f" ({d['bracket_missing_why']})" if d.get("bracket_missing_why") else ""
     bracket = f"  bracket [{fmt(lo)}, {fmt(hi)}] {unit}"
     if hi is not None and d.get("bracket_high_missed") is False:
-        bracket += f" ({fmt(hi)} not shown met: too few effective units to show a miss)"
+        bracket += f" ({fmt(hi)} not shown met)"    # unsure: nor shown to miss
     if d.get("bracket_missing") == "high":
         bracket += f"; no upper side: every probe met{why}"
     elif d.get("bracket_missing") == "low":

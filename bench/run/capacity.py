@@ -221,8 +221,9 @@ class ProbeMarks:
             met = slo.confirmation_held(v, sat, achieved, st.target) and status != "failed"
         elif inconclusive and share >= st.target:    # looked good: a higher load sends more units
             st.inconclusive[load] = share
-        else:   # looked bad and too few units to show it: not shown met, so no capacity, above the bracket
-            st.probes.append(steps.Probe(load, met, share, bl.achieved_units_s, pressure, not inconclusive))
+        else:   # an unsure one (too few units, or an interval around the target) is "not shown met"
+            shown = met or status == "failed" or slo.probe_missed(w.reason, v, sat)
+            st.probes.append(steps.Probe(load, met, share, bl.achieved_units_s, pressure, shown))
         stop = w.reason or ("end" if w.stop_ns else "duration")
         verdict = (w.reason if w.reason in ("met", "missed") else v.call) or "unsure"
         mark = self._head() | {

@@ -50,3 +50,16 @@ def test_each_confirmation_leaves_the_next_one_its_time(tmp_path):
     assert st.reserve_s() == pytest.approx(12.0)
     assert st.confirm_budget_s(30.0) == pytest.approx(18.0)     # room for one more after it
     assert st.confirm_budget_s(20.0) == pytest.approx(20.0)     # no room: this one takes it all
+
+
+def test_a_probe_is_shown_missed_only_by_a_missed_call_or_saturation():
+    """The bracket's upper side is marked shown missed (`bracket_high_missed`) only when its probe
+    was called missed or was past saturation; an unsure one (84.6% against 80% with too few
+    effective units to show it, as make bench's agent search saw at 14 sessions) is "not shown
+    met", not a miss."""
+    unsure = verdict(85, units=26)
+    assert not slo.probe_met(None, unsure, False) and not slo.probe_missed(None, unsure, False)
+    assert slo.probe_missed(None, verdict(60, call="missed"), False)
+    assert slo.probe_missed("missed", unsure, False) and slo.probe_missed("saturated", unsure, False)
+    assert slo.probe_missed(None, unsure, True)                      # a backlog that grew
+    assert not slo.probe_missed("met", verdict(100, call="met"), False)
