@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -184,20 +185,31 @@ def baseline(runs: list[store.Run], base_runs: list[store.Run], folder: Path, ba
     old_caps = {(d["name"], d["label"]): d for d in capacity_files(base_dir) if d.get("hardware") in new_hw}
     for d in capacity_files(folder):
         o = old_caps.get((d["name"], d["label"]))
-        differ = None if o is None else capacity_file.differ(d, o)
-        if differ is None:
+        verdict = None if o is None else capacity_file.compare(d, o)
+        if verdict is None:
             lines.append(f"  capacity {d['label'] or d['name']}: no comparable baseline search")
             continue
-        # different only when the brackets are disjoint: each is where its search's answer lies
-        verdict = ("within the baseline's bracket" if not differ else
-                   "higher" if (d["bracket_low"] or 0) > (o["bracket_high"] or float("inf")) else "lower")
-        bk = lambda x: f"[{_g(x['bracket_low'])}, {_g(x['bracket_high'])}]"   # noqa: E731
-        lines.append(f"  capacity {d['label'] or d['name']}: {_g(d['capacity'])} in {bk(d)} vs baseline "
-                     f"{_g(o['capacity'])} in {bk(o)} {d['unit']}: {verdict}")
+        # different only when the spans are disjoint: each is where its search's answer lies
+        # (an upper side only not shown met bounds nothing: capacity_file.span)
+        if verdict == "within":
+            verdict = "within the baseline's bracket"
+        soft = any(_soft(x) for x in (d, o))
+        lines.append(f"  capacity {d['label'] or d['name']}: {_g(d['capacity'])} in {_bracket(d)} vs baseline "
+                     f"{_g(o['capacity'])} in {_bracket(o)} {d['unit']}: {verdict}"
+                     + (" (?: not shown to miss, no bound)" if soft else ""))
     return [f"against the baseline in {base_dir} (the run as the unit, against the baseline runs' spread: "
             "docs/statistics.md;",
             f"  a verdict needs >= 2 baseline runs, its interval clear of +/-{verdicts.DRIFT_ALLOWANCE_PCT:g}% "
             "(another session) and a change beyond +/-5%):", *lines]
+
+
+def _soft(d: dict[str, Any]) -> bool:
+    """The search's upper side was only not shown met: it bounds nothing (capacity_file.span)."""
+    return d["bracket_high"] is not None and capacity_file.span(d)[1] == math.inf
+
+
+def _bracket(d: dict[str, Any]) -> str:
+    return f"[{_g(d['bracket_low'])}, {_g(d['bracket_high'])}{'?' if _soft(d) else ''}]"
 
 
 def _changes(parts: list[tuple[str, str]]) -> str:

@@ -22,8 +22,13 @@ SCHEMA = 2
 
 
 def upgrade(d: dict[str, Any]) -> dict[str, Any]:
-    """A schema-1 file's dict in schema 2's names (a copy; a schema-2 dict as it is)."""
+    """A schema-1 file's dict in schema 2's names (a copy; a schema-2 dict as it is, but for
+    `bracket_high_missed`, read again from the upper side's probe row: files written before
+    2026-12-05 marked an `unsure` upper side, with enough units for a verdict, as missed)."""
     if d.get("schema", 1) >= SCHEMA:
+        row = _upper_row(d)
+        if row is not None and d.get("bracket_high_missed") and not _row_missed(row):
+            d = d | {"bracket_high_missed": False}
         return d
     d = dict(d)
     lo, hi = d.pop("ci_low", None), d.pop("ci_high", None)
@@ -40,17 +45,43 @@ def read(path: Path | str) -> dict[str, Any]:
     return upgrade(json.loads(Path(path).read_text()))
 
 
-def differ(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
-    """Two searches differ only when their brackets are disjoint; None when one has none."""
-    def span(d):
-        lo, hi = d.get("bracket_low"), d.get("bracket_high")
-        if lo is None and hi is None:
-            return None
-        return (lo if lo is not None else 0.0), (hi if hi is not None else float("inf"))
-    sa, sb = span(a), span(b)
-    if sa is None or sb is None:
+def _upper_row(d: dict[str, Any]) -> dict[str, Any] | None:
+    """The last search probe's row at the bracket's upper side."""
+    hi = d.get("bracket_high")
+    rows = [r for r in d.get("probes") or [] if r.get("role", "search") == "search" and r.get("load") == hi]
+    return rows[-1] if hi is not None and rows else None
+
+
+def _row_missed(row: dict[str, Any]) -> bool:
+    """A probe row shown to miss (slo.probe_missed as the row records it, or a failed run)."""
+    return row.get("verdict") == "missed" or bool(row.get("saturated")) or row.get("status") == "failed"
+
+
+def span(d: dict[str, Any]) -> tuple[float, float] | None:
+    """Where a search's answer lies: from its last load shown to meet to its first shown to miss.
+    An upper side only not shown met (`bracket_high_missed: false`: unsure) bounds nothing, so
+    the capacity may lie above it. None when the search found neither side."""
+    d = upgrade(d)
+    lo, hi = d.get("bracket_low"), d.get("bracket_high")
+    if lo is None and hi is None:
         return None
-    return sa[1] < sb[0] or sb[1] < sa[0]
+    hard = hi is not None and d.get("bracket_high_missed") is not False
+    return (lo if lo is not None else 0.0), (hi if hard else float("inf"))
+
+
+def compare(new: dict[str, Any], old: dict[str, Any]) -> str | None:
+    """A search against an earlier one: "higher" or "lower" when their spans are disjoint (each
+    holds its search's answer), "within" when they overlap, None when one has none."""
+    sn, so = span(new), span(old)
+    if sn is None or so is None:
+        return None
+    return "higher" if sn[0] > so[1] else "lower" if sn[1] < so[0] else "within"
+
+
+def differ(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    """Two searches differ only when their spans are disjoint; None when one has none."""
+    c = compare(a, b)
+    return None if c is None else c != "within"
 
 
 def _slo_text(d: dict[str, Any]) -> str:

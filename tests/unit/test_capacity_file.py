@@ -2,6 +2,8 @@
 run and bench summary print, old files upgraded, two searches compared, a forecast from one."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 def cap_doc(over="rate", capacity=6.0, lo=6.0, hi=8.0, unit="requests/s", units_s_unit="requests/s"):
@@ -97,3 +99,53 @@ def test_a_client_that_fell_behind_at_the_upper_side_is_said():
     assert len(capacity_file.describe(d | {"bracket_high_client_warnings": []}).splitlines()) == 3
     assert len(capacity_file.describe({k: v for k, v in d.items()
                                        if k != "bracket_high_client_warnings"}).splitlines()) == 3
+
+
+def test_an_upper_side_only_not_shown_met_bounds_no_comparison(tmp_path, capsys):
+    """`bench summary --baseline`: the committed baseline agent search (results/, 2026-12-05 14:02)
+    met at 5 and was unsure at 8 (92% of 13 tasks against 80%: not shown met, nor missed); a
+    later search confirmed 12 with 14 unsure. 8 bounds nothing, so the two agree ("within"), where
+    the spans [5, 8] and [12, 14] once read "higher". Had 8 been shown to miss, 12 is higher;
+    a search shown to miss at 4 is lower."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from bench.analysis import summary
+    from bench.results import capacity_file
+
+    root = Path(__file__).resolve().parents[2] / "results"
+    old = json.loads((root / "20261205T140257Z-bench-capacity-agent-d4d6.capacity.json").read_text())
+    assert old["bracket_high_missed"] is True                    # as written then
+    (upper,) = [p for p in old["probes"] if p["role"] == "search" and p["load"] == 8.0]
+    assert upper["verdict"] == "unsure" and upper["attainment"] > 0.8
+    assert capacity_file.upgrade(old)["bracket_high_missed"] is False and capacity_file.span(old) == (5.0, math.inf)
+
+    def probe(load, verdict):
+        return {"role": "search", "load": load, "verdict": verdict, "slo_met": verdict == "met",
+                "saturated": False, "status": "complete"}
+    new = old | {"search": "new", "capacity": 12.0, "bracket_low": 12.0, "bracket_high": 14.0,
+                 "bracket_high_missed": False, "probes": [probe(8.0, "met"), probe(16.0, "unsure"),
+                                                          probe(12.0, "met"), probe(14.0, "unsure")]}
+
+    def said(new_doc, old_doc):
+        base, here = tmp_path / "base", tmp_path / "new"
+        shutil.rmtree(tmp_path, ignore_errors=True)
+        for folder, doc, run in ((base, old_doc, "20261205T140216Z-bench-agentic-4dde"),
+                                 (here, new_doc, "20261205T113602Z-bench-agentic-c5c6")):
+            shutil.copytree(root / run, folder / run)
+            (folder / "s.capacity.json").write_text(json.dumps(doc))
+        assert summary.summarize(str(here), str(base), brief=True) == 0
+        (line,) = [x for x in capsys.readouterr().out.splitlines() if "capacity capacity-agent" in x]
+        return line
+
+    assert said(new, old).endswith("12 in [12, 14?] vs baseline 5 in [5, 8?] concurrent sessions: "
+                                   "within the baseline's bracket (?: not shown to miss, no bound)")
+    missed8 = old | {"probes": [p | {"verdict": "missed"} if p["load"] == 8.0 else p for p in old["probes"]]}
+    assert said(new, missed8).endswith("vs baseline 5 in [5, 8] concurrent sessions: higher (?: not shown "
+                                       "to miss, no bound)")     # 14 is still unsure: marked
+    low = new | {"capacity": 3.0, "bracket_low": 3.0, "bracket_high": 4.0, "bracket_high_missed": True,
+                 "probes": [probe(3.0, "met"), probe(4.0, "missed")]}
+    assert said(low, old).endswith("3 in [3, 4] vs baseline 5 in [5, 8?] concurrent sessions: lower "
+                                   "(?: not shown to miss, no bound)")
+    assert capacity_file.compare(low, old) == "lower" and capacity_file.differ(new, old) is False
