@@ -79,7 +79,8 @@ def past_inconclusive(load: float, inconclusive: dict[float, float], probes: lis
     (`inconclusive`: load -> the attainment it saw): a probe at a higher load sends more units
     in the same time, so one that looked good moves the search up (by `growth`, below any load
     that missed), or, with no room above, halfway down to the last good load (or, with none, one
-    `growth` step down); None when it looked bad, or no untried load is left (the search stops)."""
+    `growth` step down), or, with neither untried, halfway up to the load that missed; None when
+    it looked bad, or no untried load is left (the search stops)."""
     if inconclusive[load] < target:
         return None
     _, bad = bracket(probes)
@@ -95,9 +96,24 @@ def past_inconclusive(load: float, inconclusive: dict[float, float], probes: lis
     good, _ = bracket(probes)
     if good is None:
         down = float(max(math.floor(load / growth), 1)) if integer else load / growth
-        return down if down < load and down not in tried and down not in inconclusive else None
+        if down < load and down not in tried and down not in inconclusive:
+            return down
+        return _below_the_miss(load, bad, tried, inconclusive, integer)
     down = float(round((good.load + load) / 2)) if integer else (good.load + load) / 2
-    return down if good.load < down < load and down not in tried and down not in inconclusive else None
+    if good.load < down < load and down not in tried and down not in inconclusive:
+        return down
+    return _below_the_miss(load, bad, tried, inconclusive, integer)
+
+
+def _below_the_miss(load: float, bad: Probe | None, tried: set[float], inconclusive: dict[float, float],
+                    integer: bool) -> float | None:
+    """Nothing left below: halfway up to the load that missed. It sends more units than `load`
+    and has not missed, so it can still show a side (make bench's agent search, 8 and 16 sessions
+    too few units, 32 missed, stopped with no lower side where 24 was untried)."""
+    if bad is None:
+        return None
+    mid = float(round((load + bad.load) / 2)) if integer else (load + bad.load) / 2
+    return mid if load < mid < bad.load and mid not in tried and mid not in inconclusive else None
 
 
 def missing_side(probes: list[Probe], integer: bool) -> str | None:

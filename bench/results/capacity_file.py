@@ -111,7 +111,11 @@ def describe(d: dict[str, Any]) -> str:
     if d.get("bracket_missing") == "high":
         bracket += f"; no upper side: every probe met{why}"
     elif d.get("bracket_missing") == "low":
-        bracket += f"; no lower side: even the lowest load probed missed{why}"
+        below = [r for r in d.get("probes") or [] if r.get("role", "search") == "search"
+                 and (hi is None or r.get("load", hi) < hi)]
+        unsure = any(r.get("verdict") == "unsure" or r.get("inconclusive") for r in below)
+        said = "no load was shown to meet" if unsure else "even the lowest load probed missed"
+        bracket += f"; no lower side: {said}{why}"
     bracket += f"; {len(d['probes'])} probes, stopped: {d['stopped']}"
     name = d["label"] or d["name"]
     if lo is None and hi is None:

@@ -338,7 +338,15 @@ def test_a_probe_with_too_few_units_that_looked_good_moves_the_search_up():
     # no room above 24 (32 missed): halfway down to the last good, 16
     met16, missed32 = P(16.0, True, 1.0, 16.0, 0.5), P(32.0, False, 0.5, 25.0, 2.0)
     assert steps.past_inconclusive(24.0, {24.0: 0.93}, [met16, missed32], 0.9, 2.0, False) == 20.0
-    assert steps.past_inconclusive(17.0, {17.0: 0.93}, [met16, missed32], 0.9, 2.0, True) is None   # nothing between
+    # nothing between 16 and 17: halfway up to the miss, untried and below it
+    assert steps.past_inconclusive(17.0, {17.0: 0.93}, [met16, missed32], 0.9, 2.0, True) == 24.0
+    assert steps.past_inconclusive(17.0, {17.0: 0.93, 24.0: 0.95}, [met16, missed32], 0.9, 2.0, True) is None
+    # make bench's agent search: 8 and 16 sessions looked good with too few units, 32 missed; 8
+    # below is spent, so 24 (it stopped there with no lower side before)
+    missed32_all = P(32.0, False, 0.0, 5.0, 9.0)
+    assert steps.past_inconclusive(16.0, {8.0: 1.0, 16.0: 0.818}, [missed32_all], 0.8, 2.0, True) == 24.0
+    assert steps.past_inconclusive(16.0, {8.0: 1.0, 16.0: 0.818}, [missed32_all, P(24.0, False, 0.1, 5.0, 5.0)],
+                                   0.8, 2.0, True) == 20.0    # 24 missed too: halfway to it
     assert steps.past_inconclusive(3.0, {3.0: 1.0}, [], 0.9, 1.2, True) == 4.0         # whole numbers: +1 at least
 
 

@@ -149,3 +149,20 @@ def test_an_upper_side_only_not_shown_met_bounds_no_comparison(tmp_path, capsys)
     assert said(low, old).endswith("3 in [3, 4] vs baseline 5 in [5, 8?] concurrent sessions: lower "
                                    "(?: not shown to miss, no bound)")
     assert capacity_file.compare(low, old) == "lower" and capacity_file.differ(new, old) is False
+
+
+def test_no_lower_side_says_whether_the_loads_below_missed_or_were_unsure():
+    """make bench's agent search once ended with 8 and 16 sessions unsure (too few effective
+    tasks, all or most good) and 32 missed: "no load was shown to meet", not "even the lowest
+    load probed missed", which is kept for a lowest probe that missed."""
+    from bench.results import capacity_file
+
+    row = lambda load, verdict, inc: {"role": "search", "load": load, "verdict": verdict,   # noqa: E731
+                                      "inconclusive": inc}
+    d = cap_doc(capacity=None, lo=None, hi=32.0, over="concurrency", unit="concurrent sessions") | {
+        "bracket_missing": "low", "bracket_missing_why": "a probe there holds too few units to show the SLO",
+        "stopped": "too_few_units", "probes": [row(8.0, "unsure", True), row(16.0, "unsure", True),
+                                               row(32.0, "missed", False)]}
+    assert "no lower side: no load was shown to meet (a probe there" in capacity_file.describe(d)
+    missed = d | {"probes": [row(32.0, "missed", False)], "bracket_missing_why": "the time cap"}
+    assert "no lower side: even the lowest load probed missed (the time cap)" in capacity_file.describe(missed)
