@@ -26,7 +26,7 @@ def upgrade(d: dict[str, Any]) -> dict[str, Any]:
     `bracket_high_missed`, read again from the upper side's probe row: files written before
     2026-12-05 marked an `unsure` upper side, with enough units for a verdict, as missed)."""
     if d.get("schema", 1) >= SCHEMA:
-        row = _upper_row(d)
+        row = search_row(d.get("probes") or [], d.get("bracket_high"))
         if row is not None and d.get("bracket_high_missed") and not _row_missed(row):
             d = d | {"bracket_high_missed": False}
         return d
@@ -45,11 +45,10 @@ def read(path: Path | str) -> dict[str, Any]:
     return upgrade(json.loads(Path(path).read_text()))
 
 
-def _upper_row(d: dict[str, Any]) -> dict[str, Any] | None:
-    """The last search probe's row at the bracket's upper side."""
-    hi = d.get("bracket_high")
-    rows = [r for r in d.get("probes") or [] if r.get("role", "search") == "search" and r.get("load") == hi]
-    return rows[-1] if hi is not None and rows else None
+def search_row(rows: list[dict[str, Any]], load: float | None) -> dict[str, Any] | None:
+    """The last search probe's row at `load` (for the bracket's upper side)."""
+    found = [r for r in rows if r.get("role", "search") == "search" and r.get("load") == load]
+    return found[-1] if load is not None and found else None
 
 
 def _row_missed(row: dict[str, Any]) -> bool:

@@ -25,7 +25,7 @@ from bench import registry
 from bench.config import RunSpec, SLOSpec
 from bench.metrics import search_steps as steps
 from bench.metrics import saturation, slo
-from bench.results.capacity_file import SCHEMA
+from bench.results.capacity_file import SCHEMA, search_row
 from bench.results.files import atomic_write_json, new_run_id
 from bench.results.run import Run
 from bench.run.capacity_watch import Watch
@@ -120,11 +120,6 @@ class Search:
         rest = remaining_s - self.reserve_s()
         return rest if rest >= self.reserve_s() else remaining_s
 
-    def _client_warnings(self, load: float) -> list[str]:
-        """The client's warnings in the last search probe at `load` (the bracket's upper side)."""
-        rows = [r for r in self.rows if r.get("role") == "search" and r["load"] == load]
-        return list(rows[-1].get("client_warnings") or []) if rows else []
-
     def doc(self) -> dict[str, Any]:
         good, bad = steps.bracket(self.probes)
         side = steps.missing_side(self.probes, self.integer)
@@ -133,6 +128,7 @@ class Search:
             why = {"time_cap": "the time cap", "interrupted": "an interruption",
                    "too_few_units": "a probe there holds too few units to show the SLO"}.get(self.stopped, self.stopped)
         c = self.confirmed or {}
+        upper = search_row(self.rows, bad.load) if bad else None
         return {"schema": SCHEMA, "search": self.id, "name": self.spec.name, "label": self.spec.label,
                 "workload": self.spec.workload.kind, "backend": self.spec.backend.name,
                 "model": self.spec.model, "over": self.s.over, "unit": self.kind.unit(self.tasks),
@@ -148,12 +144,12 @@ class Search:
                 "units_s_unit": "tasks/s" if self.tasks else "requests/s",
                 "confirmations": [{"load": x, "held": ok} for x, ok in self.tried],
                 "bracket_low": good.load if good else None, "bracket_high": bad.load if bad else None,
-                # the upper side shown to miss, or only not shown to meet (too few effective units)
+                # the upper side shown to miss, or only not shown to meet (unsure)
                 "bracket_high_missed": bad.shown if bad else None,
                 "bracket_missing": side, "bracket_missing_why": why,
                 # where the client fell behind its schedule at the upper side, a miss there may be
                 # partly the client's (a client sharing the server's CPUs, or one too slow)
-                "bracket_high_client_warnings": self._client_warnings(bad.load) if bad else [],
+                "bracket_high_client_warnings": list((upper or {}).get("client_warnings") or []),
                 "run_overhead_s": self.overhead_s, "hardware": self.hardware, "stopped": self.stopped,
                 "probes": self.rows}
 
